@@ -1,0 +1,127 @@
+//! Settings of a running service, validated once at start.
+
+use std::net::SocketAddr;
+
+use chrono::FixedOffset;
+
+/// What the HTTP layer needs to know; built by the CLI, or by tests directly.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Tokens a push URL may carry; empty means the webhook is open.
+    pub webhook_tokens: Vec<String>,
+    /// Bearer tokens for GraphQL; empty means the API is open.
+    pub api_tokens: Vec<String>,
+    /// How to read Udesk times without an offset; the day boundary of stats.
+    pub default_offset: FixedOffset,
+    /// Larger push bodies are answered 413.
+    pub max_body_bytes: usize,
+}
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+impl Settings {
+    /// Open settings for a local trial or a test.
+    pub fn open_local() -> Settings {
+        Settings {
+            webhook_tokens: Vec::new(),
+            api_tokens: Vec::new(),
+            default_offset: beijing(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// UTC+08:00, the offset Udesk's own times are written in.
+pub fn beijing() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")
+}
+
+/// Reads `+08:00`, `+0800`, `-05:30`, `+8`, `Z` or `UTC`.
+pub fn parse_utc_offset(text: &str) -> Result<FixedOffset, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("z") || text.eq_ignore_ascii_case("utc") {
+        return Ok(FixedOffset::east_opt(0).expect("zero offset"));
+    }
+    let invalid = || format!("{text:?} is not a UTC offset; write it like +08:00 or -05:30");
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => return Err(invalid()),
+    };
+    let (hours, minutes) = match rest.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if rest.len() == 4 => rest.split_at(2),
+        None => (rest, "0"),
+    };
+    let hours: i32 = hours.parse().map_err(|_| invalid())?;
+    let minutes: i32 = minutes.parse().map_err(|_| invalid())?;
+    if hours > 14 || minutes > 59 {
+        return Err(invalid());
+    }
+    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).ok_or_else(invalid)
+}
+
+/// The rule for exposure: with no tokens, only a loopback address may be
+/// served, unless the operator says `--insecure`.
+pub fn check_exposure(listen: SocketAddr, settings: &Settings, insecure: bool) -> Result<(), String> {
+    if insecure || listen.ip().is_loopback() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    if settings.webhook_tokens.is_empty() {
+        missing.push("--webhook-token (UDESK_CALLS_WEBHOOK_TOKEN)");
+    }
+    if settings.api_tokens.is_empty() {
+        missing.push("--api-token (UDESK_CALLS_API_TOKEN)");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to listen on {listen} without {}: anyone who can reach it could read or write call data. \
+         Set {}, listen on a loopback address, or pass --insecure to run open anyway",
+        missing.join(" and "),
+        missing.join(" and ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_read_in_the_usual_spellings() {
+        for (text, seconds) in [
+            ("+08:00", 8 * 3600),
+            ("+0800", 8 * 3600),
+            ("+8", 8 * 3600),
+            ("-05:30", -(5 * 3600 + 30 * 60)),
+            ("Z", 0),
+            ("UTC", 0),
+        ] {
+            assert_eq!(parse_utc_offset(text).unwrap().local_minus_utc(), seconds, "{text}");
+        }
+        for text in ["08:00", "+25:00", "+08:99", "beijing", ""] {
+            assert!(parse_utc_offset(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_open_service_is_refused_on_a_public_address_unless_insecure() {
+        let open = Settings::open_local();
+        let public: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let loopback: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert!(check_exposure(loopback, &open, false).is_ok());
+        let error = check_exposure(public, &open, false).unwrap_err();
+        assert!(error.contains("--webhook-token") && error.contains("--api-token"));
+        assert!(check_exposure(public, &open, true).is_ok());
+
+        let mut half = open.clone();
+        half.webhook_tokens.push("secret".into());
+        let error = check_exposure(public, &half, false).unwrap_err();
+        assert!(!error.contains("--webhook-token") && error.contains("--api-token"));
+
+        half.api_tokens.push("api".into());
+        assert!(check_exposure(public, &half, false).is_ok());
+    }
+}

@@ -1,0 +1,241 @@
+//! The merge: many pushes of one `conversation_id` become one call.
+//!
+//! The projection is a pure function of the call's stored pushes, so the
+//! live path, `reprocess` and every arrival order give the same call. The
+//! rule (service contract, "How pushes become calls"): a field takes its
+//! value from the latest push, by `timestamp` then arrival, that carries one;
+//! but once an `end` push is stored, every value `end` carries wins. Folding
+//! the pushes in the order (is end, timestamp, arrival) and letting each
+//! carried value overwrite gives exactly that. Collections count as one field
+//! each.
+
+use chrono::{DateTime, FixedOffset};
+
+use super::collections::Collections;
+use super::fields::{SCALAR_FIELDS, Scalars};
+use super::push::Push;
+
+/// A push as stored: its arrival order and time, and its parsed content.
+#[derive(Clone, Debug)]
+pub struct StoredPush {
+    /// The event's row id: increases with arrival.
+    pub event_id: i64,
+    pub received_at: DateTime<FixedOffset>,
+    pub push: Push,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallStatus {
+    InProgress,
+    Ended,
+}
+
+impl CallStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::InProgress => "IN_PROGRESS",
+            CallStatus::Ended => "ENDED",
+        }
+    }
+}
+
+/// A call as merged from its pushes: one row of `calls` and its collections.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallProjection {
+    pub conversation_id: i64,
+    pub status: CallStatus,
+    pub last_occasion: String,
+    pub started_at: Option<DateTime<FixedOffset>>,
+    /// Sort key: `started_at`, else the first arrival, as Unix milliseconds.
+    pub started_at_ms: i64,
+    pub first_received_at: DateTime<FixedOffset>,
+    pub last_received_at: DateTime<FixedOffset>,
+    pub last_event_at: Option<DateTime<FixedOffset>>,
+    pub event_count: i64,
+    pub warning_count: i64,
+    pub scalars: Scalars,
+    pub collections: Collections,
+}
+
+/// Merges the stored pushes of one call; `None` when there are none.
+pub fn project(pushes: &[StoredPush]) -> Option<CallProjection> {
+    let first = pushes.first()?;
+    let mut ordered: Vec<&StoredPush> = pushes.iter().collect();
+    ordered.sort_by_key(|stored| (stored.push.is_end(), event_time_key(stored)));
+
+    let mut scalars = Scalars::default();
+    let mut collections = Collections::default();
+    for stored in &ordered {
+        for (slot, value) in scalars.0.iter_mut().zip(&stored.push.scalars.0) {
+            if value.is_some() {
+                slot.clone_from(value);
+            }
+        }
+        overlay(&mut collections, &stored.push.collections);
+    }
+    debug_assert_eq!(scalars.0.len(), SCALAR_FIELDS.len());
+
+    let latest_by_event_time = pushes
+        .iter()
+        .filter(|stored| stored.push.occasion.is_some())
+        .max_by_key(|stored| event_time_key(stored));
+    let earliest_timestamp = pushes.iter().filter_map(|s| s.push.timestamp).min();
+    let earliest_ring = [
+        scalars.time("customer_ring_at"),
+        scalars.time("agent_ring_at"),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    let started_at = scalars
+        .time("call_start_at")
+        .or(earliest_ring)
+        .or(earliest_timestamp);
+    let first_received_at = pushes.iter().map(|s| s.received_at).min()?;
+
+    Some(CallProjection {
+        conversation_id: first.push.conversation_id,
+        status: if pushes.iter().any(|s| s.push.is_end()) {
+            CallStatus::Ended
+        } else {
+            CallStatus::InProgress
+        },
+        last_occasion: latest_by_event_time
+            .and_then(|s| s.push.occasion.clone())
+            .unwrap_or_default(),
+        started_at,
+        started_at_ms: started_at.unwrap_or(first_received_at).timestamp_millis(),
+        first_received_at,
+        last_received_at: pushes.iter().map(|s| s.received_at).max()?,
+        last_event_at: pushes.iter().filter_map(|s| s.push.timestamp).max(),
+        event_count: pushes.len() as i64,
+        warning_count: pushes.iter().map(|s| s.push.warnings.len() as i64).sum(),
+        scalars,
+        collections,
+    })
+}
+
+/// Event time, ties broken by arrival; a push without a timestamp sorts first.
+fn event_time_key(stored: &StoredPush) -> (i64, i64) {
+    let millis = stored
+        .push
+        .timestamp
+        .map_or(i64::MIN, |time| time.timestamp_millis());
+    (millis, stored.event_id)
+}
+
+fn overlay(target: &mut Collections, newer: &Collections) {
+    fn take<T: Clone>(slot: &mut Option<Vec<T>>, value: &Option<Vec<T>>) {
+        if value.is_some() {
+            slot.clone_from(value);
+        }
+    }
+    take(&mut target.custom_fields, &newer.custom_fields);
+    take(&mut target.ticket_numbers, &newer.ticket_numbers);
+    take(&mut target.callout_tasks, &newer.callout_tasks);
+    take(&mut target.relevant_agents, &newer.relevant_agents);
+    take(&mut target.agent_tags, &newer.agent_tags);
+    take(&mut target.ivr_recordings, &newer.ivr_recordings);
+    take(&mut target.ivr_variables, &newer.ivr_variables);
+    take(&mut target.questionnaire_answers, &newer.questionnaire_answers);
+    take(&mut target.weixin_openids, &newer.weixin_openids);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::fields::FieldValue;
+    use serde_json::json;
+
+    fn beijing() -> FixedOffset {
+        FixedOffset::east_opt(8 * 3600).unwrap()
+    }
+
+    fn stored(event_id: i64, body: serde_json::Value) -> StoredPush {
+        let object = body.as_object().unwrap();
+        StoredPush {
+            event_id,
+            received_at: DateTime::from_timestamp(1_700_000_000 + event_id, 0)
+                .unwrap()
+                .with_timezone(&beijing()),
+            push: Push::from_object(object, beijing()).unwrap(),
+        }
+    }
+
+    fn text(projection: &CallProjection, name: &str) -> Option<String> {
+        match projection.scalars.get(name) {
+            Some(FieldValue::Text(text)) => Some(text.clone()),
+            _ => None,
+        }
+    }
+
+    fn inbound_call() -> Vec<StoredPush> {
+        vec![
+            stored(1, json!({"conversation_id": 9, "occasion": "enqueue_succ",
+                "timestamp": "2024-01-01 10:00:00 +0800", "survey": "x", "call_result": "排队中"})),
+            stored(2, json!({"conversation_id": 9, "occasion": "agent_incall",
+                "timestamp": "2024-01-01 10:00:05 +0800", "agent_email": "a@x", "ticket_numbers": ["#1"]})),
+            stored(3, json!({"conversation_id": 9, "occasion": "hangup",
+                "timestamp": "2024-01-01 10:01:00 +0800", "call_result": "客户挂机"})),
+            stored(4, json!({"conversation_id": 9, "occasion": "end",
+                "timestamp": "2024-01-01 10:01:01 +0800", "call_result": "客服接听", "total_time": 55})),
+        ]
+    }
+
+    #[test]
+    fn any_arrival_order_gives_the_in_order_projection() {
+        let in_order = project(&inbound_call()).unwrap();
+        let mut reversed = inbound_call();
+        reversed.reverse();
+        for (arrival, push) in reversed.iter_mut().enumerate() {
+            push.event_id = arrival as i64 + 1;
+        }
+        let mut out_of_order = project(&reversed).unwrap();
+        out_of_order.first_received_at = in_order.first_received_at;
+        out_of_order.last_received_at = in_order.last_received_at;
+        assert_eq!(out_of_order, in_order);
+        assert_eq!(in_order.status, CallStatus::Ended);
+        assert_eq!(in_order.last_occasion, "end");
+        assert_eq!(text(&in_order, "call_result").as_deref(), Some("客服接听"));
+        assert_eq!(text(&in_order, "agent_email").as_deref(), Some("a@x"));
+    }
+
+    #[test]
+    fn a_late_retry_with_a_later_timestamp_never_overrides_end() {
+        let mut pushes = inbound_call();
+        pushes.push(stored(5, json!({"conversation_id": 9, "occasion": "hangup",
+            "timestamp": "2024-01-01 11:00:00 +0800", "call_result": "stale", "survey": "late"})));
+        let call = project(&pushes).unwrap();
+        assert_eq!(text(&call, "call_result").as_deref(), Some("客服接听"));
+        // end carries no survey, so the latest push that does supplies it.
+        assert_eq!(text(&call, "survey").as_deref(), Some("late"));
+    }
+
+    #[test]
+    fn before_end_the_latest_timestamp_wins_and_ties_go_to_the_later_arrival() {
+        let call = project(&[
+            stored(1, json!({"conversation_id": 9, "timestamp": "2024-01-01 10:00:09 +0800", "survey": "new"})),
+            stored(2, json!({"conversation_id": 9, "timestamp": "2024-01-01 10:00:01 +0800", "survey": "old"})),
+            stored(3, json!({"conversation_id": 9, "timestamp": "2024-01-01 10:00:09 +0800", "drop_side": "a"})),
+            stored(4, json!({"conversation_id": 9, "timestamp": "2024-01-01 10:00:09 +0800", "drop_side": "b"})),
+        ])
+        .unwrap();
+        assert_eq!(call.status, CallStatus::InProgress);
+        assert_eq!(text(&call, "survey").as_deref(), Some("new"));
+        assert_eq!(text(&call, "drop_side").as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn started_at_falls_back_from_call_start_to_ring_to_timestamp() {
+        let with_ring = project(&[stored(1, json!({"conversation_id": 9,
+            "timestamp": "2024-01-01 10:00:09 +0800",
+            "agent_ring_at": "2024-01-01 10:00:03", "customer_ring_at": "2024-01-01 10:00:02"}))])
+        .unwrap();
+        assert_eq!(with_ring.started_at.unwrap().to_rfc3339(), "2024-01-01T10:00:02+08:00");
+        let bare = project(&[stored(1, json!({"conversation_id": 9,
+            "timestamp": "2024-01-01 10:00:09 +0800"}))])
+        .unwrap();
+        assert_eq!(bare.started_at.unwrap().to_rfc3339(), "2024-01-01T10:00:09+08:00");
+        assert_eq!(bare.last_occasion, "");
+    }
+}

@@ -1,0 +1,5 @@
+//! The GraphQL API (work in progress).
+
+pub fn sdl() -> String {
+    String::new()
+}

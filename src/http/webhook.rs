@@ -1,0 +1,155 @@
+//! `POST /webhooks/udesk/calls?token=…`: receiving one Udesk push.
+//!
+//! The order of checks is what keeps the contract: the token first (a `401`
+//! stores nothing), then the size (a `413` stores nothing), then the body goes
+//! to the writer, and the answer waits for the commit. Every answer is JSON.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::ingest::{RawPush, ingest};
+use crate::storage::{StoreError, WriteOutcome};
+
+use super::AppState;
+use super::tokens::token_allowed;
+
+/// Why the webhook did not answer 200; each variant is one status.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("missing or wrong token in the push URL")]
+    Unauthorized,
+    #[error("the body is larger than the limit of {0} bytes")]
+    TooLarge(usize),
+    #[error("the request body could not be read: {0}")]
+    Unreadable(String),
+    #[error("{message}")]
+    Rejected { status: u16, message: String, rejected_id: i64 },
+    #[error("the push could not be stored; retry later")]
+    Unavailable(#[source] StoreError),
+}
+
+impl IntoResponse for WebhookError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            WebhookError::Unauthorized => StatusCode::UNAUTHORIZED,
+            WebhookError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            WebhookError::Unreadable(_) => StatusCode::BAD_REQUEST,
+            WebhookError::Rejected { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
+            }
+            WebhookError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let mut body = json!({ "error": self.to_string() });
+        match &self {
+            WebhookError::Rejected { rejected_id, .. } => {
+                body["rejected_id"] = json!(rejected_id);
+            }
+            WebhookError::Unavailable(cause) => {
+                tracing::error!(error = %cause, "a push was answered 503");
+            }
+            _ => {}
+        }
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+pub async fn receive_push(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<serde_json::Value>, WebhookError> {
+    let token = query_token(query.as_deref());
+    if !token_allowed(&state.settings.webhook_tokens, token.as_deref()) {
+        return Err(WebhookError::Unauthorized);
+    }
+    let limit = state.settings.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(WebhookError::TooLarge(limit));
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|error| {
+        if is_length_limit(&error) {
+            WebhookError::TooLarge(limit)
+        } else {
+            WebhookError::Unreadable(error.to_string())
+        }
+    })?;
+    let raw = RawPush {
+        body: bytes.to_vec(),
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        received_at: chrono::Utc::now().with_timezone(&state.settings.default_offset),
+    };
+    let outcome = ingest(state.store.writer(), raw, state.settings.default_offset)
+        .await
+        .map_err(WebhookError::Unavailable)?;
+    match outcome {
+        WriteOutcome::Stored {
+            conversation_id,
+            event_id,
+        } => Ok(Json(json!({
+            "ok": true,
+            "status": "stored",
+            "conversation_id": conversation_id.to_string(),
+            "event_id": event_id,
+        }))),
+        WriteOutcome::Duplicate {
+            conversation_id,
+            event_id,
+            deliveries,
+        } => Ok(Json(json!({
+            "ok": true,
+            "status": "duplicate",
+            "conversation_id": conversation_id.to_string(),
+            "event_id": event_id,
+            "deliveries": deliveries,
+        }))),
+        WriteOutcome::Rejected {
+            rejected_id,
+            reason,
+        } => {
+            tracing::info!(rejected_id, status = reason.http_status(), %reason, "a push was rejected");
+            Err(WebhookError::Rejected {
+                status: reason.http_status(),
+                message: reason.to_string(),
+                rejected_id,
+            })
+        }
+    }
+}
+
+/// The `token` query parameter; a malformed query is treated as no token.
+fn query_token(query: Option<&str>) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query?).ok()?;
+    pairs
+        .into_iter()
+        .find(|(key, _)| key == "token")
+        .map(|(_, value)| value)
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}

@@ -1,0 +1,88 @@
+//! Opening connections: PRAGMAs on every connection, migrations once.
+//!
+//! The writer runs in WAL mode with `synchronous=FULL`, so a committed
+//! transaction survives power loss, not just a crash of the process. Readers
+//! are `query_only`, so a bug in a read path can never write.
+
+use std::path::Path;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use include_dir::{Dir, include_dir};
+use rusqlite::Connection;
+use rusqlite_migration::Migrations;
+
+use super::StoreError;
+
+static MIGRATIONS_DIR: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations");
+
+/// The numbered migrations of `migrations/`, embedded at compile time.
+pub static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
+    Migrations::from_directory(&MIGRATIONS_DIR).expect("migrations/ holds valid migrations")
+});
+
+/// How long a connection waits for a lock before reporting the database busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// PRAGMAs every connection gets.
+pub fn configure_common(connection: &Connection) -> rusqlite::Result<()> {
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    connection.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -16000;",
+    )
+}
+
+/// Opens the single writer connection, creating and migrating the database.
+pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let mut connection = Connection::open(path).map_err(|error| {
+        StoreError::Unavailable(format!("cannot open {}: {error}", path.display()))
+    })?;
+    configure_common(&connection)?;
+    let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unavailable(format!(
+            "{} cannot use WAL mode (got {mode})",
+            path.display()
+        )));
+    }
+    connection.execute_batch(
+        "PRAGMA synchronous = FULL;
+         PRAGMA wal_autocheckpoint = 4000;",
+    )?;
+    MIGRATIONS
+        .to_latest(&mut connection)
+        .map_err(|error| StoreError::Unavailable(format!("migrating the database: {error}")))?;
+    Ok(connection)
+}
+
+/// PRAGMAs of a reader connection from the pool.
+pub fn configure_reader(connection: &mut Connection) -> rusqlite::Result<()> {
+    configure_common(connection)?;
+    connection.execute_batch("PRAGMA query_only = ON;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        MIGRATIONS.validate().unwrap();
+    }
+
+    #[test]
+    fn a_new_database_is_migrated_in_wal_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let connection = open_writer(&dir.path().join("calls.db")).unwrap();
+        let mode: String = connection
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let causes: i64 = connection
+            .query_row("SELECT count(*) FROM defeat_causes", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(causes, 18);
+    }
+}

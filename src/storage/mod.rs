@@ -1,0 +1,128 @@
+//! Storage: the only module that touches SQLite.
+//!
+//! One database file in WAL mode. Writes go through the single [`Writer`]
+//! thread (group commit); reads use a pool of `query_only` connections and run
+//! on tokio's blocking threads via [`Store::read`]. Schema lives in numbered
+//! migrations under `migrations/`, embedded in the binary.
+
+pub mod connection;
+pub mod events;
+pub mod projection;
+pub mod reprocess;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+
+use chrono::FixedOffset;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+
+pub use writer::{WriteOutcome, Writer};
+
+/// A storage failure. The webhook answers every one of them with 503, so the
+/// sender retries; GraphQL reports them as `INTERNAL`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database or its disk is full")]
+    Full,
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the store is shutting down")]
+    ShuttingDown,
+    #[error("storage error: {0}")]
+    Internal(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::*;
+        match error.sqlite_error_code() {
+            Some(DiskFull) => StoreError::Full,
+            Some(
+                DatabaseBusy | DatabaseLocked | SystemIoFailure | CannotOpen | ReadOnly
+                | DatabaseCorrupt | NotADatabase | OutOfMemory | FileLockingProtocolFailed,
+            ) => StoreError::Unavailable(error.to_string()),
+            _ => StoreError::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(error: r2d2::Error) -> Self {
+        StoreError::Unavailable(error.to_string())
+    }
+}
+
+pub type ReadPool = r2d2::Pool<SqliteConnectionManager>;
+
+/// How to open a store.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub path: PathBuf,
+    /// Offset for times that carry none (see the `--default-utc-offset` flag).
+    pub default_offset: FixedOffset,
+    pub readers: u32,
+}
+
+/// An open database: the writer and the reader pool.
+pub struct Store {
+    writer: Writer,
+    readers: ReadPool,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Store {
+    /// Opens (creating and migrating) the database and starts the writer.
+    pub fn open(options: &StoreOptions) -> Result<Store, StoreError> {
+        let connection = connection::open_writer(&options.path)?;
+        let (writer, thread) = Writer::spawn(connection, options.default_offset)
+            .map_err(|e| StoreError::Unavailable(format!("starting the writer: {e}")))?;
+        let manager = SqliteConnectionManager::file(&options.path)
+            .with_init(|connection| connection::configure_reader(connection));
+        let readers = r2d2::Pool::builder()
+            .max_size(options.readers.max(1))
+            .min_idle(Some(1))
+            .build(manager)?;
+        Ok(Store {
+            writer,
+            readers,
+            writer_thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Runs blocking read work on a pooled connection, off the async runtime.
+    /// A panic in `work` is raised again in the caller.
+    pub async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let task = tokio::task::spawn_blocking(move || work(&*readers.get()?));
+        match task.await {
+            Ok(result) => result,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => Err(StoreError::Internal(error.to_string())),
+        }
+    }
+
+    /// Commits what is queued, stops the writer and waits for it.
+    pub async fn close(&self) {
+        self.writer.stop().await;
+        let thread = self.writer_thread.lock().map(|mut t| t.take()).ok().flatten();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+/// Opens a plain writing connection for one-shot commands such as `reprocess`.
+pub fn open_for_maintenance(path: &Path) -> Result<Connection, StoreError> {
+    connection::open_writer(path)
+}

@@ -1,0 +1,214 @@
+//! The one writer: a thread that owns the writing connection and commits
+//! queued pushes together.
+//!
+//! Requests queue on a channel. The thread takes everything waiting (up to
+//! [`MAX_BATCH`]), writes each push in its own savepoint inside one
+//! transaction, commits once, and only then answers each request. Concurrent
+//! pushes share an fsync, yet every `Ok` still means "on disk". A push whose
+//! savepoint fails is rolled back alone; a failed commit fails the batch.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::thread::JoinHandle;
+
+use chrono::FixedOffset;
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ingest::{Prepared, RejectReason};
+
+use super::StoreError;
+use super::events::{count_redelivery, insert_event, insert_rejected};
+use super::projection::reproject_call;
+
+/// The most requests one transaction commits.
+pub const MAX_BATCH: usize = 1024;
+/// Requests that may wait for the writer before senders wait too.
+const QUEUE_DEPTH: usize = 8192;
+
+/// What became of a push, once durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Stored {
+        conversation_id: i64,
+        event_id: i64,
+    },
+    /// A byte-identical redelivery: counted, not stored again.
+    Duplicate {
+        conversation_id: i64,
+        event_id: i64,
+        deliveries: i64,
+    },
+    /// Kept in `rejected_pushes`.
+    Rejected {
+        rejected_id: i64,
+        reason: RejectReason,
+    },
+}
+
+enum Request {
+    Write {
+        prepared: Prepared,
+        reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
+    },
+    Stop,
+}
+
+/// A handle to the writer thread; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Request>,
+}
+
+impl Writer {
+    /// Starts the writer thread on an open, migrated connection.
+    pub fn spawn(
+        connection: Connection,
+        default_offset: FixedOffset,
+    ) -> std::io::Result<(Writer, JoinHandle<()>)> {
+        let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
+        let thread = std::thread::Builder::new()
+            .name("db-writer".into())
+            .spawn(move || run(connection, requests, default_offset))?;
+        Ok((Writer { queue }, thread))
+    }
+
+    /// Stores a prepared push; returns once it is committed durably.
+    pub async fn write(&self, prepared: Prepared) -> Result<WriteOutcome, StoreError> {
+        self.enqueue(prepared).await?.outcome().await
+    }
+
+    /// Queues a push and returns without waiting for its commit, so a caller
+    /// with many pushes (`import`) keeps their order and still shares commits.
+    pub async fn enqueue(&self, prepared: Prepared) -> Result<PendingWrite, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Request::Write { prepared, reply })
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
+        Ok(PendingWrite(answer))
+    }
+
+    /// Asks the thread to finish what is queued and stop.
+    pub async fn stop(&self) {
+        let _ = self.queue.send(Request::Stop).await;
+    }
+}
+
+/// A queued push whose commit has not been awaited yet.
+pub struct PendingWrite(oneshot::Receiver<Result<WriteOutcome, StoreError>>);
+
+impl PendingWrite {
+    pub async fn outcome(self) -> Result<WriteOutcome, StoreError> {
+        self.0.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+}
+
+fn run(
+    mut connection: Connection,
+    mut requests: mpsc::Receiver<Request>,
+    offset: FixedOffset,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut stopping = false;
+    while !stopping {
+        let Some(first) = requests.blocking_recv() else {
+            break;
+        };
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Request::Write { prepared, reply } => batch.push((prepared, reply)),
+                Request::Stop => stopping = true,
+            }
+            if batch.len() < MAX_BATCH && !stopping {
+                next = requests.try_recv().ok();
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let (jobs, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+        let outcomes = catch_unwind(AssertUnwindSafe(|| write_batch(&mut connection, &jobs, offset)))
+            .unwrap_or_else(|panic| {
+                let message = panic_message(&panic);
+                tracing::error!(%message, "the writer panicked; the batch was rolled back");
+                Err(StoreError::Internal(format!("writer panicked: {message}")))
+            });
+        match outcomes {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, pushes = replies.len(), "a batch could not be committed");
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+    tracing::debug!("the writer stopped");
+}
+
+fn write_batch(
+    connection: &mut Connection,
+    jobs: &[Prepared],
+    offset: FixedOffset,
+) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
+    let mut tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let savepoint = tx.savepoint()?;
+        match apply(&savepoint, job, offset) {
+            Ok(outcome) => {
+                savepoint.commit()?;
+                outcomes.push(Ok(outcome));
+            }
+            Err(error) => {
+                drop(savepoint);
+                tracing::warn!(%error, "a push could not be written");
+                outcomes.push(Err(error));
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+fn apply(
+    connection: &Connection,
+    job: &Prepared,
+    offset: FixedOffset,
+) -> Result<WriteOutcome, StoreError> {
+    match job {
+        Prepared::Rejected(rejected) => Ok(WriteOutcome::Rejected {
+            rejected_id: insert_rejected(connection, rejected)?,
+            reason: rejected.reason.clone(),
+        }),
+        Prepared::Accepted(push) => {
+            let conversation_id = push.push.conversation_id;
+            if let Some(known) = count_redelivery(connection, push)? {
+                return Ok(WriteOutcome::Duplicate {
+                    conversation_id: known.conversation_id,
+                    event_id: known.event_id,
+                    deliveries: known.deliveries,
+                });
+            }
+            let event_id = insert_event(connection, push)?;
+            reproject_call(connection, conversation_id, offset)?;
+            Ok(WriteOutcome::Stored {
+                conversation_id,
+                event_id,
+            })
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
