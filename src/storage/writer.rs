@@ -103,11 +103,7 @@ impl PendingWrite {
     }
 }
 
-fn run(
-    mut connection: Connection,
-    mut requests: mpsc::Receiver<Request>,
-    offset: FixedOffset,
-) {
+fn run(mut connection: Connection, mut requests: mpsc::Receiver<Request>, offset: FixedOffset) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
     while !stopping {
@@ -128,12 +124,14 @@ fn run(
             continue;
         }
         let (jobs, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        let outcomes = catch_unwind(AssertUnwindSafe(|| write_batch(&mut connection, &jobs, offset)))
-            .unwrap_or_else(|panic| {
-                let message = panic_message(&panic);
-                tracing::error!(%message, "the writer panicked; the batch was rolled back");
-                Err(StoreError::Internal(format!("writer panicked: {message}")))
-            });
+        let outcomes = catch_unwind(AssertUnwindSafe(|| {
+            write_batch(&mut connection, &jobs, offset)
+        }))
+        .unwrap_or_else(|panic| {
+            let message = panic_message(&panic);
+            tracing::error!(%message, "the writer panicked; the batch was rolled back");
+            Err(StoreError::Internal(format!("writer panicked: {message}")))
+        });
         match outcomes {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
