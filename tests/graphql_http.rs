@@ -28,14 +28,28 @@ async fn post(app: &TestApp, authorization: Option<&str>, body: Value) -> reqwes
 #[tokio::test]
 async fn with_api_tokens_a_request_without_the_right_bearer_token_is_401_unauthenticated() {
     let app = app_with_tokens(&["s3cret"]).await;
-    for authorization in [None, Some("Bearer wrong"), Some("s3cret"), Some("Basic s3cret"), Some("Bearer ")] {
+    for authorization in [
+        None,
+        Some("Bearer wrong"),
+        Some("s3cret"),
+        Some("Basic s3cret"),
+        Some("Bearer "),
+    ] {
         let response = post(&app, authorization, json!({ "query": SMALL })).await;
         assert_eq!(response.status(), 401, "{authorization:?}");
         assert!(response.headers().contains_key("www-authenticate"));
         let body: Value = response.json().await.unwrap();
-        assert_eq!(body["errors"][0]["extensions"]["code"], json!("UNAUTHENTICATED"));
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"],
+            json!("UNAUTHENTICATED")
+        );
     }
-    let get = app.client.get(app.url("/graphql?query=%7B__typename%7D")).send().await.unwrap();
+    let get = app
+        .client
+        .get(app.url("/graphql?query=%7B__typename%7D"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get.status(), 401);
     let response = post(&app, Some("Bearer s3cret"), json!({ "query": SMALL })).await;
     assert_eq!(response.status(), 200);
@@ -47,7 +61,12 @@ async fn with_api_tokens_a_request_without_the_right_bearer_token_is_401_unauthe
 async fn during_a_rotation_both_tokens_are_accepted() {
     let app = app_with_tokens(&["old-token", "new-token"]).await;
     for token in ["old-token", "new-token"] {
-        let response = post(&app, Some(&format!("Bearer {token}")), json!({ "query": SMALL })).await;
+        let response = post(
+            &app,
+            Some(&format!("Bearer {token}")),
+            json!({ "query": SMALL }),
+        )
+        .await;
         assert_eq!(response.status(), 200, "{token}");
     }
     let response = post(&app, Some("Bearer older-token"), json!({ "query": SMALL })).await;
@@ -57,7 +76,10 @@ async fn during_a_rotation_both_tokens_are_accepted() {
 #[tokio::test]
 async fn without_api_tokens_the_api_is_open() {
     let app = TestApp::start().await;
-    assert_eq!(post(&app, None, json!({ "query": SMALL })).await.status(), 200);
+    assert_eq!(
+        post(&app, None, json!({ "query": SMALL })).await.status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -71,8 +93,20 @@ async fn a_browser_gets_graphiql_and_the_page_needs_no_token() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    assert!(response.text().await.unwrap().to_lowercase().contains("graphiql"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("graphiql")
+    );
 }
 
 #[tokio::test]
@@ -81,7 +115,13 @@ async fn a_query_over_get_runs_and_a_mutation_over_get_is_refused() {
     let response = app
         .client
         .get(app.url("/graphql"))
-        .query(&[("query", "query($id: ID!) { call(conversationId: $id) { status } }"), ("variables", "{\"id\":\"1\"}")])
+        .query(&[
+            (
+                "query",
+                "query($id: ID!) { call(conversationId: $id) { status } }",
+            ),
+            ("variables", "{\"id\":\"1\"}"),
+        ])
         .send()
         .await
         .unwrap();
@@ -109,16 +149,29 @@ async fn the_graphql_response_media_type_is_used_when_accepted_and_json_otherwis
             .json(&json!({ "query": query }))
             .send()
     };
-    let modern = ask("application/graphql-response+json, application/json;q=0.9", SMALL).await.unwrap();
+    let modern = ask(
+        "application/graphql-response+json, application/json;q=0.9",
+        SMALL,
+    )
+    .await
+    .unwrap();
     assert_eq!(modern.status(), 200);
-    assert_eq!(modern.headers()["content-type"], "application/graphql-response+json");
+    assert_eq!(
+        modern.headers()["content-type"],
+        "application/graphql-response+json"
+    );
     let legacy = ask("application/json", SMALL).await.unwrap();
     assert_eq!(legacy.headers()["content-type"], "application/json");
     // A query that cannot run: 400 in the new media type, 200 in the old.
-    let invalid = ask("application/graphql-response+json", "{ calls { nope } }").await.unwrap();
+    let invalid = ask("application/graphql-response+json", "{ calls { nope } }")
+        .await
+        .unwrap();
     assert_eq!(invalid.status(), 400);
     let body: Value = invalid.json().await.unwrap();
-    assert_eq!(body["errors"][0]["extensions"]["code"], json!("BAD_USER_INPUT"));
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        json!("BAD_USER_INPUT")
+    );
     let legacy_invalid = ask("application/json", "{ calls { nope } }").await.unwrap();
     assert_eq!(legacy_invalid.status(), 200);
     let not_json = app
@@ -138,10 +191,18 @@ async fn queries_over_the_depth_or_complexity_limit_are_refused_with_a_code() {
     let deep = "{ calls { nodes { relatedCalls { relatedCalls { relatedCalls { relatedCalls { relatedCalls {
         relatedCalls { relatedCalls { relatedCalls { relatedCalls { conversationId } } } } } } } } } } } }";
     let response = app.graphql(deep, json!({})).await;
-    assert_eq!(response["errors"][0]["extensions"]["code"], json!("QUERY_TOO_COMPLEX"), "{response}");
+    assert_eq!(
+        response["errors"][0]["extensions"]["code"],
+        json!("QUERY_TOO_COMPLEX"),
+        "{response}"
+    );
     let costly = "{ calls(first: 500) { nodes { relatedCalls { relatedCalls { relatedCalls { events { payload } } } } } } }";
     let response = app.graphql(costly, json!({})).await;
-    assert_eq!(response["errors"][0]["extensions"]["code"], json!("QUERY_TOO_COMPLEX"), "{response}");
+    assert_eq!(
+        response["errors"][0]["extensions"]["code"],
+        json!("QUERY_TOO_COMPLEX"),
+        "{response}"
+    );
 }
 
 #[tokio::test]
@@ -159,7 +220,15 @@ async fn a_dashboard_page_of_500_calls_with_all_their_details_is_within_the_limi
 async fn syntax_errors_and_unknown_fields_carry_bad_user_input() {
     let app = TestApp::start().await;
     for query in ["{ calls {", "{ nothing }", "{ call { status } }"] {
-        assert_eq!(app.error_code(query, json!({})).await, "BAD_USER_INPUT", "{query}");
+        assert_eq!(
+            app.error_code(query, json!({})).await,
+            "BAD_USER_INPUT",
+            "{query}"
+        );
     }
-    assert_eq!(app.error_code("{ call(conversationId: \"abc\") { status } }", json!({})).await, "BAD_USER_INPUT");
+    assert_eq!(
+        app.error_code("{ call(conversationId: \"abc\") { status } }", json!({}))
+            .await,
+        "BAD_USER_INPUT"
+    );
 }
