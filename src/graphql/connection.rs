@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, Object, SimpleObject};
+use async_graphql::{Enum, Object, SimpleObject};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -243,7 +243,7 @@ impl CallConnection {
     }
 
     /// The calls with their cursors.
-    async fn edges(&self, _ctx: &Context<'_>) -> Vec<CallEdge> {
+    async fn edges(&self) -> Vec<CallEdge> {
         self.page
             .calls
             .iter()

@@ -2,7 +2,9 @@
 //!
 //! Resolvers return [`ApiError`]; each variant is one code. Storage failures
 //! are logged with their detail and shown to clients only as "internal
-//! error", so SQL and paths never leak.
+//! error", so SQL and paths never leak. There is no `NOT_FOUND`: an unknown
+//! call is `null` (the contract), and a cursor stays valid even when its
+//! call is gone, since pages continue from the cursor's key, not its row.
 
 use async_graphql::ErrorExtensions;
 
@@ -13,7 +15,6 @@ pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 /// The code of a query over the depth or complexity limit.
 pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
 pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
-pub const NOT_FOUND: &str = "NOT_FOUND";
 pub const INTERNAL: &str = "INTERNAL";
 
 /// Why a resolver failed. Deliberately not `Display`: async-graphql turns
@@ -22,8 +23,6 @@ pub const INTERNAL: &str = "INTERNAL";
 pub enum ApiError {
     /// An argument is invalid: a page size, a cursor, an id.
     BadUserInput(String),
-    /// Something the request names does not exist.
-    NotFound(String),
     /// The store failed; the detail is logged, not shown.
     Internal,
 }
@@ -45,7 +44,6 @@ impl From<ApiError> for async_graphql::Error {
     fn from(error: ApiError) -> Self {
         let (message, code) = match error {
             ApiError::BadUserInput(message) => (message, BAD_USER_INPUT),
-            ApiError::NotFound(message) => (message, NOT_FOUND),
             ApiError::Internal => (
                 "internal error; the server log has the details".to_owned(),
                 INTERNAL,
