@@ -1,27 +1,17 @@
 //! The `Call` type: one merged call, every push field typed and camelCased.
 //!
 //! The scalar fields are plain values copied from the stored row; the
-//! collections and related calls are resolved through the data loader, so a
-//! page of calls costs one query per collection, not one per call.
+//! collections and related calls (`call_children`) are resolved through the
+//! data loader, so a page of calls costs one query per collection, not one
+//! per call.
 
 use std::sync::Arc;
 
-use async_graphql::{ComplexObject, Context, Enum, ID, SimpleObject};
+use async_graphql::{Enum, ID, SimpleObject};
 use chrono::{DateTime, FixedOffset};
 
 use crate::domain::fields::{FieldValue, Scalars};
 use crate::storage::read::CallRecord;
-
-use super::collections::{
-    CallEvent, CalloutTask, CustomField, IvrRecording, IvrVariable, ParseWarning,
-    QuestionnaireAnswer,
-};
-use super::error::ApiError;
-use super::loaders::{CallLoader, Collection};
-
-/// What `relatedCalls` may cost, as a multiple of the fields asked of each:
-/// a series rarely holds more than a few calls, and nesting it should cost.
-const RELATED_CALLS_COST: usize = 10;
 
 /// Whether Udesk has reported the end of a call yet.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +39,8 @@ impl CallStatus {
 pub struct Call {
     /// Udesk's id of this call. A string: it may exceed 32 bits.
     pub conversation_id: ID,
+    /// The id shared by one customer's series of calls (transfers, consults).
+    pub call_id: Option<String>,
     /// `IN_PROGRESS` until the `end` push is stored, then `ENDED`.
     pub status: CallStatus,
     /// The occasion of the latest push by event time, e.g. `end` (see `occasions`).
@@ -56,14 +48,6 @@ pub struct Call {
     /// `callStartAt`; failing that, the earliest ring time; failing that, the
     /// earliest push timestamp.
     pub started_at: Option<DateTime<FixedOffset>>,
-    /// How many distinct pushes of this call are stored.
-    pub event_count: i64,
-    /// When the first push of this call arrived.
-    pub first_received_at: DateTime<FixedOffset>,
-    /// When the latest push (or redelivery) of this call arrived.
-    pub last_received_at: DateTime<FixedOffset>,
-    /// The id shared by one customer's series of calls (transfers, consults).
-    pub call_id: Option<String>,
     /// The customer's name.
     pub nick_name: Option<String>,
     /// The customer's phone number.
@@ -176,6 +160,12 @@ pub struct Call {
     pub ring_time: Option<i64>,
     /// When Udesk created the record.
     pub created_at: Option<DateTime<FixedOffset>>,
+    /// How many distinct pushes of this call are stored.
+    pub event_count: i64,
+    /// When the first push of this call arrived.
+    pub first_received_at: DateTime<FixedOffset>,
+    /// When the latest push (or redelivery) of this call arrived.
+    pub last_received_at: DateTime<FixedOffset>,
     #[graphql(skip)]
     pub record: Arc<CallRecord>,
 }
@@ -289,120 +279,5 @@ impl Values for Scalars {
             Some(FieldValue::Bool(flag)) => Some(*flag),
             _ => None,
         }
-    }
-}
-
-#[ComplexObject]
-impl Call {
-    /// Every stored push of this call, whole, in event-time order (pushes
-    /// without a timestamp first, then by arrival).
-    async fn events(&self, ctx: &Context<'_>) -> Result<Vec<CallEvent>, ApiError> {
-        self.load(ctx, Collection::Events).await.map(|c| c.events)
-    }
-
-    /// The business record's custom fields (`note_custom_fields`).
-    async fn custom_fields(&self, ctx: &Context<'_>) -> Result<Vec<CustomField>, ApiError> {
-        self.load(ctx, Collection::CustomFields)
-            .await
-            .map(|c| c.custom_fields)
-    }
-
-    /// Tickets created during the call, e.g. `#12`.
-    async fn ticket_numbers(&self, ctx: &Context<'_>) -> Result<Vec<String>, ApiError> {
-        self.load(ctx, Collection::TicketNumbers)
-            .await
-            .map(|c| c.texts)
-    }
-
-    /// Manual outbound tasks containing the customer's number.
-    async fn callout_tasks(&self, ctx: &Context<'_>) -> Result<Vec<CalloutTask>, ApiError> {
-        self.load(ctx, Collection::CalloutTasks)
-            .await
-            .map(|c| c.callout_tasks)
-    }
-
-    /// Related agents (`relevant_agent`).
-    async fn relevant_agents(&self, ctx: &Context<'_>) -> Result<Vec<String>, ApiError> {
-        self.load(ctx, Collection::RelevantAgents)
-            .await
-            .map(|c| c.texts)
-    }
-
-    /// The agent's tags.
-    async fn agent_tags(&self, ctx: &Context<'_>) -> Result<Vec<String>, ApiError> {
-        self.load(ctx, Collection::AgentTags).await.map(|c| c.texts)
-    }
-
-    /// Recordings made in the IVR.
-    async fn ivr_recordings(&self, ctx: &Context<'_>) -> Result<Vec<IvrRecording>, ApiError> {
-        self.load(ctx, Collection::IvrRecordings)
-            .await
-            .map(|c| c.ivr_recordings)
-    }
-
-    /// The IVR variables as name/value pairs, in pushed order.
-    async fn ivr_variables(&self, ctx: &Context<'_>) -> Result<Vec<IvrVariable>, ApiError> {
-        self.load(ctx, Collection::IvrVariables)
-            .await
-            .map(|c| c.ivr_variables)
-    }
-
-    /// The questionnaire's answers.
-    async fn questionnaire_answers(
-        &self,
-        ctx: &Context<'_>,
-    ) -> Result<Vec<QuestionnaireAnswer>, ApiError> {
-        self.load(ctx, Collection::QuestionnaireAnswers)
-            .await
-            .map(|c| c.questionnaire_answers)
-    }
-
-    /// The customer's WeChat official-account ids.
-    async fn weixin_openids(&self, ctx: &Context<'_>) -> Result<Vec<String>, ApiError> {
-        self.load(ctx, Collection::WeixinOpenids)
-            .await
-            .map(|c| c.texts)
-    }
-
-    /// Fields of this call's pushes that could not be read; their normalized
-    /// value was left empty, the raw push keeps them.
-    async fn parse_warnings(&self, ctx: &Context<'_>) -> Result<Vec<ParseWarning>, ApiError> {
-        self.load(ctx, Collection::ParseWarnings)
-            .await
-            .map(|c| c.parse_warnings)
-    }
-
-    /// The other calls of the same `callId` (transfers, consults…), by start
-    /// time; empty when this call has no `callId`.
-    #[graphql(complexity = "RELATED_CALLS_COST * child_complexity + 1")]
-    async fn related_calls(&self, ctx: &Context<'_>) -> Result<Vec<Call>, ApiError> {
-        let Some(call_id) = self.call_id.clone() else {
-            return Ok(Vec::new());
-        };
-        let loader = ctx.data_unchecked::<async_graphql::dataloader::DataLoader<CallLoader>>();
-        let calls = loader
-            .load_one(super::loaders::SharingCallId(call_id))
-            .await?;
-        Ok(calls
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|call| call.conversation_id != self.record.conversation_id)
-            .map(Call::new)
-            .collect())
-    }
-}
-
-impl Call {
-    async fn load(
-        &self,
-        ctx: &Context<'_>,
-        collection: Collection,
-    ) -> Result<super::loaders::Children, ApiError> {
-        let loader = ctx.data_unchecked::<async_graphql::dataloader::DataLoader<CallLoader>>();
-        let key = super::loaders::ChildrenOf {
-            collection,
-            conversation_id: self.record.conversation_id,
-        };
-        Ok(loader.load_one(key).await?.unwrap_or_default())
     }
 }

@@ -6,6 +6,7 @@
 //! for paging, `stats`, `lookups`, and `query` for the root.
 
 pub mod call;
+pub mod call_children;
 pub mod collections;
 pub mod connection;
 pub mod error;

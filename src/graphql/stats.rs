@@ -75,7 +75,7 @@ pub struct CallStatsRow {
     /// The longest `totalTime`.
     pub max_total_time: Option<i64>,
     /// `answeredCount / count`.
-    pub answer_rate: f64,
+    pub answer_rate: Option<f64>,
 }
 
 impl From<StatsRecord> for CallStatsRow {
@@ -97,11 +97,8 @@ impl From<StatsRecord> for CallStatsRow {
             avg_queue_time: record.avg_queue_time,
             avg_ring_time: record.avg_ring_time,
             max_total_time: record.max_total_time,
-            answer_rate: if record.count == 0 {
-                0.0
-            } else {
-                record.answered_count as f64 / record.count as f64
-            },
+            answer_rate: (record.count > 0)
+                .then(|| record.answered_count as f64 / record.count as f64),
         }
     }
 }
