@@ -2,6 +2,8 @@
 //! database, a client for it, and read-only views of the database file.
 #![allow(dead_code)]
 
+pub mod binary;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -94,8 +96,19 @@ impl TestApp {
         open_read_only(&self.db_path)
     }
 
+    /// Stops the server but keeps its database, for commands run afterwards.
+    pub async fn stop_keeping_files(mut self) -> tempfile::TempDir {
+        self.shut_down().await;
+        let placeholder = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self._dir, placeholder)
+    }
+
     /// Stops the server, letting the writer finish.
     pub async fn stop(mut self) {
+        self.shut_down().await;
+    }
+
+    async fn shut_down(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
