@@ -63,7 +63,11 @@ pub fn parse_utc_offset(text: &str) -> Result<FixedOffset, String> {
 
 /// The rule for exposure: with no tokens, only a loopback address may be
 /// served, unless the operator says `--insecure`.
-pub fn check_exposure(listen: SocketAddr, settings: &Settings, insecure: bool) -> Result<(), String> {
+pub fn check_exposure(
+    listen: SocketAddr,
+    settings: &Settings,
+    insecure: bool,
+) -> Result<(), String> {
     if insecure || listen.ip().is_loopback() {
         return Ok(());
     }
@@ -99,7 +103,11 @@ mod tests {
             ("Z", 0),
             ("UTC", 0),
         ] {
-            assert_eq!(parse_utc_offset(text).unwrap().local_minus_utc(), seconds, "{text}");
+            assert_eq!(
+                parse_utc_offset(text).unwrap().local_minus_utc(),
+                seconds,
+                "{text}"
+            );
         }
         for text in ["08:00", "+25:00", "+08:99", "beijing", ""] {
             assert!(parse_utc_offset(text).is_err(), "{text}");

@@ -74,8 +74,8 @@ pub fn prepare(raw: RawPush, default_offset: FixedOffset) -> Prepared {
         Ok(push) => push,
         Err(error) => return rejected(raw, error.into()),
     };
-    let form_payload = (format == BodyFormat::Form)
-        .then(|| serde_json::Value::Object(object).to_string());
+    let form_payload =
+        (format == BodyFormat::Form).then(|| serde_json::Value::Object(object).to_string());
     Prepared::Accepted(Box::new(AcceptedPush {
         sha256: Sha256::digest(&raw.body).into(),
         raw,

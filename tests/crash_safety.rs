@@ -30,7 +30,9 @@ async fn burst(address: String, round: i64, acked: Arc<Mutex<Vec<String>>>) {
                         .send()
                         .await;
                     match sent {
-                        Ok(response) if response.status() == 200 => acked.lock().unwrap().push(body),
+                        Ok(response) if response.status() == 200 => {
+                            acked.lock().unwrap().push(body)
+                        }
                         Ok(response) => panic!("unexpected answer {}", response.status()),
                         Err(_) => return, // the server is gone
                     }
@@ -68,7 +70,12 @@ async fn every_push_answered_200_survives_kill_9_during_a_burst() {
             .unwrap();
         let acked = acked.lock().unwrap();
         let missing = acked.iter().filter(|body| !stored.contains(*body)).count();
-        assert_eq!(missing, 0, "round {round}: {missing} of {} acknowledged pushes were lost", acked.len());
+        assert_eq!(
+            missing,
+            0,
+            "round {round}: {missing} of {} acknowledged pushes were lost",
+            acked.len()
+        );
         let orphans: i64 = connection
             .query_row(
                 "SELECT count(*) FROM (SELECT DISTINCT conversation_id FROM events)

@@ -36,7 +36,10 @@ async fn out_of_order_arrival_gives_the_in_order_projection() {
         "2-agent_incall",
     ])
     .await;
-    assert_eq!(projection_dump(&shuffled.db()), projection_dump(&reference.db()));
+    assert_eq!(
+        projection_dump(&shuffled.db()),
+        projection_dump(&reference.db())
+    );
 }
 
 #[tokio::test]
@@ -62,8 +65,14 @@ async fn byte_identical_duplicates_are_stored_once_and_counted() {
     let db = app.db();
     assert_eq!(count(&db, "SELECT count(*) FROM events"), 6);
     assert_eq!(
-        rows(&db, "SELECT occasion, deliveries FROM events WHERE deliveries > 1 ORDER BY id"),
-        vec![vec!["agent_incall".to_owned(), "2".into()], vec!["end".into(), "4".into()]]
+        rows(
+            &db,
+            "SELECT occasion, deliveries FROM events WHERE deliveries > 1 ORDER BY id"
+        ),
+        vec![
+            vec!["agent_incall".to_owned(), "2".into()],
+            vec!["end".into(), "4".into()]
+        ]
     );
     assert_eq!(projection_dump(&db), projection_dump(&reference.db()));
 }
@@ -82,7 +91,10 @@ async fn a_retry_of_an_earlier_push_after_end_changes_nothing_end_said() {
     .await;
     let db = app.db();
     assert_eq!(
-        rows(&db, "SELECT agent_email, call_result, total_time, level FROM calls"),
+        rows(
+            &db,
+            "SELECT agent_email, call_result, total_time, level FROM calls"
+        ),
         vec![vec![
             "li.na@example.cn".to_owned(),
             "客服接听".into(),
@@ -91,7 +103,10 @@ async fn a_retry_of_an_earlier_push_after_end_changes_nothing_end_said() {
             "vip".into(),
         ]]
     );
-    assert_eq!(rows(&db, "SELECT ticket_number FROM tickets"), vec![vec!["#3301".to_owned()]]);
+    assert_eq!(
+        rows(&db, "SELECT ticket_number FROM tickets"),
+        vec![vec!["#3301".to_owned()]]
+    );
     assert_eq!(projection_dump(&db), projection_dump(&reference.db()));
 }
 
@@ -151,7 +166,10 @@ async fn both_spellings_of_drifting_fields_fill_the_same_column() {
         rows(&db, "SELECT queue_statue FROM calls"),
         vec![vec!["已接入".to_owned()]]
     );
-    assert_eq!(rows(&db, "SELECT agent FROM relevant_agents"), vec![vec!["li.na".to_owned()]]);
+    assert_eq!(
+        rows(&db, "SELECT agent FROM relevant_agents"),
+        vec![vec!["li.na".to_owned()]]
+    );
 }
 
 #[tokio::test]
@@ -159,7 +177,10 @@ async fn ids_beyond_32_bits_and_numbers_in_strings_are_kept_exactly() {
     let app = delivered(&["1-enqueue_succ"]).await;
     let db = app.db();
     assert_eq!(
-        rows(&db, "SELECT conversation_id, customer_id, queue_time, is_blocked, customer_phone FROM calls"),
+        rows(
+            &db,
+            "SELECT conversation_id, customer_id, queue_time, is_blocked, customer_phone FROM calls"
+        ),
         vec![vec![
             "4294967397".to_owned(),
             "9007199254740993".into(),
@@ -169,7 +190,13 @@ async fn ids_beyond_32_bits_and_numbers_in_strings_are_kept_exactly() {
         ]]
     );
     assert_eq!(
-        rows(&db, "SELECT name, value FROM ivr_variables ORDER BY position"),
-        vec![vec!["lang".to_owned(), "zh".into()], vec!["menu".into(), "2".into()]]
+        rows(
+            &db,
+            "SELECT name, value FROM ivr_variables ORDER BY position"
+        ),
+        vec![
+            vec!["lang".to_owned(), "zh".into()],
+            vec!["menu".into(), "2".into()]
+        ]
     );
 }

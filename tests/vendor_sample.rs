@@ -100,8 +100,14 @@ async fn the_vendor_sample_is_stored_whole_and_projected_field_by_field() {
         vec![vec!["demo2".to_owned()]]
     );
     assert_eq!(
-        rows(&db, "SELECT recording_id, substr(url, 1, 40) FROM ivr_recordings"),
-        vec![vec!["50107001".to_owned(), "http://pro-ccrecords.kefutoutiao.com/lin".into()]]
+        rows(
+            &db,
+            "SELECT recording_id, substr(url, 1, 40) FROM ivr_recordings"
+        ),
+        vec![vec![
+            "50107001".to_owned(),
+            "http://pro-ccrecords.kefutoutiao.com/lin".into()
+        ]]
     );
     assert_eq!(
         rows(&db, "SELECT ticket_number FROM tickets ORDER BY position"),
@@ -109,19 +115,31 @@ async fn the_vendor_sample_is_stored_whole_and_projected_field_by_field() {
     );
     assert_eq!(
         rows(&db, "SELECT openid FROM weixin_openids ORDER BY position"),
-        vec![vec!["weixin_openids1".to_owned()], vec!["weixin_openids2".into()]]
+        vec![
+            vec!["weixin_openids1".to_owned()],
+            vec!["weixin_openids2".into()]
+        ]
     );
     assert_eq!(count(&db, "SELECT count(*) FROM custom_fields"), 13);
     assert_eq!(
-        single_row(&db, "SELECT field_id, name, value FROM custom_fields WHERE position = 0"),
+        single_row(
+            &db,
+            "SELECT field_id, name, value FROM custom_fields WHERE position = 0"
+        ),
         vec!["TextField_286", "zgh-单行文本", "\"zgh-单行文本\""]
     );
     assert_eq!(
-        single_row(&db, "SELECT field_id, name, value FROM custom_fields WHERE position = 12"),
+        single_row(
+            &db,
+            "SELECT field_id, name, value FROM custom_fields WHERE position = 12"
+        ),
         vec!["SelectField_367", "zgh-复选框", "[\"选项1\",\"选项3\"]"]
     );
     assert_eq!(
-        rows(&db, "SELECT question, answer FROM questionnaire_answers ORDER BY question"),
+        rows(
+            &db,
+            "SELECT question, answer FROM questionnaire_answers ORDER BY question"
+        ),
         vec![
             vec!["你今年几岁了?".to_owned(), "".into()],
             vec!["你喜欢什么动物?".into(), "小青".into()],

@@ -21,13 +21,21 @@ fn nothing_accepted(db: &Connection) {
 #[tokio::test]
 async fn a_missing_or_wrong_token_is_401_and_stores_nothing() {
     let app = TestApp::spawn_with(with_webhook_tokens(&["s3cret"])).await;
-    for path in [WEBHOOK.to_owned(), format!("{WEBHOOK}?token=wrong"), format!("{WEBHOOK}?token=")] {
-        let (status, answer) = app.push_to(&path, inbound("4-end"), Some("application/json")).await;
+    for path in [
+        WEBHOOK.to_owned(),
+        format!("{WEBHOOK}?token=wrong"),
+        format!("{WEBHOOK}?token="),
+    ] {
+        let (status, answer) = app
+            .push_to(&path, inbound("4-end"), Some("application/json"))
+            .await;
         assert_eq!(status, 401, "{path}");
         assert!(answer["error"].as_str().unwrap().contains("token"));
     }
     // Not even a malformed body is kept when the token is wrong.
-    let (status, _) = app.push_to(&format!("{WEBHOOK}?token=nope"), "garbage", None).await;
+    let (status, _) = app
+        .push_to(&format!("{WEBHOOK}?token=nope"), "garbage", None)
+        .await;
     assert_eq!(status, 401);
     let db = app.db();
     nothing_accepted(&db);
@@ -38,11 +46,19 @@ async fn a_missing_or_wrong_token_is_401_and_stores_nothing() {
 async fn any_of_several_tokens_is_accepted_so_a_token_can_be_rotated() {
     let app = TestApp::spawn_with(with_webhook_tokens(&["old-token", "new-token"])).await;
     let (status, _) = app
-        .push_to(&format!("{WEBHOOK}?token=old-token"), inbound("1-enqueue_succ"), None)
+        .push_to(
+            &format!("{WEBHOOK}?token=old-token"),
+            inbound("1-enqueue_succ"),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     let (status, _) = app
-        .push_to(&format!("{WEBHOOK}?token=new-token&x=1"), inbound("4-end"), None)
+        .push_to(
+            &format!("{WEBHOOK}?token=new-token&x=1"),
+            inbound("4-end"),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(count(&app.db(), "SELECT count(*) FROM events"), 2);
@@ -51,14 +67,30 @@ async fn any_of_several_tokens_is_accepted_so_a_token_can_be_rotated() {
 #[tokio::test]
 async fn a_body_that_is_not_json_is_400_and_kept_as_rejected() {
     let app = TestApp::spawn().await;
-    let (status, answer) = app.push_to(WEBHOOK, "{\"conversation_id\": 1,", Some("application/json")).await;
+    let (status, answer) = app
+        .push_to(
+            WEBHOOK,
+            "{\"conversation_id\": 1,",
+            Some("application/json"),
+        )
+        .await;
     assert_eq!(status, 400);
-    assert!(answer["error"].as_str().unwrap().contains("not valid JSON"), "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("not valid JSON"),
+        "{answer}"
+    );
     let db = app.db();
     nothing_accepted(&db);
     assert_eq!(
-        rows(&db, "SELECT http_status, body, content_type FROM rejected_pushes"),
-        vec![vec!["400".to_owned(), "{\"conversation_id\": 1,".into(), "application/json".into()]]
+        rows(
+            &db,
+            "SELECT http_status, body, content_type FROM rejected_pushes"
+        ),
+        vec![vec![
+            "400".to_owned(),
+            "{\"conversation_id\": 1,".into(),
+            "application/json".into()
+        ]]
     );
 }
 
@@ -68,11 +100,20 @@ async fn json_that_is_not_an_object_is_400() {
     for body in ["[{\"conversation_id\": 1}]", "42", "\"end\"", "null"] {
         let (status, answer) = app.push(body).await;
         assert_eq!(status, 400, "{body}");
-        assert!(answer["error"].as_str().unwrap().contains("not an object"), "{answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains("not an object"),
+            "{answer}"
+        );
     }
     let db = app.db();
     nothing_accepted(&db);
-    assert_eq!(count(&db, "SELECT count(*) FROM rejected_pushes WHERE http_status = 400"), 4);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM rejected_pushes WHERE http_status = 400"
+        ),
+        4
+    );
 }
 
 #[tokio::test]
@@ -88,11 +129,21 @@ async fn an_object_without_a_usable_conversation_id_is_422_and_kept_as_rejected(
     ] {
         let (status, answer) = app.push(body).await;
         assert_eq!(status, 422, "{body}");
-        assert!(answer["error"].as_str().unwrap().contains("conversation_id"), "{answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .contains("conversation_id"),
+            "{answer}"
+        );
         let id = answer["rejected_id"].as_i64().unwrap();
         let kept: String = app
             .db()
-            .query_row("SELECT body FROM rejected_pushes WHERE id = ?1", [id], |r| r.get(0))
+            .query_row(
+                "SELECT body FROM rejected_pushes WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(kept, body);
     }
@@ -104,7 +155,10 @@ async fn a_body_over_the_limit_is_413_and_stores_nothing() {
     let mut settings = Settings::open_local();
     settings.max_body_bytes = 1024;
     let app = TestApp::spawn_with(settings).await;
-    let padded = format!(r#"{{"conversation_id":1,"description":"{}"}}"#, "x".repeat(2000));
+    let padded = format!(
+        r#"{{"conversation_id":1,"description":"{}"}}"#,
+        "x".repeat(2000)
+    );
     let (status, answer) = app.push(padded).await;
     assert_eq!(status, 413);
     assert!(answer["error"].as_str().unwrap().contains("1024"));
@@ -136,7 +190,13 @@ async fn json_is_accepted_whatever_the_content_type() {
         let (status, answer) = app.push_to(WEBHOOK, inbound(stem), content_type).await;
         assert_eq!(status, 200, "{stem}: {answer}");
     }
-    assert_eq!(count(&app.db(), "SELECT count(*) FROM events WHERE body_format = 'json'"), 3);
+    assert_eq!(
+        count(
+            &app.db(),
+            "SELECT count(*) FROM events WHERE body_format = 'json'"
+        ),
+        3
+    );
 }
 
 #[tokio::test]
@@ -150,10 +210,21 @@ async fn a_form_encoded_push_is_accepted_and_read_like_json() {
     assert_eq!(status, 200, "{answer}");
     let db = app.db();
     assert_eq!(
-        rows(&db, "SELECT status, total_time, is_blocked, last_event_at FROM calls"),
-        vec![vec!["ENDED".to_owned(), "61".into(), "1".into(), "2024-05-06T09:19:43+08:00".into()]]
+        rows(
+            &db,
+            "SELECT status, total_time, is_blocked, last_event_at FROM calls"
+        ),
+        vec![vec![
+            "ENDED".to_owned(),
+            "61".into(),
+            "1".into(),
+            "2024-05-06T09:19:43+08:00".into()
+        ]]
     );
-    assert_eq!(rows(&db, "SELECT ticket_number FROM tickets"), vec![vec!["#77".to_owned()]]);
+    assert_eq!(
+        rows(&db, "SELECT ticket_number FROM tickets"),
+        vec![vec!["#77".to_owned()]]
+    );
     assert_eq!(count(&db, "SELECT count(*) FROM agent_tags"), 2);
     assert_eq!(
         rows(&db, "SELECT body_format, body FROM events"),
@@ -181,11 +252,25 @@ async fn an_odd_value_never_fails_a_push_and_is_recorded() {
         ]
     );
     assert_eq!(
-        rows(&db, "SELECT total_time, agent_id, is_blocked, customer_phone, warning_count FROM calls"),
-        vec![vec!["NULL".to_owned(), "NULL".into(), "NULL".into(), "1388888888".into(), "5".into()]]
+        rows(
+            &db,
+            "SELECT total_time, agent_id, is_blocked, customer_phone, warning_count FROM calls"
+        ),
+        vec![vec![
+            "NULL".to_owned(),
+            "NULL".into(),
+            "NULL".into(),
+            "1388888888".into(),
+            "5".into()
+        ]]
     );
-    let stored: String = db.query_row("SELECT body FROM events", [], |r| r.get(0)).unwrap();
-    assert_eq!(stored, body, "unknown keys and odd values are kept in the raw push");
+    let stored: String = db
+        .query_row("SELECT body FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        stored, body,
+        "unknown keys and odd values are kept in the raw push"
+    );
 }
 
 #[tokio::test]

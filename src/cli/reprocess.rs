@@ -13,7 +13,8 @@ pub async fn run(args: DatabaseArgs) -> anyhow::Result<ExitCode> {
     let report = tokio::task::spawn_blocking(move || {
         let mut connection = open_for_maintenance(&args.db)
             .with_context(|| format!("cannot open the database {}", args.db.display()))?;
-        reprocess(&mut connection, args.default_utc_offset).context("reprocess failed; nothing was changed")
+        reprocess(&mut connection, args.default_utc_offset)
+            .context("reprocess failed; nothing was changed")
     })
     .await??;
     eprintln!(

@@ -137,7 +137,10 @@ fn overlay(target: &mut Collections, newer: &Collections) {
     take(&mut target.agent_tags, &newer.agent_tags);
     take(&mut target.ivr_recordings, &newer.ivr_recordings);
     take(&mut target.ivr_variables, &newer.ivr_variables);
-    take(&mut target.questionnaire_answers, &newer.questionnaire_answers);
+    take(
+        &mut target.questionnaire_answers,
+        &newer.questionnaire_answers,
+    );
     take(&mut target.weixin_openids, &newer.weixin_openids);
 }
 
@@ -171,14 +174,26 @@ mod tests {
 
     fn inbound_call() -> Vec<StoredPush> {
         vec![
-            stored(1, json!({"conversation_id": 9, "occasion": "enqueue_succ",
-                "timestamp": "2024-01-01 10:00:00 +0800", "survey": "x", "call_result": "排队中"})),
-            stored(2, json!({"conversation_id": 9, "occasion": "agent_incall",
-                "timestamp": "2024-01-01 10:00:05 +0800", "agent_email": "a@x", "ticket_numbers": ["#1"]})),
-            stored(3, json!({"conversation_id": 9, "occasion": "hangup",
-                "timestamp": "2024-01-01 10:01:00 +0800", "call_result": "客户挂机"})),
-            stored(4, json!({"conversation_id": 9, "occasion": "end",
-                "timestamp": "2024-01-01 10:01:01 +0800", "call_result": "客服接听", "total_time": 55})),
+            stored(
+                1,
+                json!({"conversation_id": 9, "occasion": "enqueue_succ",
+                "timestamp": "2024-01-01 10:00:00 +0800", "survey": "x", "call_result": "排队中"}),
+            ),
+            stored(
+                2,
+                json!({"conversation_id": 9, "occasion": "agent_incall",
+                "timestamp": "2024-01-01 10:00:05 +0800", "agent_email": "a@x", "ticket_numbers": ["#1"]}),
+            ),
+            stored(
+                3,
+                json!({"conversation_id": 9, "occasion": "hangup",
+                "timestamp": "2024-01-01 10:01:00 +0800", "call_result": "客户挂机"}),
+            ),
+            stored(
+                4,
+                json!({"conversation_id": 9, "occasion": "end",
+                "timestamp": "2024-01-01 10:01:01 +0800", "call_result": "客服接听", "total_time": 55}),
+            ),
         ]
     }
 
@@ -203,8 +218,11 @@ mod tests {
     #[test]
     fn a_late_retry_with_a_later_timestamp_never_overrides_end() {
         let mut pushes = inbound_call();
-        pushes.push(stored(5, json!({"conversation_id": 9, "occasion": "hangup",
-            "timestamp": "2024-01-01 11:00:00 +0800", "call_result": "stale", "survey": "late"})));
+        pushes.push(stored(
+            5,
+            json!({"conversation_id": 9, "occasion": "hangup",
+            "timestamp": "2024-01-01 11:00:00 +0800", "call_result": "stale", "survey": "late"}),
+        ));
         let call = project(&pushes).unwrap();
         assert_eq!(text(&call, "call_result").as_deref(), Some("客服接听"));
         // end carries no survey, so the latest push that does supplies it.
@@ -227,15 +245,27 @@ mod tests {
 
     #[test]
     fn started_at_falls_back_from_call_start_to_ring_to_timestamp() {
-        let with_ring = project(&[stored(1, json!({"conversation_id": 9,
+        let with_ring = project(&[stored(
+            1,
+            json!({"conversation_id": 9,
             "timestamp": "2024-01-01 10:00:09 +0800",
-            "agent_ring_at": "2024-01-01 10:00:03", "customer_ring_at": "2024-01-01 10:00:02"}))])
+            "agent_ring_at": "2024-01-01 10:00:03", "customer_ring_at": "2024-01-01 10:00:02"}),
+        )])
         .unwrap();
-        assert_eq!(with_ring.started_at.unwrap().to_rfc3339(), "2024-01-01T10:00:02+08:00");
-        let bare = project(&[stored(1, json!({"conversation_id": 9,
-            "timestamp": "2024-01-01 10:00:09 +0800"}))])
+        assert_eq!(
+            with_ring.started_at.unwrap().to_rfc3339(),
+            "2024-01-01T10:00:02+08:00"
+        );
+        let bare = project(&[stored(
+            1,
+            json!({"conversation_id": 9,
+            "timestamp": "2024-01-01 10:00:09 +0800"}),
+        )])
         .unwrap();
-        assert_eq!(bare.started_at.unwrap().to_rfc3339(), "2024-01-01T10:00:09+08:00");
+        assert_eq!(
+            bare.started_at.unwrap().to_rfc3339(),
+            "2024-01-01T10:00:09+08:00"
+        );
         assert_eq!(bare.last_occasion, "");
     }
 }

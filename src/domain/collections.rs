@@ -95,9 +95,12 @@ fn read<T>(
     warnings: &mut Warnings,
     reader: impl Fn(&Value) -> Result<Vec<T>, String>,
 ) -> Option<Vec<T>> {
-    let (key, value) = keys
-        .iter()
-        .find_map(|key| object.get(*key).filter(|v| !is_absent(v)).map(|v| (*key, v)))?;
+    let (key, value) = keys.iter().find_map(|key| {
+        object
+            .get(*key)
+            .filter(|v| !is_absent(v))
+            .map(|v| (*key, v))
+    })?;
     match reader(value) {
         Ok(items) if items.is_empty() => None,
         Ok(items) => Some(items),

@@ -123,11 +123,7 @@ fn conversation_id(object: &Map<String, Value>) -> Result<i64, PushError> {
     }
 }
 
-fn read_scalar(
-    kind: FieldKind,
-    value: &Value,
-    offset: FixedOffset,
-) -> Result<FieldValue, String> {
+fn read_scalar(kind: FieldKind, value: &Value, offset: FixedOffset) -> Result<FieldValue, String> {
     Ok(match kind {
         FieldKind::Text => FieldValue::Text(read_text(value)?),
         FieldKind::Int | FieldKind::Id => FieldValue::Int(read_int(value)?),

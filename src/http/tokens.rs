@@ -9,11 +9,9 @@ pub fn token_allowed(configured: &[String], presented: Option<&str>) -> bool {
     let Some(presented) = presented else {
         return false;
     };
-    configured
-        .iter()
-        .fold(false, |found, token| {
-            found | constant_time_eq::constant_time_eq(token.as_bytes(), presented.as_bytes())
-        })
+    configured.iter().fold(false, |found, token| {
+        found | constant_time_eq::constant_time_eq(token.as_bytes(), presented.as_bytes())
+    })
 }
 
 #[cfg(test)]

@@ -27,7 +27,11 @@ pub enum WebhookError {
     #[error("the request body could not be read: {0}")]
     Unreadable(String),
     #[error("{message}")]
-    Rejected { status: u16, message: String, rejected_id: i64 },
+    Rejected {
+        status: u16,
+        message: String,
+        rejected_id: i64,
+    },
     #[error("the push could not be stored; retry later")]
     Unavailable(#[source] StoreError),
 }

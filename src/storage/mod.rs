@@ -41,8 +41,15 @@ impl From<rusqlite::Error> for StoreError {
         match error.sqlite_error_code() {
             Some(DiskFull) => StoreError::Full,
             Some(
-                DatabaseBusy | DatabaseLocked | SystemIoFailure | CannotOpen | ReadOnly
-                | DatabaseCorrupt | NotADatabase | OutOfMemory | FileLockingProtocolFailed,
+                DatabaseBusy
+                | DatabaseLocked
+                | SystemIoFailure
+                | CannotOpen
+                | ReadOnly
+                | DatabaseCorrupt
+                | NotADatabase
+                | OutOfMemory
+                | FileLockingProtocolFailed,
             ) => StoreError::Unavailable(error.to_string()),
             _ => StoreError::Internal(error.to_string()),
         }
@@ -79,8 +86,8 @@ impl Store {
         let connection = connection::open_writer(&options.path)?;
         let (writer, thread) = Writer::spawn(connection, options.default_offset)
             .map_err(|e| StoreError::Unavailable(format!("starting the writer: {e}")))?;
-        let manager = SqliteConnectionManager::file(&options.path)
-            .with_init(|connection| connection::configure_reader(connection));
+        let manager =
+            SqliteConnectionManager::file(&options.path).with_init(connection::configure_reader);
         let readers = r2d2::Pool::builder()
             .max_size(options.readers.max(1))
             .min_idle(Some(1))
@@ -115,7 +122,12 @@ impl Store {
     /// Commits what is queued, stops the writer and waits for it.
     pub async fn close(&self) {
         self.writer.stop().await;
-        let thread = self.writer_thread.lock().map(|mut t| t.take()).ok().flatten();
+        let thread = self
+            .writer_thread
+            .lock()
+            .map(|mut t| t.take())
+            .ok()
+            .flatten();
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }

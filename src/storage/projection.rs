@@ -105,7 +105,11 @@ pub fn write_call(tx: &Connection, call: &CallProjection) -> Result<(), StoreErr
     write_collections(tx, call.conversation_id, &call.collections)
 }
 
-fn write_collections(tx: &Connection, id: i64, collections: &Collections) -> Result<(), StoreError> {
+fn write_collections(
+    tx: &Connection,
+    id: i64,
+    collections: &Collections,
+) -> Result<(), StoreError> {
     for table in COLLECTION_TABLES {
         tx.prepare_cached(&format!("DELETE FROM {table} WHERE conversation_id = ?1"))?
             .execute([id])?;

@@ -2,10 +2,9 @@
 //! queued pushes together.
 //!
 //! Requests queue on a channel. The thread takes everything waiting (up to
-//! [`MAX_BATCH`]), writes each push in its own savepoint inside one
-//! transaction, commits once, and only then answers each request. Concurrent
-//! pushes share an fsync, yet every `Ok` still means "on disk". A push whose
-//! savepoint fails is rolled back alone; a failed commit fails the batch.
+//! [`MAX_BATCH`]), writes them in one transaction, commits once, and only
+//! then answers each request. Concurrent pushes share an fsync, yet every
+//! `Ok` still means "on disk".
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread::JoinHandle;
@@ -103,11 +102,7 @@ impl PendingWrite {
     }
 }
 
-fn run(
-    mut connection: Connection,
-    mut requests: mpsc::Receiver<Request>,
-    offset: FixedOffset,
-) {
+fn run(mut connection: Connection, mut requests: mpsc::Receiver<Request>, offset: FixedOffset) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
     while !stopping {
@@ -128,12 +123,14 @@ fn run(
             continue;
         }
         let (jobs, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        let outcomes = catch_unwind(AssertUnwindSafe(|| write_batch(&mut connection, &jobs, offset)))
-            .unwrap_or_else(|panic| {
-                let message = panic_message(&panic);
-                tracing::error!(%message, "the writer panicked; the batch was rolled back");
-                Err(StoreError::Internal(format!("writer panicked: {message}")))
-            });
+        let outcomes = catch_unwind(AssertUnwindSafe(|| {
+            write_batch(&mut connection, &jobs, offset)
+        }))
+        .unwrap_or_else(|panic| {
+            let message = panic_message(&panic);
+            tracing::error!(%message, "the writer panicked; the batch was rolled back");
+            Err(StoreError::Internal(format!("writer panicked: {message}")))
+        });
         match outcomes {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -151,27 +148,40 @@ fn run(
     tracing::debug!("the writer stopped");
 }
 
+/// Writes a batch in one transaction. Should any push fail, the batch is
+/// rolled back and each push retried in a transaction of its own, so one bad
+/// push cannot take the others down and none is half-written.
 fn write_batch(
     connection: &mut Connection,
     jobs: &[Prepared],
     offset: FixedOffset,
 ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
-    let mut tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let savepoint = tx.savepoint()?;
-        match apply(&savepoint, job, offset) {
-            Ok(outcome) => {
-                savepoint.commit()?;
-                outcomes.push(Ok(outcome));
-            }
-            Err(error) => {
-                drop(savepoint);
-                tracing::warn!(%error, "a push could not be written");
-                outcomes.push(Err(error));
-            }
+    match write_together(connection, jobs, offset) {
+        Ok(outcomes) => Ok(outcomes.into_iter().map(Ok).collect()),
+        Err(error) if jobs.len() == 1 => Err(error),
+        Err(error) => {
+            tracing::warn!(%error, pushes = jobs.len(), "a batch failed; writing its pushes one by one");
+            Ok(jobs
+                .iter()
+                .map(|job| {
+                    write_together(connection, std::slice::from_ref(job), offset)
+                        .map(|mut o| o.remove(0))
+                })
+                .collect())
         }
     }
+}
+
+fn write_together(
+    connection: &mut Connection,
+    jobs: &[Prepared],
+    offset: FixedOffset,
+) -> Result<Vec<WriteOutcome>, StoreError> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let outcomes = jobs
+        .iter()
+        .map(|job| apply(&tx, job, offset))
+        .collect::<Result<Vec<_>, _>>()?;
     tx.commit()?;
     Ok(outcomes)
 }

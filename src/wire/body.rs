@@ -130,9 +130,21 @@ mod tests {
     #[test]
     fn what_is_not_one_object_is_refused_with_a_reason() {
         assert_eq!(decode_body(b"  ", None), Err(BodyError::Empty));
-        assert!(matches!(decode_body(b"hello", None), Err(BodyError::NotJson(_))));
-        assert_eq!(decode_body(b"[1]", None), Err(BodyError::NotAnObject("an array")));
-        assert!(matches!(decode_body(b"{\"a\":", FORM), Err(BodyError::NotJson(_))));
-        assert!(matches!(decode_body(b"nope", FORM), Err(BodyError::NotJson(_))));
+        assert!(matches!(
+            decode_body(b"hello", None),
+            Err(BodyError::NotJson(_))
+        ));
+        assert_eq!(
+            decode_body(b"[1]", None),
+            Err(BodyError::NotAnObject("an array"))
+        );
+        assert!(matches!(
+            decode_body(b"{\"a\":", FORM),
+            Err(BodyError::NotJson(_))
+        ));
+        assert!(matches!(
+            decode_body(b"nope", FORM),
+            Err(BodyError::NotJson(_))
+        ));
     }
 }

@@ -124,15 +124,24 @@ pub fn read_object_list(value: &Value) -> Result<Vec<serde_json::Map<String, Val
             .iter()
             .map(|item| match item {
                 Value::Object(fields) => Ok(fields.clone()),
-                other => Err(format!("expected a list of objects, found {}", kind_of(other))),
+                other => Err(format!(
+                    "expected a list of objects, found {}",
+                    kind_of(other)
+                )),
             })
             .collect(),
         Value::Object(fields) => Ok(vec![fields.clone()]),
         Value::String(text) => match embedded_json(text) {
             Some(inner @ (Value::Array(_) | Value::Object(_))) => read_object_list(&inner),
-            _ => Err(format!("expected a list of objects, got {:?}", truncate(text))),
+            _ => Err(format!(
+                "expected a list of objects, got {:?}",
+                truncate(text)
+            )),
         },
-        other => Err(format!("expected a list of objects, got {}", kind_of(other))),
+        other => Err(format!(
+            "expected a list of objects, got {}",
+            kind_of(other)
+        )),
     }
 }
 
@@ -184,7 +193,10 @@ mod tests {
     fn integers_arrive_as_numbers_strings_and_integral_floats() {
         assert_eq!(read_int(&json!(54093)), Ok(54093));
         assert_eq!(read_int(&json!("13")), Ok(13));
-        assert_eq!(read_int(&json!(" 9007199254740993 ")), Ok(9_007_199_254_740_993));
+        assert_eq!(
+            read_int(&json!(" 9007199254740993 ")),
+            Ok(9_007_199_254_740_993)
+        );
         assert_eq!(read_int(&json!(81.0)), Ok(81));
         assert!(read_int(&json!("abc")).is_err());
         assert!(read_int(&json!(81.5)).is_err());
@@ -210,9 +222,15 @@ mod tests {
 
     #[test]
     fn lists_arrive_as_arrays_embedded_json_or_commas() {
-        assert_eq!(read_text_list(&json!(["#12", "#13"])), Ok(vec!["#12".into(), "#13".into()]));
+        assert_eq!(
+            read_text_list(&json!(["#12", "#13"])),
+            Ok(vec!["#12".into(), "#13".into()])
+        );
         assert_eq!(read_text_list(&json!("[\"#12\"]")), Ok(vec!["#12".into()]));
-        assert_eq!(read_text_list(&json!("a, b")), Ok(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            read_text_list(&json!("a, b")),
+            Ok(vec!["a".into(), "b".into()])
+        );
         assert!(read_object_list(&json!([1, 2])).is_err());
         assert_eq!(read_object_list(&json!("[{\"id\":1}]")).unwrap().len(), 1);
     }

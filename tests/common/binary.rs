@@ -56,27 +56,27 @@ impl Server {
                 }
             }
         });
+        let mut server = Server {
+            child,
+            address: String::new(),
+            log,
+        };
         let mut seen = Vec::new();
-        loop {
-            let line = log
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("the server did not start; it said: {seen:#?}"));
+        while let Ok(line) = server.log.recv_timeout(Duration::from_secs(30)) {
             if let Some(rest) = line.split("address=").nth(1) {
-                let address = rest.split_whitespace().next().unwrap().to_owned();
-                return Server {
-                    child,
-                    address: format!("http://{address}"),
-                    log,
-                };
+                let address = rest.split_whitespace().next().unwrap();
+                server.address = format!("http://{address}");
+                return server;
             }
             seen.push(line);
         }
+        drop(server);
+        panic!("the server did not start; it said: {seen:#?}");
     }
 
     /// `kill -9`: no chance to flush or finish anything.
-    pub fn kill_hard(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+    pub fn kill_hard(self) {
+        drop(self);
     }
 
     /// The log, read until `done` holds for it (or 10 s pass).
@@ -95,9 +95,19 @@ impl Server {
     }
 }
 
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs a command to completion: (exit code, stdout, stderr).
 pub fn run(command: &mut Command) -> (i32, String, String) {
-    let output = command.stdin(Stdio::null()).output().expect("the binary runs");
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -117,8 +127,18 @@ pub fn run_with_input(command: &mut Command, input: &[u8]) -> (i32, String, Stri
     child.stdin.take().unwrap().write_all(input).unwrap();
     let mut stdout = String::new();
     let mut stderr = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     let status = child.wait().unwrap();
     (status.code().unwrap_or(-1), stdout, stderr)
 }

@@ -60,7 +60,7 @@ impl TestApp {
 
     /// Posts a JSON body to the webhook without a token.
     pub async fn push(&self, body: impl Into<reqwest::Body>) -> (u16, serde_json::Value) {
-        self.push_to(&format!("{WEBHOOK}"), body, Some("application/json")).await
+        self.push_to(WEBHOOK, body, Some("application/json")).await
     }
 
     pub async fn push_to(
@@ -124,7 +124,9 @@ pub fn open_read_only(path: &Path) -> Connection {
 }
 
 pub fn payload(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/payloads").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/payloads")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -191,7 +193,10 @@ pub fn projection_dump(db: &Connection) -> Vec<(String, Vec<Vec<String>>)> {
     ] {
         dump.push((
             table.to_owned(),
-            rows(db, &format!("SELECT * FROM {table} ORDER BY conversation_id, position")),
+            rows(
+                db,
+                &format!("SELECT * FROM {table} ORDER BY conversation_id, position"),
+            ),
         ));
     }
     dump
