@@ -3,6 +3,7 @@
 //! Request logs name the method and path only: a push URL carries its token
 //! in the query string, and a token must never reach a log line.
 
+pub mod graphql;
 pub mod tokens;
 pub mod webhook;
 
@@ -26,9 +27,11 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    let graphql = graphql::routes(&state);
     Router::new()
         .route("/webhooks/udesk/calls", post(webhook::receive_push))
         .with_state(state)
+        .merge(graphql)
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 tracing::info_span!("http", method = %request.method(), path = %request.uri().path())

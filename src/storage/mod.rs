@@ -8,6 +8,7 @@
 pub mod connection;
 pub mod events;
 pub mod projection;
+pub mod read;
 pub mod reprocess;
 pub mod writer;
 

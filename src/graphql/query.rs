@@ -1,0 +1,220 @@
+//! The `Query` root: calls, statistics, agents, code lists, rejected pushes.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Object};
+use chrono::FixedOffset;
+
+use crate::storage::read::{calls, lookups, stats};
+use crate::storage::{Store, StoreError};
+
+use super::call::Call;
+use super::connection::{
+    CallConnection, CallOrder, MAX_PAGE_SIZE, PageInfo, call_page_query, page_size,
+};
+use super::error::ApiError;
+use super::filter::CallFilter;
+use super::lookups::{
+    Agent, CodeLabel, DefeatCause, RejectedPush, RejectedPushConnection, RejectedPushEdge,
+    read_rejected_cursor, rejected_cursor,
+};
+use super::stats::{CallDimension, CallStatsRow};
+
+/// The service's default UTC offset: where days and hours of statistics start.
+#[derive(Clone, Copy, Debug)]
+pub struct StatsOffset(pub FixedOffset);
+
+pub struct Query;
+
+fn store<'a>(ctx: &Context<'a>) -> Result<&'a Arc<Store>, ApiError> {
+    ctx.data::<Arc<Store>>().map_err(|_| {
+        tracing::error!("the GraphQL schema was built without a store");
+        ApiError::Internal
+    })
+}
+
+/// Runs read work on the store from a resolver.
+async fn read<T, F>(ctx: &Context<'_>, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    Ok(store(ctx)?.read(work).await?)
+}
+
+/// The cost of a connection field: its children once per item it may return.
+/// An invalid size costs one page item, so the resolver (not the complexity
+/// limit) reports it with its own message.
+fn page_complexity(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    let size = last
+        .or(first)
+        .unwrap_or(super::connection::DEFAULT_PAGE_SIZE);
+    let size = if (0..=MAX_PAGE_SIZE).contains(&size) {
+        size.max(1) as usize
+    } else {
+        1
+    };
+    size * child_complexity + 1
+}
+
+/// The read side of udesk-calls: calls, their statistics, agents, Udesk's
+/// code lists and the pushes the webhook refused.
+#[Object]
+impl Query {
+    /// One call by its `conversationId`; null when no push of it was received.
+    async fn call(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Udesk's `conversation_id` of the call.")] conversation_id: ID,
+    ) -> Result<Option<Call>, ApiError> {
+        let id: i64 = conversation_id.parse().map_err(|_| {
+            ApiError::bad_input(format!(
+                "{:?} is not a conversationId (an integer)",
+                conversation_id.as_str()
+            ))
+        })?;
+        let record = read(ctx, move |conn| calls::call_by_id(conn, id)).await?;
+        Ok(record.map(Call::new))
+    }
+
+    /// The calls matching `filter`, a page at a time (Relay connection).
+    /// Walk forward with `first`/`after` or backward with `last`/`before`;
+    /// pages hold 50 calls unless asked otherwise, at most 500.
+    #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)] // the contract's arguments, plus the context
+    async fn calls(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which calls; every call when absent.")] filter: Option<CallFilter>,
+        #[graphql(desc = "The order of the list.", default)] order_by: CallOrder,
+        #[graphql(desc = "How many calls from the start (after `after`): 0 to 500, default 50.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after this cursor (an `endCursor` or an edge's `cursor`).")] after: Option<String>,
+        #[graphql(desc = "How many calls from the end (before `before`): 0 to 500.")] last: Option<
+            i32,
+        >,
+        #[graphql(desc = "End before this cursor (a `startCursor` or an edge's `cursor`).")] before: Option<String>,
+    ) -> Result<CallConnection, ApiError> {
+        let store_filter = CallFilter::to_store(filter.as_ref())?;
+        let query = call_page_query(order_by, first, after.as_deref(), last, before.as_deref())?;
+        let (page_filter, page_query) = (store_filter.clone(), query.clone());
+        let page = read(ctx, move |conn| {
+            calls::calls_page(conn, &page_filter, &page_query)
+        })
+        .await?;
+        Ok(CallConnection {
+            store: store(ctx)?.clone(),
+            filter: store_filter,
+            order: order_by,
+            query,
+            page,
+        })
+    }
+
+    /// Counts and talk-time figures of the calls matching `filter`, one row
+    /// per combination of the `groupBy` keys (one row for all when absent),
+    /// sorted by the keys. Days and hours are in the service's default UTC offset.
+    async fn call_stats(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which calls; every call when absent.")] filter: Option<CallFilter>,
+        #[graphql(desc = "The keys to group by.")] group_by: Option<Vec<CallDimension>>,
+    ) -> Result<Vec<CallStatsRow>, ApiError> {
+        let filter = CallFilter::to_store(filter.as_ref())?;
+        let dimensions: Vec<_> = group_by
+            .unwrap_or_default()
+            .into_iter()
+            .map(CallDimension::to_store)
+            .collect();
+        let offset = ctx
+            .data_opt::<StatsOffset>()
+            .map(|offset| offset.0.local_minus_utc())
+            .unwrap_or(0);
+        let rows = read(ctx, move |conn| {
+            stats::call_stats(conn, &filter, &dimensions, offset)
+        })
+        .await?;
+        Ok(rows.into_iter().map(CallStatsRow::from).collect())
+    }
+
+    /// Every agent seen in the calls, by id, with the details of their latest call.
+    async fn agents(&self, ctx: &Context<'_>) -> Result<Vec<Agent>, ApiError> {
+        Ok(read(ctx, lookups::agents)
+            .await?
+            .into_iter()
+            .map(Agent::from)
+            .collect())
+    }
+
+    /// Udesk's push occasions with Chinese and English labels.
+    async fn occasions(&self, ctx: &Context<'_>) -> Result<Vec<CodeLabel>, ApiError> {
+        code_list(ctx, lookups::CodeList::Occasions).await
+    }
+
+    /// Udesk's advanced-call types (`category`) with Chinese and English labels.
+    async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<CodeLabel>, ApiError> {
+        code_list(ctx, lookups::CodeList::Categories).await
+    }
+
+    /// Udesk's workflows with Chinese and English labels.
+    async fn workflows(&self, ctx: &Context<'_>) -> Result<Vec<CodeLabel>, ApiError> {
+        code_list(ctx, lookups::CodeList::Workflows).await
+    }
+
+    /// Udesk's outbound failure reasons (`defeatCause` holds a `name`).
+    async fn defeat_causes(&self, ctx: &Context<'_>) -> Result<Vec<DefeatCause>, ApiError> {
+        Ok(read(ctx, lookups::defeat_causes)
+            .await?
+            .into_iter()
+            .map(DefeatCause::from)
+            .collect())
+    }
+
+    /// Pushes the webhook refused, newest first, for operators to inspect and replay.
+    #[graphql(complexity = "page_complexity(first, None, child_complexity)")]
+    async fn rejected_pushes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many: 0 to 500, default 50.")] first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+    ) -> Result<RejectedPushConnection, ApiError> {
+        let limit = page_size(first, None)?;
+        let before_id = after.as_deref().map(read_rejected_cursor).transpose()?;
+        let (rows, has_more, total_count, has_previous_page) = read(ctx, move |conn| {
+            let (rows, has_more) = lookups::rejected_pushes(conn, before_id, limit)?;
+            let total = lookups::count_rejected_pushes(conn)?;
+            let newer = match before_id {
+                Some(id) => lookups::any_rejected_from(conn, id)?,
+                None => false,
+            };
+            Ok((rows, has_more, total, newer))
+        })
+        .await?;
+        let edges: Vec<RejectedPushEdge> = rows
+            .into_iter()
+            .map(|row| RejectedPushEdge {
+                cursor: rejected_cursor(row.id),
+                node: RejectedPush::from(row),
+            })
+            .collect();
+        Ok(RejectedPushConnection {
+            total_count,
+            page_info: PageInfo {
+                has_next_page: has_more,
+                has_previous_page,
+                start_cursor: edges.first().map(|edge| edge.cursor.clone()),
+                end_cursor: edges.last().map(|edge| edge.cursor.clone()),
+            },
+            nodes: edges.iter().map(|edge| edge.node.clone()).collect(),
+            edges,
+        })
+    }
+}
+
+async fn code_list(ctx: &Context<'_>, list: lookups::CodeList) -> Result<Vec<CodeLabel>, ApiError> {
+    Ok(read(ctx, move |conn| lookups::code_list(conn, list))
+        .await?
+        .into_iter()
+        .map(CodeLabel::from)
+        .collect())
+}

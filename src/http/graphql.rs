@@ -1,0 +1,232 @@
+//! `/graphql`: GraphQL over HTTP, the GraphiQL page, and bearer-token auth.
+//!
+//! `POST` takes a JSON request (or a batch); `GET` takes a query in the URL
+//! and refuses mutations, as the GraphQL-over-HTTP spec asks. The response is
+//! `application/graphql-response+json` when the client accepts it (then a
+//! request that could not run is a `400`), else `application/json` with `200`.
+//! async-graphql-axum always answers the former, so this module negotiates
+//! itself. A browser's `GET` without a query gets GraphiQL; that page holds
+//! no data, so it is served without a token, and GraphiQL sends the token
+//! from its headers editor with each query.
+
+use std::sync::Arc;
+
+use async_graphql::{BatchRequest, BatchResponse, ServerError};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::graphql::error::{BAD_USER_INPUT, QUERY_TOO_COMPLEX, UNAUTHENTICATED};
+use crate::graphql::{ApiSchema, build_schema};
+
+use super::AppState;
+use super::tokens::token_allowed;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+#[derive(Clone)]
+struct GraphqlState {
+    schema: ApiSchema,
+    api_tokens: Arc<Vec<String>>,
+}
+
+/// The `/graphql` routes, with their own state so the app's stays small.
+pub fn routes(state: &AppState) -> Router {
+    let graphql = GraphqlState {
+        schema: build_schema(state.store.clone(), state.settings.default_offset),
+        api_tokens: Arc::new(state.settings.api_tokens.clone()),
+    };
+    Router::new()
+        .route("/graphql", get(over_get).post(over_post))
+        .with_state(graphql)
+}
+
+async fn over_get(
+    State(state): State<GraphqlState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    if query.is_empty() && accepts(&headers, "text/html") {
+        return Html(
+            async_graphql::http::GraphiQLSource::build()
+                .endpoint("/graphql")
+                .title("udesk-calls")
+                .finish(),
+        )
+        .into_response();
+    }
+    if let Some(refusal) = check_token(&state, &headers) {
+        return refusal;
+    }
+    let request = match async_graphql::http::parse_query_string(&query) {
+        Ok(request) => request,
+        Err(error) => {
+            return request_error(
+                &headers,
+                format!("the URL holds no GraphQL request: {error}"),
+            );
+        }
+    };
+    if is_mutation(&request) {
+        let mut response =
+            request_error(&headers, "mutations are only accepted over POST".to_owned());
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    respond(&headers, state.schema.execute(request).await.into())
+}
+
+async fn over_post(State(state): State<GraphqlState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refusal) = check_token(&state, &headers) {
+        return refusal;
+    }
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(error) => {
+            return request_error(
+                &headers,
+                format!("the body is not a GraphQL request in JSON: {error}"),
+            );
+        }
+    };
+    respond(&headers, state.schema.execute_batch(batch).await)
+}
+
+/// A `401` unless the request carries an accepted bearer token (or none is configured).
+fn check_token(state: &GraphqlState, headers: &HeaderMap) -> Option<Response> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    if token_allowed(&state.api_tokens, presented) {
+        return None;
+    }
+    let body = error_body(
+        "a valid `Authorization: Bearer TOKEN` header is required",
+        UNAUTHENTICATED,
+    );
+    let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"udesk-calls\""),
+    );
+    Some(response)
+}
+
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let is_mutation = |ty: OperationType| ty == OperationType::Mutation;
+    match &document.operations {
+        DocumentOperations::Single(operation) => is_mutation(operation.node.ty),
+        DocumentOperations::Multiple(operations) => match &request.operation_name {
+            Some(name) => operations
+                .get(name.as_str())
+                .is_some_and(|op| is_mutation(op.node.ty)),
+            None => operations.values().any(|op| is_mutation(op.node.ty)),
+        },
+    }
+}
+
+fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| {
+            item.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case(media_type))
+        })
+}
+
+fn error_body(message: &str, code: &str) -> serde_json::Value {
+    json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
+}
+
+/// A request that could not even be read: `400` in either media type.
+fn request_error(headers: &HeaderMap, message: String) -> Response {
+    let mut response = (
+        StatusCode::BAD_REQUEST,
+        axum::Json(error_body(&message, BAD_USER_INPUT)),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, media_type(headers));
+    response
+}
+
+fn media_type(headers: &HeaderMap) -> HeaderValue {
+    if accepts(headers, GRAPHQL_RESPONSE) {
+        HeaderValue::from_static(GRAPHQL_RESPONSE)
+    } else {
+        HeaderValue::from_static("application/json")
+    }
+}
+
+/// Gives every error a code: those async-graphql raises itself (syntax,
+/// validation, bad variables, limits) have none.
+fn add_codes(errors: &mut [ServerError]) {
+    for error in errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            let limit =
+                error.message.contains("too complex") || error.message.contains("nested too deep");
+            extensions.set(
+                "code",
+                if limit {
+                    QUERY_TOO_COMPLEX
+                } else {
+                    BAD_USER_INPUT
+                },
+            );
+        }
+    }
+}
+
+fn respond(headers: &HeaderMap, mut batch: BatchResponse) -> Response {
+    let responses: Vec<&mut async_graphql::Response> = match &mut batch {
+        BatchResponse::Single(response) => vec![response],
+        BatchResponse::Batch(responses) => responses.iter_mut().collect(),
+    };
+    let mut not_run = false;
+    for response in responses {
+        add_codes(&mut response.errors);
+        // Errors without a path come before execution: the request was not run.
+        not_run |= response.data == async_graphql::Value::Null
+            && !response.errors.is_empty()
+            && response.errors.iter().all(|error| error.path.is_empty());
+    }
+    let content_type = media_type(headers);
+    let status = if not_run && content_type == GRAPHQL_RESPONSE {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let body = match serde_json::to_vec(&batch) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%error, "a GraphQL response could not be serialized");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
+    response
+}
