@@ -237,3 +237,36 @@ fn every_command_explains_every_flag_in_help() {
         assert!(help.contains(command), "{help}");
     }
 }
+
+#[tokio::test]
+async fn a_push_imported_beside_the_running_server_is_part_of_its_next_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calls.db");
+    let server = Server::start(&db, &[]);
+    let client = reqwest::Client::new();
+    let post = |stem: &'static str| {
+        client
+            .post(format!("{}/webhooks/udesk/calls", server.address))
+            .body(inbound(stem))
+            .send()
+    };
+    assert_eq!(post("1-enqueue_succ").await.unwrap().status(), 200);
+    assert_eq!(post("2-agent_incall").await.unwrap().status(), 200);
+    // Another process writes a push of the same call into the same file.
+    let (code, _, stderr) = run_with_input(
+        binary().args(["import", "-", "--db"]).arg(&db),
+        inbound("4-end").as_bytes(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(post("3-hangup").await.unwrap().status(), 200);
+    drop(server);
+
+    let reference = TestApp::spawn().await;
+    for stem in ["1-enqueue_succ", "2-agent_incall", "3-hangup", "4-end"] {
+        reference.push(inbound(stem)).await;
+    }
+    assert_eq!(
+        projection_dump(&open_read_only(&db)),
+        projection_dump(&reference.db())
+    );
+}
