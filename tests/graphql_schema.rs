@@ -82,7 +82,7 @@ fn contract_fields_have_the_contract_types() {
         "scalarDateTime",
         "scalarJSON",
         "call(conversationId:ID!):Call",
-        "calls(filter:CallFilter,orderBy:CallOrder!=STARTED_AT_DESC,first:Int,after:String,last:Int,before:String):CallConnection!",
+        "calls(filter:CallFilter,orderBy:CallOrder=STARTED_AT_DESC,first:Int,after:String,last:Int,before:String):CallConnection!",
         "callStats(filter:CallFilter,groupBy:[CallDimension!]):[CallStatsRow!]!",
         "typeCallEvent{occasion:String!timestamp:DateTimereceivedAt:DateTime!deliveries:Int!payload:JSON!}",
         "typeCustomField{id:String!name:Stringvalue:JSON}",

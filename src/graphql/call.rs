@@ -19,6 +19,10 @@ use super::collections::{
 use super::error::ApiError;
 use super::loaders::{CallLoader, Collection};
 
+/// What `relatedCalls` may cost, as a multiple of the fields asked of each:
+/// a series rarely holds more than a few calls, and nesting it should cost.
+const RELATED_CALLS_COST: usize = 10;
+
 /// Whether Udesk has reported the end of a call yet.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallStatus {
@@ -370,6 +374,7 @@ impl Call {
 
     /// The other calls of the same `callId` (transfers, consults…), by start
     /// time; empty when this call has no `callId`.
+    #[graphql(complexity = "RELATED_CALLS_COST * child_complexity + 1")]
     async fn related_calls(&self, ctx: &Context<'_>) -> Result<Vec<Call>, ApiError> {
         let Some(call_id) = self.call_id.clone() else {
             return Ok(Vec::new());

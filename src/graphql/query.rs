@@ -86,7 +86,11 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Which calls; every call when absent.")] filter: Option<CallFilter>,
-        #[graphql(desc = "The order of the list.", default)] order_by: CallOrder,
+        #[graphql(
+            desc = "The order of the list; null means the default.",
+            default_with = "Some(CallOrder::StartedAtDesc)"
+        )]
+        order_by: Option<CallOrder>,
         #[graphql(desc = "How many calls from the start (after `after`): 0 to 500, default 50.")]
         first: Option<i32>,
         #[graphql(desc = "Start after this cursor (an `endCursor` or an edge's `cursor`).")] after: Option<String>,
@@ -95,6 +99,7 @@ impl Query {
         >,
         #[graphql(desc = "End before this cursor (a `startCursor` or an edge's `cursor`).")] before: Option<String>,
     ) -> Result<CallConnection, ApiError> {
+        let order_by = order_by.unwrap_or_default();
         let store_filter = CallFilter::to_store(filter.as_ref())?;
         let query = call_page_query(order_by, first, after.as_deref(), last, before.as_deref())?;
         let (page_filter, page_query) = (store_filter.clone(), query.clone());

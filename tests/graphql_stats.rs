@@ -1,0 +1,217 @@
+//! `callStats` over HTTP against figures computed here from the generated
+//! calls, for every dimension, combinations, filters and the day boundary.
+
+mod graphql_support;
+
+use std::collections::BTreeMap;
+
+use chrono::{FixedOffset, Timelike};
+use graphql_support::{CallSpec, TestApp, generate_calls};
+use serde_json::{Value, json};
+use udesk_calls::Settings;
+
+const STATS: &str = "query($filter: CallFilter, $groupBy: [CallDimension!]) {
+    callStats(filter: $filter, groupBy: $groupBy) {
+        agentId agentGroupId workflow callResult category defeatCause day hour
+        count answeredCount totalTime avgTotalTime avgQueueTime avgRingTime maxTotalTime answerRate
+    }
+}";
+
+/// The response field of each dimension and the value a call has for it.
+fn key_of(call: &CallSpec, dimension: &str, offset: FixedOffset) -> (&'static str, Value) {
+    let local = call.started_at.with_timezone(&offset);
+    match dimension {
+        "AGENT" => ("agentId", json!(call.agent_id.to_string())),
+        "AGENT_GROUP" => ("agentGroupId", json!(call.user_group_id.to_string())),
+        "WORKFLOW" => ("workflow", json!(call.workflow)),
+        "CALL_RESULT" => ("callResult", json!(call.call_result)),
+        "CATEGORY" => ("category", json!(call.category)),
+        "DEFEAT_CAUSE" => ("defeatCause", json!(call.defeat_cause)),
+        "DAY" => ("day", json!(local.format("%Y-%m-%d").to_string())),
+        "HOUR" => ("hour", json!(local.hour())),
+        other => panic!("unknown dimension {other}"),
+    }
+}
+
+fn mean(values: impl Iterator<Item = i64>) -> Value {
+    let values: Vec<i64> = values.collect();
+    if values.is_empty() {
+        Value::Null
+    } else {
+        json!(values.iter().sum::<i64>() as f64 / values.len() as f64)
+    }
+}
+
+/// The rows the service must answer, keyed by their grouping values.
+fn expected(
+    calls: &[&CallSpec],
+    dimensions: &[&str],
+    offset: FixedOffset,
+) -> BTreeMap<String, Value> {
+    let mut groups: BTreeMap<String, Vec<&CallSpec>> = BTreeMap::new();
+    for call in calls {
+        let key: Vec<Value> = dimensions
+            .iter()
+            .map(|d| key_of(call, d, offset).1)
+            .collect();
+        groups.entry(json!(key).to_string()).or_default().push(call);
+    }
+    groups
+        .into_iter()
+        .map(|(key, group)| {
+            let answered = group.iter().filter(|c| c.answered()).count();
+            let row = json!({
+                "count": group.len(),
+                "answeredCount": answered,
+                "totalTime": group.iter().filter_map(|c| c.total_time).sum::<i64>(),
+                "avgTotalTime": mean(group.iter().filter_map(|c| c.total_time)),
+                "avgQueueTime": mean(group.iter().filter_map(|c| c.queue_time)),
+                "avgRingTime": mean(group.iter().filter_map(|c| c.ring_time)),
+                "maxTotalTime": group.iter().filter_map(|c| c.total_time).max(),
+                "answerRate": answered as f64 / group.len() as f64,
+            });
+            (key, row)
+        })
+        .collect()
+}
+
+fn close(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+        _ => a == b,
+    }
+}
+
+async fn assert_stats(
+    app: &TestApp,
+    calls: &[&CallSpec],
+    filter: Value,
+    dimensions: &[&str],
+    offset: FixedOffset,
+) {
+    let data = app
+        .data(STATS, json!({ "filter": filter, "groupBy": dimensions }))
+        .await;
+    let rows = data["callStats"].as_array().unwrap();
+    let wanted = expected(calls, dimensions, offset);
+    assert_eq!(rows.len(), wanted.len(), "groups of {dimensions:?}");
+    let all_keys = [
+        "agentId",
+        "agentGroupId",
+        "workflow",
+        "callResult",
+        "category",
+        "defeatCause",
+        "day",
+        "hour",
+    ];
+    for row in rows {
+        let grouped: Vec<&str> = dimensions
+            .iter()
+            .map(|d| key_of(calls[0], d, offset).0)
+            .collect();
+        for key in all_keys.iter().filter(|k| !grouped.contains(k)) {
+            assert_eq!(row[key], Value::Null, "{key} is null when not grouped by");
+        }
+        let key: Vec<Value> = grouped.iter().map(|field| row[field].clone()).collect();
+        let want = wanted
+            .get(&json!(key).to_string())
+            .unwrap_or_else(|| panic!("unexpected group {key:?}"));
+        for (measure, value) in want.as_object().unwrap() {
+            assert!(
+                close(&row[measure], value),
+                "{measure} of {key:?}: got {}, want {value}",
+                row[measure]
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_dimension_alone_and_in_pairs_gives_the_independently_computed_figures() {
+    let app = TestApp::start().await;
+    let calls = generate_calls(90, 21);
+    app.push_calls(&calls).await;
+    let all: Vec<&CallSpec> = calls.iter().collect();
+    let beijing = graphql_support::beijing();
+    let dimensions = [
+        "AGENT",
+        "AGENT_GROUP",
+        "WORKFLOW",
+        "CALL_RESULT",
+        "CATEGORY",
+        "DEFEAT_CAUSE",
+        "DAY",
+        "HOUR",
+    ];
+    assert_stats(&app, &all, Value::Null, &[], beijing).await;
+    for dimension in dimensions {
+        assert_stats(&app, &all, Value::Null, &[dimension], beijing).await;
+    }
+    assert_stats(&app, &all, Value::Null, &["AGENT", "DAY"], beijing).await;
+    assert_stats(
+        &app,
+        &all,
+        Value::Null,
+        &["WORKFLOW", "CALL_RESULT", "HOUR"],
+        beijing,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn stats_count_only_the_filtered_calls() {
+    let app = TestApp::start().await;
+    let calls = generate_calls(70, 22);
+    app.push_calls(&calls).await;
+    let inbound: Vec<&CallSpec> = calls.iter().filter(|c| c.workflow == "in").collect();
+    assert_stats(
+        &app,
+        &inbound,
+        json!({ "workflows": ["in"] }),
+        &["AGENT"],
+        graphql_support::beijing(),
+    )
+    .await;
+    let none = app
+        .data(STATS, json!({ "filter": { "agentIds": [] } }))
+        .await;
+    assert_eq!(none["callStats"], json!([]));
+}
+
+#[tokio::test]
+async fn days_and_hours_follow_the_default_utc_offset() {
+    let utc = FixedOffset::east_opt(0).unwrap();
+    let app = TestApp::start_with(Settings {
+        default_offset: utc,
+        ..Settings::open_local()
+    })
+    .await;
+    let calls = generate_calls(40, 23);
+    app.push_calls(&calls).await;
+    let all: Vec<&CallSpec> = calls.iter().collect();
+    assert_stats(&app, &all, Value::Null, &["DAY"], utc).await;
+    assert_stats(&app, &all, Value::Null, &["HOUR"], utc).await;
+    // The same calls split differently into Beijing days, so the offset matters.
+    assert_ne!(
+        expected(&all, &["DAY"], utc),
+        expected(&all, &["DAY"], graphql_support::beijing())
+    );
+}
+
+#[tokio::test]
+async fn day_rows_come_in_calendar_order() {
+    let app = TestApp::start().await;
+    app.push_calls(&generate_calls(30, 24)).await;
+    let data = app.data(STATS, json!({ "groupBy": ["DAY"] })).await;
+    let days: Vec<&str> = data["callStats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["day"].as_str().unwrap())
+        .collect();
+    let mut sorted = days.clone();
+    sorted.sort();
+    assert_eq!(days, sorted);
+    assert!(days.len() >= 5);
+}
