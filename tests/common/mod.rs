@@ -180,19 +180,9 @@ pub fn projection_dump(db: &Connection) -> Vec<(String, Vec<Vec<String>>)> {
             ),
         ),
     )];
-    for table in [
-        "custom_fields",
-        "tickets",
-        "callout_tasks",
-        "relevant_agents",
-        "agent_tags",
-        "ivr_recordings",
-        "ivr_variables",
-        "questionnaire_answers",
-        "weixin_openids",
-    ] {
+    for table in udesk_calls::storage::projection::COLLECTION_TABLES {
         dump.push((
-            table.to_owned(),
+            table.to_string(),
             rows(
                 db,
                 &format!("SELECT * FROM {table} ORDER BY conversation_id, position"),
