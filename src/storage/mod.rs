@@ -9,6 +9,7 @@ pub mod connection;
 pub mod events;
 pub mod projection;
 pub mod read;
+pub mod recent_calls;
 pub mod reprocess;
 pub mod writer;
 

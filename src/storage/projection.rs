@@ -1,8 +1,9 @@
 //! Writing a merged call: its `calls` row and the rows of its collections.
 //!
-//! The projection is recomputed from all of the call's events whenever one
-//! arrives (see `domain::call`), and written in the same transaction as the
-//! event, so the database never shows an event without its effect.
+//! The projection is a merge of all of the call's events (see
+//! `domain::call`), redone whenever one arrives and written in the same
+//! transaction as the event, so the database never shows an event without
+//! its effect.
 
 use std::sync::LazyLock;
 
@@ -11,11 +12,12 @@ use rusqlite::{Connection, params};
 
 use crate::domain::collections::Collections;
 use crate::domain::fields::{FieldValue, SCALAR_FIELDS};
-use crate::domain::{CallProjection, project};
+use crate::domain::{CallProjection, StoredPush, project};
 use crate::wire::time::format_time;
 
 use super::StoreError;
 use super::events::events_of_call;
+use super::recent_calls::{RecentCall, RecentCalls};
 
 /// Columns of `calls` that are not push fields, in the order bound below.
 const CALL_COLUMNS: &[&str] = &[
@@ -64,23 +66,79 @@ pub const COLLECTION_TABLES: &[&str] = &[
     "weixin_openids",
 ];
 
-/// Recomputes one call from its events and writes it.
+/// Recomputes one call from all its stored events and writes it whole.
 pub fn reproject_call(
     tx: &Connection,
     conversation_id: i64,
     offset: chrono::FixedOffset,
 ) -> Result<(), StoreError> {
-    let pushes = events_of_call(tx, conversation_id)?
-        .iter()
-        .map(|row| row.to_stored_push(offset))
-        .collect::<Result<Vec<_>, _>>()?;
+    let pushes = load_pushes(tx, conversation_id, offset)?;
     match project(&pushes) {
-        Some(call) => write_call(tx, &call),
+        Some(call) => write_call(tx, &call, None),
         None => Ok(()),
     }
 }
 
-pub fn write_call(tx: &Connection, call: &CallProjection) -> Result<(), StoreError> {
+/// Merges a call again after `arrived` was stored, and writes what changed.
+///
+/// The writer remembers recently merged calls, so the common case (one more
+/// push of a call it has seen) neither parses the call's earlier pushes again
+/// nor rewrites collections that did not change. The memory is used only when
+/// the database holds exactly the pushes it remembers plus `arrived`, so a
+/// push written by another process (an `import` beside `serve`) is never
+/// missed.
+pub fn merge_arrived_push(
+    tx: &Connection,
+    arrived: StoredPush,
+    offset: chrono::FixedOffset,
+    recent: &mut RecentCalls,
+) -> Result<(), StoreError> {
+    let conversation_id = arrived.push.conversation_id;
+    let (stored, newest): (i64, i64) = tx
+        .prepare_cached("SELECT count(*), max(id) FROM events WHERE conversation_id = ?1")?
+        .query_row([conversation_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let remembered = recent
+        .take(conversation_id)
+        .filter(|call| call.pushes.len() as i64 + 1 == stored && newest == arrived.event_id);
+    let (pushes, previous) = match remembered {
+        Some(RecentCall {
+            mut pushes,
+            written,
+        }) => {
+            pushes.push(arrived);
+            (pushes, Some(written.collections))
+        }
+        // A first push: nothing of the call is stored besides it.
+        None if stored == 1 => (vec![arrived], Some(Collections::default())),
+        None => (load_pushes(tx, conversation_id, offset)?, None),
+    };
+    let call = project(&pushes).expect("a call with a stored push");
+    write_call(tx, &call, previous.as_ref())?;
+    recent.put(RecentCall {
+        pushes,
+        written: call,
+    });
+    Ok(())
+}
+
+fn load_pushes(
+    tx: &Connection,
+    conversation_id: i64,
+    offset: chrono::FixedOffset,
+) -> Result<Vec<StoredPush>, StoreError> {
+    events_of_call(tx, conversation_id)?
+        .iter()
+        .map(|row| row.to_stored_push(offset))
+        .collect()
+}
+
+/// Writes a call's row and its collections. `stored` is what the collection
+/// tables hold for the call when known; unchanged collections are skipped.
+pub fn write_call(
+    tx: &Connection,
+    call: &CallProjection,
+    stored: Option<&Collections>,
+) -> Result<(), StoreError> {
     let mut values: Vec<SqlValue> = vec![
         call.conversation_id.into(),
         call.status.as_str().to_owned().into(),
@@ -102,34 +160,21 @@ pub fn write_call(tx: &Connection, call: &CallProjection) -> Result<(), StoreErr
     }));
     tx.prepare_cached(&UPSERT_CALL)?
         .execute(rusqlite::params_from_iter(values))?;
-    write_collections(tx, call.conversation_id, &call.collections)
+    write_collections(tx, call.conversation_id, &call.collections, stored)
 }
 
 fn write_collections(
     tx: &Connection,
     id: i64,
-    collections: &Collections,
+    new: &Collections,
+    stored: Option<&Collections>,
 ) -> Result<(), StoreError> {
-    for table in COLLECTION_TABLES {
-        tx.prepare_cached(&format!("DELETE FROM {table} WHERE conversation_id = ?1"))?
-            .execute([id])?;
-    }
-    let Collections {
-        custom_fields,
-        ticket_numbers,
-        callout_tasks,
-        relevant_agents,
-        agent_tags,
-        ivr_recordings,
-        ivr_variables,
-        questionnaire_answers,
-        weixin_openids,
-    } = collections;
-    insert_rows(
-        tx,
-        "INSERT INTO custom_fields (conversation_id, position, field_id, name, value) VALUES (?1, ?2, ?3, ?4, ?5)",
-        id,
-        custom_fields,
+    let rows = Rows { tx, id };
+    rows.replace(
+        "custom_fields",
+        "field_id, name, value",
+        &new.custom_fields,
+        stored.map(|s| &s.custom_fields),
         |field| {
             vec![
                 field.id.clone().into(),
@@ -138,82 +183,105 @@ fn write_collections(
             ]
         },
     )?;
-    insert_rows(
-        tx,
-        "INSERT INTO tickets (conversation_id, position, ticket_number) VALUES (?1, ?2, ?3)",
-        id,
-        ticket_numbers,
+    rows.replace(
+        "tickets",
+        "ticket_number",
+        &new.ticket_numbers,
+        stored.map(|s| &s.ticket_numbers),
         |number| vec![number.clone().into()],
     )?;
-    insert_rows(
-        tx,
-        "INSERT INTO callout_tasks (conversation_id, position, task_id, name) VALUES (?1, ?2, ?3, ?4)",
-        id,
-        callout_tasks,
+    rows.replace(
+        "callout_tasks",
+        "task_id, name",
+        &new.callout_tasks,
+        stored.map(|s| &s.callout_tasks),
         |task| vec![task.id.into(), task.name.clone().into()],
     )?;
-    insert_rows(
-        tx,
-        "INSERT INTO relevant_agents (conversation_id, position, agent) VALUES (?1, ?2, ?3)",
-        id,
-        relevant_agents,
+    rows.replace(
+        "relevant_agents",
+        "agent",
+        &new.relevant_agents,
+        stored.map(|s| &s.relevant_agents),
         |agent| vec![agent.clone().into()],
     )?;
-    insert_rows(
-        tx,
-        "INSERT INTO agent_tags (conversation_id, position, tag) VALUES (?1, ?2, ?3)",
-        id,
-        agent_tags,
+    rows.replace(
+        "agent_tags",
+        "tag",
+        &new.agent_tags,
+        stored.map(|s| &s.agent_tags),
         |tag| vec![tag.clone().into()],
     )?;
-    insert_rows(
-        tx,
-        "INSERT INTO ivr_recordings (conversation_id, position, recording_id, url) VALUES (?1, ?2, ?3, ?4)",
-        id,
-        ivr_recordings,
+    rows.replace(
+        "ivr_recordings",
+        "recording_id, url",
+        &new.ivr_recordings,
+        stored.map(|s| &s.ivr_recordings),
         |recording| vec![recording.id.into(), recording.url.clone().into()],
     )?;
-    insert_rows(
-        tx,
-        "INSERT INTO ivr_variables (conversation_id, position, name, value) VALUES (?1, ?2, ?3, ?4)",
-        id,
-        ivr_variables,
+    rows.replace(
+        "ivr_variables",
+        "name, value",
+        &new.ivr_variables,
+        stored.map(|s| &s.ivr_variables),
         |variable| vec![variable.name.clone().into(), variable.value.clone().into()],
     )?;
-    insert_rows(
-        tx,
-        "INSERT INTO questionnaire_answers (conversation_id, position, question, answer) VALUES (?1, ?2, ?3, ?4)",
-        id,
-        questionnaire_answers,
+    rows.replace(
+        "questionnaire_answers",
+        "question, answer",
+        &new.questionnaire_answers,
+        stored.map(|s| &s.questionnaire_answers),
         |answer| vec![answer.question.clone().into(), answer.answer.clone().into()],
     )?;
-    insert_rows(
-        tx,
-        "INSERT INTO weixin_openids (conversation_id, position, openid) VALUES (?1, ?2, ?3)",
-        id,
-        weixin_openids,
+    rows.replace(
+        "weixin_openids",
+        "openid",
+        &new.weixin_openids,
+        stored.map(|s| &s.weixin_openids),
         |openid| vec![openid.clone().into()],
     )
 }
 
-/// Inserts one row per element: (conversation_id, position, columns…).
-fn insert_rows<T>(
-    tx: &Connection,
-    sql: &str,
-    conversation_id: i64,
-    items: &Option<Vec<T>>,
-    columns: impl Fn(&T) -> Vec<SqlValue>,
-) -> Result<(), StoreError> {
-    let Some(items) = items else {
-        return Ok(());
-    };
-    let mut insert = tx.prepare_cached(sql)?;
-    for (position, item) in items.iter().enumerate() {
-        let mut values: Vec<SqlValue> = vec![conversation_id.into(), (position as i64).into()];
-        values.extend(columns(item));
-        insert.execute(rusqlite::params_from_iter(values))?;
+/// The rows of one call's collections.
+struct Rows<'a> {
+    tx: &'a Connection,
+    id: i64,
+}
+
+impl Rows<'_> {
+    /// Makes `table` hold `new`, one row per element: (conversation_id,
+    /// position, `columns`…). `stored` is what it holds now, when known.
+    fn replace<T: PartialEq>(
+        &self,
+        table: &str,
+        columns: &str,
+        new: &Option<Vec<T>>,
+        stored: Option<&Option<Vec<T>>>,
+        values: impl Fn(&T) -> Vec<SqlValue>,
+    ) -> Result<(), StoreError> {
+        if stored == Some(new) {
+            return Ok(());
+        }
+        if !matches!(stored, Some(None)) {
+            self.tx
+                .prepare_cached(&format!("DELETE FROM {table} WHERE conversation_id = ?1"))?
+                .execute([self.id])?;
+        }
+        let Some(items) = new else {
+            return Ok(());
+        };
+        let width = columns.split(',').count();
+        let placeholders: Vec<String> = (1..=width + 2).map(|i| format!("?{i}")).collect();
+        let mut insert = self.tx.prepare_cached(&format!(
+            "INSERT INTO {table} (conversation_id, position, {columns}) VALUES ({})",
+            placeholders.join(", ")
+        ))?;
+        for (position, item) in items.iter().enumerate() {
+            let mut row: Vec<SqlValue> = vec![self.id.into(), (position as i64).into()];
+            row.extend(values(item));
+            insert.execute(rusqlite::params_from_iter(row))?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Drops every projection, so `reprocess` can rebuild them from the events.

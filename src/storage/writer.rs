@@ -2,10 +2,9 @@
 //! queued pushes together.
 //!
 //! Requests queue on a channel. The thread takes everything waiting (up to
-//! [`MAX_BATCH`]), writes each push in its own savepoint inside one
-//! transaction, commits once, and only then answers each request. Concurrent
-//! pushes share an fsync, yet every `Ok` still means "on disk". A push whose
-//! savepoint fails is rolled back alone; a failed commit fails the batch.
+//! [`MAX_BATCH`]), writes them in one transaction, commits once, and only
+//! then answers each request. Concurrent pushes share an fsync, yet every
+//! `Ok` still means "on disk".
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread::JoinHandle;
@@ -14,11 +13,13 @@ use chrono::FixedOffset;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::domain::StoredPush;
 use crate::ingest::{Prepared, RejectReason};
 
 use super::StoreError;
 use super::events::{count_redelivery, insert_event, insert_rejected};
-use super::projection::reproject_call;
+use super::projection::merge_arrived_push;
+use super::recent_calls::{REMEMBERED_CALLS, RecentCalls};
 
 /// The most requests one transaction commits.
 pub const MAX_BATCH: usize = 1024;
@@ -103,7 +104,12 @@ impl PendingWrite {
     }
 }
 
-fn run(mut connection: Connection, mut requests: mpsc::Receiver<Request>, offset: FixedOffset) {
+fn run(connection: Connection, mut requests: mpsc::Receiver<Request>, offset: FixedOffset) {
+    let mut writer = BatchWriter {
+        connection,
+        offset,
+        recent: RecentCalls::new(REMEMBERED_CALLS),
+    };
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
     while !stopping {
@@ -124,79 +130,96 @@ fn run(mut connection: Connection, mut requests: mpsc::Receiver<Request>, offset
             continue;
         }
         let (jobs, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        let outcomes = catch_unwind(AssertUnwindSafe(|| {
-            write_batch(&mut connection, &jobs, offset)
-        }))
-        .unwrap_or_else(|panic| {
-            let message = panic_message(&panic);
-            tracing::error!(%message, "the writer panicked; the batch was rolled back");
-            Err(StoreError::Internal(format!("writer panicked: {message}")))
-        });
-        match outcomes {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(outcome);
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, pushes = replies.len(), "a batch could not be committed");
-                for reply in replies {
-                    let _ = reply.send(Err(error.clone()));
-                }
-            }
+        let outcomes =
+            catch_unwind(AssertUnwindSafe(|| writer.write_batch(&jobs))).unwrap_or_else(|panic| {
+                let message = panic_message(&panic);
+                tracing::error!(%message, "the writer panicked; the batch was rolled back");
+                writer.recent.forget_all();
+                vec![Err(StoreError::Internal(format!("writer panicked: {message}"))); jobs.len()]
+            });
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            let _ = reply.send(outcome);
         }
     }
     tracing::debug!("the writer stopped");
 }
 
-fn write_batch(
-    connection: &mut Connection,
-    jobs: &[Prepared],
+/// The writer thread's state: its connection and what it remembers.
+struct BatchWriter {
+    connection: Connection,
     offset: FixedOffset,
-) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
-    let mut tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let savepoint = tx.savepoint()?;
-        match apply(&savepoint, job, offset) {
-            Ok(outcome) => {
-                savepoint.commit()?;
-                outcomes.push(Ok(outcome));
-            }
-            Err(error) => {
-                drop(savepoint);
-                tracing::warn!(%error, "a push could not be written");
-                outcomes.push(Err(error));
-            }
+    recent: RecentCalls,
+}
+
+impl BatchWriter {
+    /// Writes a batch in one transaction. Should that fail, the batch is
+    /// rolled back and each push retried in a transaction of its own, so one
+    /// bad push cannot take the others down and none is half-written.
+    fn write_batch(&mut self, jobs: &[Prepared]) -> Vec<Result<WriteOutcome, StoreError>> {
+        match self.write_together(jobs) {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(error) if jobs.len() == 1 => vec![Err(error)],
+            Err(_) => jobs
+                .iter()
+                .map(|job| {
+                    self.write_together(std::slice::from_ref(job))
+                        .map(|mut outcome| outcome.remove(0))
+                })
+                .collect(),
         }
     }
-    tx.commit()?;
-    Ok(outcomes)
+
+    fn write_together(&mut self, jobs: &[Prepared]) -> Result<Vec<WriteOutcome>, StoreError> {
+        let result = self.try_write_together(jobs);
+        if let Err(error) = &result {
+            // What was remembered during the failed transaction was never committed.
+            self.recent.forget_all();
+            tracing::error!(%error, pushes = jobs.len(), "a transaction failed and was rolled back");
+        }
+        result
+    }
+
+    fn try_write_together(&mut self, jobs: &[Prepared]) -> Result<Vec<WriteOutcome>, StoreError> {
+        let tx = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let outcomes = jobs
+            .iter()
+            .map(|job| apply(&tx, job, self.offset, &mut self.recent))
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit()?;
+        Ok(outcomes)
+    }
 }
 
 fn apply(
-    connection: &Connection,
+    tx: &Connection,
     job: &Prepared,
     offset: FixedOffset,
+    recent: &mut RecentCalls,
 ) -> Result<WriteOutcome, StoreError> {
     match job {
         Prepared::Rejected(rejected) => Ok(WriteOutcome::Rejected {
-            rejected_id: insert_rejected(connection, rejected)?,
+            rejected_id: insert_rejected(tx, rejected)?,
             reason: rejected.reason.clone(),
         }),
-        Prepared::Accepted(push) => {
-            let conversation_id = push.push.conversation_id;
-            if let Some(known) = count_redelivery(connection, push)? {
+        Prepared::Accepted(accepted) => {
+            if let Some(known) = count_redelivery(tx, accepted)? {
                 return Ok(WriteOutcome::Duplicate {
                     conversation_id: known.conversation_id,
                     event_id: known.event_id,
                     deliveries: known.deliveries,
                 });
             }
-            let event_id = insert_event(connection, push)?;
-            reproject_call(connection, conversation_id, offset)?;
+            let event_id = insert_event(tx, accepted)?;
+            let arrived = StoredPush {
+                event_id,
+                received_at: accepted.raw.received_at,
+                push: accepted.push.clone(),
+            };
+            merge_arrived_push(tx, arrived, offset, recent)?;
             Ok(WriteOutcome::Stored {
-                conversation_id,
+                conversation_id: accepted.push.conversation_id,
                 event_id,
             })
         }

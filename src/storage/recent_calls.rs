@@ -1,0 +1,50 @@
+//! The writer's memory of recently merged calls.
+//!
+//! Merging a call needs all its pushes parsed; most pushes belong to a call
+//! the writer merged moments ago. Keeping the last few thousand calls' parsed
+//! pushes (and what was written for them) spares parsing them again. It is
+//! only a cache: `projection::merge_arrived_push` checks it against the
+//! database before use, and the writer forgets everything when a
+//! transaction fails, since what it remembers may then never have been
+//! committed.
+
+use std::num::NonZeroUsize;
+
+use lru::LruCache;
+
+use crate::domain::{CallProjection, StoredPush};
+
+/// How many calls are remembered: at a few KiB of parsed pushes each, a few
+/// tens of MiB at most.
+pub const REMEMBERED_CALLS: usize = 4096;
+
+/// A call as the writer last merged and wrote it.
+pub struct RecentCall {
+    pub pushes: Vec<StoredPush>,
+    pub written: CallProjection,
+}
+
+pub struct RecentCalls {
+    calls: LruCache<i64, RecentCall>,
+}
+
+impl RecentCalls {
+    pub fn new(capacity: usize) -> RecentCalls {
+        RecentCalls {
+            calls: LruCache::new(NonZeroUsize::new(capacity.max(1)).expect("at least one")),
+        }
+    }
+
+    /// Removes and returns what is remembered of a call.
+    pub fn take(&mut self, conversation_id: i64) -> Option<RecentCall> {
+        self.calls.pop(&conversation_id)
+    }
+
+    pub fn put(&mut self, call: RecentCall) {
+        self.calls.put(call.written.conversation_id, call);
+    }
+
+    pub fn forget_all(&mut self) {
+        self.calls.clear();
+    }
+}

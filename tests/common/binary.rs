@@ -1,0 +1,144 @@
+//! Running the real `udesk-calls` binary as an operator would.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_udesk-calls"));
+    command.env_remove("RUST_LOG");
+    for variable in [
+        "UDESK_CALLS_DB",
+        "UDESK_CALLS_LISTEN",
+        "UDESK_CALLS_WEBHOOK_TOKEN",
+        "UDESK_CALLS_API_TOKEN",
+        "UDESK_CALLS_DEFAULT_UTC_OFFSET",
+        "UDESK_CALLS_MAX_BODY_BYTES",
+        "UDESK_CALLS_INSECURE",
+    ] {
+        command.env_remove(variable);
+    }
+    command
+}
+
+/// A running `udesk-calls serve`, its address and everything it logs.
+pub struct Server {
+    pub child: Child,
+    pub address: String,
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts `serve` on a free loopback port and waits until it listens.
+    pub fn start(db: &Path, extra: &[&str]) -> Server {
+        Server::launch(db, "127.0.0.1:0", extra, "info")
+    }
+
+    /// Starts `serve` with a listen address and a `RUST_LOG` filter.
+    pub fn launch(db: &Path, listen: &str, extra: &[&str], log_filter: &str) -> Server {
+        let mut child = binary()
+            .args(["serve", "--listen", listen, "--db"])
+            .arg(db)
+            .args(extra)
+            .env("RUST_LOG", log_filter)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let (lines, log) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            address: String::new(),
+            log,
+        };
+        let mut seen = Vec::new();
+        while let Ok(line) = server.log.recv_timeout(Duration::from_secs(30)) {
+            if let Some(rest) = line.split("address=").nth(1) {
+                let address = rest.split_whitespace().next().unwrap();
+                server.address = format!("http://{address}");
+                return server;
+            }
+            seen.push(line);
+        }
+        drop(server);
+        panic!("the server did not start; it said: {seen:#?}");
+    }
+
+    /// `kill -9`: no chance to flush or finish anything.
+    pub fn kill_hard(self) {
+        drop(self);
+    }
+
+    /// The log, read until `done` holds for it (or 10 s pass).
+    pub fn log_until(&self, done: impl Fn(&str) -> bool) -> String {
+        let mut log = String::new();
+        while !done(&log) {
+            match self.log.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) => {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+                Err(_) => break,
+            }
+        }
+        log
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a command to completion: (exit code, stdout, stderr).
+pub fn run(command: &mut Command) -> (i32, String, String) {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs a command with `input` on standard input.
+pub fn run_with_input(command: &mut Command, input: &[u8]) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    (status.code().unwrap_or(-1), stdout, stderr)
+}
