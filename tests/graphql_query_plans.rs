@@ -108,153 +108,64 @@ fn scans_the_table(plan: &[String]) -> bool {
         .any(|step| step.starts_with("SCAN calls") && !step.contains("INDEX"))
 }
 
+/// A filter with one condition set.
+fn only(set: impl FnOnce(&mut CallFilter)) -> CallFilter {
+    let mut filter = CallFilter::default();
+    set(&mut filter);
+    filter
+}
+
+fn texts(values: &[&str]) -> Option<Vec<String>> {
+    Some(values.iter().map(|v| v.to_string()).collect())
+}
+
 /// Each filter condition alone, as the API builds it.
 fn every_filter() -> Vec<(&'static str, CallFilter)> {
-    let texts = |values: &[&str]| Some(values.iter().map(|v| v.to_string()).collect::<Vec<_>>());
-    let base = CallFilter::default;
+    let day = ORIGIN_MS + 10 * DAY_MS;
     vec![
-        (
-            "agentIds",
-            CallFilter {
-                agent_ids: Some(vec![1003, 1010]),
-                ..base()
-            },
-        ),
+        ("agentIds", only(|f| f.agent_ids = Some(vec![1003, 1010]))),
         (
             "agentEmails",
-            CallFilter {
-                agent_emails: texts(&["agent3@example.com"]),
-                ..base()
-            },
+            only(|f| f.agent_emails = texts(&["agent3@example.com"])),
         ),
-        (
-            "agentGroupIds",
-            CallFilter {
-                agent_group_ids: Some(vec![3]),
-                ..base()
-            },
-        ),
-        (
-            "workflows",
-            CallFilter {
-                workflows: texts(&["in"]),
-                ..base()
-            },
-        ),
+        ("agentGroupIds", only(|f| f.agent_group_ids = Some(vec![3]))),
+        ("workflows", only(|f| f.workflows = texts(&["in"]))),
         (
             "callResults",
-            CallFilter {
-                call_results: texts(&["result-3", "result-4"]),
-                ..base()
-            },
+            only(|f| f.call_results = texts(&["result-3", "result-4"])),
         ),
-        (
-            "categories",
-            CallFilter {
-                categories: texts(&["transfer"]),
-                ..base()
-            },
-        ),
-        (
-            "statuses",
-            CallFilter {
-                statuses: texts(&["IN_PROGRESS"]),
-                ..base()
-            },
-        ),
+        ("categories", only(|f| f.categories = texts(&["transfer"]))),
+        ("statuses", only(|f| f.statuses = texts(&["IN_PROGRESS"]))),
         (
             "lastOccasions",
-            CallFilter {
-                last_occasions: texts(&["hangup"]),
-                ..base()
-            },
+            only(|f| f.last_occasions = texts(&["hangup"])),
         ),
         (
             "customerPhones",
-            CallFilter {
-                customer_phones: texts(&["13800000042"]),
-                ..base()
-            },
+            only(|f| f.customer_phones = texts(&["13800000042"])),
         ),
-        (
-            "callIds",
-            CallFilter {
-                call_ids: texts(&["series-42"]),
-                ..base()
-            },
-        ),
-        (
-            "defeatCauses",
-            CallFilter {
-                defeat_causes: texts(&["关机"]),
-                ..base()
-            },
-        ),
-        (
-            "surveys",
-            CallFilter {
-                surveys: texts(&["不满意"]),
-                ..base()
-            },
-        ),
+        ("callIds", only(|f| f.call_ids = texts(&["series-42"]))),
+        ("defeatCauses", only(|f| f.defeat_causes = texts(&["关机"]))),
+        ("surveys", only(|f| f.surveys = texts(&["不满意"]))),
+        ("startedAt from", only(|f| f.started_from_ms = Some(day))),
+        ("startedAt to", only(|f| f.started_before_ms = Some(day))),
         (
             "startedAt",
-            CallFilter {
-                started_from_ms: Some(ORIGIN_MS + 10 * DAY_MS),
-                started_before_ms: Some(ORIGIN_MS + 11 * DAY_MS),
-                ..base()
-            },
+            only(|f| (f.started_from_ms, f.started_before_ms) = (Some(day), Some(day + DAY_MS))),
         ),
-        (
-            "answered true",
-            CallFilter {
-                answered: Some(true),
-                ..base()
-            },
-        ),
-        (
-            "answered false",
-            CallFilter {
-                answered: Some(false),
-                ..base()
-            },
-        ),
+        ("answered true", only(|f| f.answered = Some(true))),
+        ("answered false", only(|f| f.answered = Some(false))),
         (
             "talkTime",
-            CallFilter {
-                talk_time_min: Some(500),
-                talk_time_max: Some(560),
-                ..base()
-            },
+            only(|f| (f.talk_time_min, f.talk_time_max) = (Some(500), Some(560))),
         ),
-        (
-            "hasRecording true",
-            CallFilter {
-                has_recording: Some(true),
-                ..base()
-            },
-        ),
+        ("hasRecording true", only(|f| f.has_recording = Some(true))),
         (
             "hasRecording false",
-            CallFilter {
-                has_recording: Some(false),
-                ..base()
-            },
+            only(|f| f.has_recording = Some(false)),
         ),
-        (
-            "hasTickets true",
-            CallFilter {
-                has_tickets: Some(true),
-                ..base()
-            },
-        ),
-        (
-            "hasTickets false",
-            CallFilter {
-                has_tickets: Some(false),
-                ..base()
-            },
-        ),
+        ("hasTickets true", only(|f| f.has_tickets = Some(true))),
+        ("hasTickets false", only(|f| f.has_tickets = Some(false))),
     ]
 }
 
