@@ -61,10 +61,18 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     Ok(connection)
 }
 
+/// Page cache of each reader, in KiB. Statistics over a month of a million
+/// calls read ~10 MB of index; with the common 16 MB a reader kept little of
+/// it between queries, and one agent's day took 6 ms instead of 1.3 ms (see
+/// `benches/queries.rs`). Pages are only allocated as they are read.
+const READER_CACHE_KIB: i64 = 64 * 1024;
+
 /// PRAGMAs of a reader connection from the pool.
 pub fn configure_reader(connection: &mut Connection) -> rusqlite::Result<()> {
     configure_common(connection)?;
-    connection.execute_batch("PRAGMA query_only = ON;")
+    connection.execute_batch(&format!(
+        "PRAGMA query_only = ON; PRAGMA cache_size = -{READER_CACHE_KIB};"
+    ))
 }
 
 #[cfg(test)]
