@@ -52,3 +52,38 @@ impl From<ApiError> for async_graphql::Error {
         async_graphql::Error::new(message).extend_with(|_, extensions| extensions.set("code", code))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_and_message(error: ApiError) -> (String, String) {
+        let error = async_graphql::Error::from(error);
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get("code"))
+            .map(|code| code.to_string())
+            .unwrap_or_default();
+        (code, error.message)
+    }
+
+    #[test]
+    fn a_store_failure_is_internal_and_its_detail_is_not_shown() {
+        let failure = StoreError::Internal("no such table: calls at /srv/secret/path.db".into());
+        let (code, message) = code_and_message(ApiError::from(failure));
+        assert_eq!(code, "\"INTERNAL\"");
+        assert!(
+            !message.contains("secret") && !message.contains("calls"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn bad_input_keeps_its_message_and_code() {
+        let (code, message) =
+            code_and_message(ApiError::bad_input("first must be between 0 and 500"));
+        assert_eq!(code, "\"BAD_USER_INPUT\"");
+        assert_eq!(message, "first must be between 0 and 500");
+    }
+}
