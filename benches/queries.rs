@@ -6,7 +6,8 @@
 //! `end` push each) by sending generated NDJSON lines through the real ingest
 //! pipeline, then serves it on 127.0.0.1 and prints p50 / p95 / max of:
 //! one agent's calls for one day, `callStats` by agent and by day over 30
-//! days, and a `call(conversationId)` lookup.
+//! days, and a `call(conversationId)` lookup. With `BENCH_ANALYZED=1` it
+//! measures again on an ANALYZEd copy (the planner's statistics).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -240,7 +241,27 @@ async fn main() {
         build(path.clone(), calls).await;
         std::fs::write(&ready, b"").unwrap();
     }
-    let store = Arc::new(Store::open(&options(path.clone())).unwrap());
+    println!("{calls} calls, over HTTP on 127.0.0.1, as the service runs (no ANALYZE):");
+    serve_and_measure(path.clone(), calls).await;
+    if std::env::var_os("BENCH_ANALYZED").is_some() {
+        // On a copy, so the cached database stays as the service would have it.
+        let analyzed = dir.join(format!("calls-{calls}-analyzed.db"));
+        if !analyzed.exists() {
+            let conn = udesk_calls::storage::open_for_maintenance(&path).unwrap();
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+                .unwrap();
+            drop(conn);
+            std::fs::copy(&path, &analyzed).unwrap();
+            let conn = udesk_calls::storage::open_for_maintenance(&analyzed).unwrap();
+            conn.execute_batch("ANALYZE;").unwrap();
+        }
+        println!("the same after ANALYZE (as `PRAGMA optimize` would keep it):");
+        serve_and_measure(analyzed, calls).await;
+    }
+}
+
+async fn serve_and_measure(path: PathBuf, calls: u64) {
+    let store = Arc::new(Store::open(&options(path)).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/graphql", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -256,7 +277,6 @@ async fn main() {
         http: reqwest::Client::new(),
         url,
     };
-    println!("{calls} calls, over HTTP on 127.0.0.1, as the service runs (no ANALYZE):");
     measure(&client, calls).await;
     stop.send(()).ok();
     server.await.unwrap().unwrap();
