@@ -6,8 +6,8 @@
 //! `end` push each) by sending generated NDJSON lines through the real ingest
 //! pipeline, then serves it on 127.0.0.1 and prints p50 / p95 / max of:
 //! one agent's calls for one day, `callStats` by agent and by day over 30
-//! days, and a `call(conversationId)` lookup. With `BENCH_ANALYZED=1` it
-//! measures again on an ANALYZEd copy (the planner's statistics).
+//! days, and a `call(conversationId)` lookup. Opening the store gives the
+//! planner its statistics (`PRAGMA optimize`), as the service does.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -241,23 +241,8 @@ async fn main() {
         build(path.clone(), calls).await;
         std::fs::write(&ready, b"").unwrap();
     }
-    println!("{calls} calls, over HTTP on 127.0.0.1, as the service runs (no ANALYZE):");
-    serve_and_measure(path.clone(), calls).await;
-    if std::env::var_os("BENCH_ANALYZED").is_some() {
-        // On a copy, so the cached database stays as the service would have it.
-        let analyzed = dir.join(format!("calls-{calls}-analyzed.db"));
-        if !analyzed.exists() {
-            let conn = udesk_calls::storage::open_for_maintenance(&path).unwrap();
-            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-                .unwrap();
-            drop(conn);
-            std::fs::copy(&path, &analyzed).unwrap();
-            let conn = udesk_calls::storage::open_for_maintenance(&analyzed).unwrap();
-            conn.execute_batch("ANALYZE;").unwrap();
-        }
-        println!("the same after ANALYZE (as `PRAGMA optimize` would keep it):");
-        serve_and_measure(analyzed, calls).await;
-    }
+    println!("{calls} calls, over HTTP on 127.0.0.1:");
+    serve_and_measure(path, calls).await;
 }
 
 async fn serve_and_measure(path: PathBuf, calls: u64) {
