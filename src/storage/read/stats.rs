@@ -28,14 +28,20 @@ pub enum Dimension {
 
 impl Dimension {
     /// The grouped expression; `{offset}` is replaced by the offset in seconds.
+    ///
+    /// The unary `+` (a no-op on any value) keeps the planner from walking a
+    /// column's own index to get the groups in order: that index is not
+    /// covering, so a month of a million calls cost 350–800 ms of row
+    /// lookups, against 150 ms through `calls_for_stats`. The agent's index
+    /// covers every measure, so agents keep it (75 ms).
     fn expression(self) -> &'static str {
         match self {
             Dimension::Agent => "agent_id",
-            Dimension::AgentGroup => "user_group_id",
-            Dimension::Workflow => "workflow",
-            Dimension::CallResult => "call_result",
-            Dimension::Category => "category",
-            Dimension::DefeatCause => "defeat_cause",
+            Dimension::AgentGroup => "+user_group_id",
+            Dimension::Workflow => "+workflow",
+            Dimension::CallResult => "+call_result",
+            Dimension::Category => "+category",
+            Dimension::DefeatCause => "+defeat_cause",
             Dimension::Day => "date(started_at_ms / 1000 + {offset}, 'unixepoch')",
             Dimension::Hour => {
                 "CAST(strftime('%H', started_at_ms / 1000 + {offset}, 'unixepoch') AS INTEGER)"
