@@ -198,10 +198,11 @@ async fn measure(client: &Client, calls: u64) {
 
     let stats = "query($from: DateTime!, $to: DateTime!, $by: [CallDimension!]) {
         callStats(filter: { startedAt: { from: $from, to: $to } }, groupBy: $by) {
-            agentId day count answeredCount totalTime avgTotalTime avgQueueTime answerRate } }";
+            agentId day callResult count answeredCount totalTime avgTotalTime avgQueueTime answerRate } }";
     for (name, by) in [
         ("callStats by AGENT over 30 days", "AGENT"),
         ("callStats by DAY over 30 days", "DAY"),
+        ("callStats by CALL_RESULT over 30 days", "CALL_RESULT"),
     ] {
         let mut samples = Vec::new();
         for i in 0..20_u64 {
