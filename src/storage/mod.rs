@@ -15,6 +15,7 @@ pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use chrono::FixedOffset;
@@ -80,6 +81,8 @@ pub struct Store {
     writer: Writer,
     readers: ReadPool,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
+    /// Read jobs run so far: shows whether a request's reads are batched.
+    reads: AtomicU64,
 }
 
 impl Store {
@@ -98,6 +101,7 @@ impl Store {
             writer,
             readers,
             writer_thread: Mutex::new(Some(thread)),
+            reads: AtomicU64::new(0),
         })
     }
 
@@ -112,6 +116,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         let readers = self.readers.clone();
         let task = tokio::task::spawn_blocking(move || work(&*readers.get()?));
         match task.await {
@@ -119,6 +124,11 @@ impl Store {
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(error) => Err(StoreError::Internal(error.to_string())),
         }
+    }
+
+    /// How many read jobs ([`Store::read`]) have run since the store opened.
+    pub fn reads_performed(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
     }
 
     /// Commits what is queued, stops the writer and waits for it.

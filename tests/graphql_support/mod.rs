@@ -19,6 +19,8 @@ pub fn beijing() -> FixedOffset {
 /// A running service; stops when dropped.
 pub struct TestApp {
     pub address: SocketAddr,
+    /// The served store, shared with the server (to count its reads).
+    pub store: Arc<Store>,
     pub client: reqwest::Client,
     pub token: Option<String>,
     _stop: oneshot::Sender<()>,
@@ -32,19 +34,21 @@ impl TestApp {
 
     pub async fn start_with(settings: Settings) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&StoreOptions {
-            path: dir.path().join("calls.db"),
-            default_offset: settings.default_offset,
-            readers: 4,
-        })
-        .unwrap();
+        let store = Arc::new(
+            Store::open(&StoreOptions {
+                path: dir.path().join("calls.db"),
+                default_offset: settings.default_offset,
+                readers: 4,
+            })
+            .unwrap(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let token = settings.api_tokens.first().cloned();
         tokio::spawn(udesk_calls::serve(
             listener,
-            Arc::new(store),
+            store.clone(),
             settings,
             async {
                 let _ = stopped.await;
@@ -52,6 +56,7 @@ impl TestApp {
         ));
         TestApp {
             address,
+            store,
             client: reqwest::Client::new(),
             token,
             _stop: stop,
