@@ -15,6 +15,9 @@ pub struct Settings {
     pub default_offset: FixedOffset,
     /// Larger push bodies are answered 413.
     pub max_body_bytes: usize,
+    /// Origins whose pages may call the GraphQL API from a browser (CORS);
+    /// `*` allows any. Empty: same-origin pages only.
+    pub cors_origins: Vec<String>,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -27,6 +30,7 @@ impl Settings {
             api_tokens: Vec::new(),
             default_offset: beijing(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -59,6 +63,24 @@ pub fn parse_utc_offset(text: &str) -> Result<FixedOffset, String> {
         return Err(invalid());
     }
     FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).ok_or_else(invalid)
+}
+
+/// Reads a CORS origin: `*`, or `scheme://host[:port]` as a browser sends it.
+pub fn parse_cors_origin(text: &str) -> Result<String, String> {
+    let text = text.trim().trim_end_matches('/');
+    let valid = text == "*"
+        || ((text.starts_with("https://") || text.starts_with("http://"))
+            && !text
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest.is_empty() || rest.contains('/'))
+            && text.bytes().all(|b| b.is_ascii_graphic()));
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not an origin; write it as a browser sends it, like https://dashboard.example.com, or * for any"
+        ))
+    }
 }
 
 /// The rule for exposure: with no tokens, only a loopback address may be
@@ -111,6 +133,28 @@ mod tests {
         }
         for text in ["08:00", "+25:00", "+08:99", "beijing", ""] {
             assert!(parse_utc_offset(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn cors_origins_are_scheme_host_and_port_or_a_star() {
+        assert_eq!(
+            parse_cors_origin("https://wall.example.com/").unwrap(),
+            "https://wall.example.com"
+        );
+        assert_eq!(
+            parse_cors_origin("http://localhost:5173").unwrap(),
+            "http://localhost:5173"
+        );
+        assert_eq!(parse_cors_origin("*").unwrap(), "*");
+        for text in [
+            "wall.example.com",
+            "https://",
+            "https://a.example/path",
+            "ftp://x",
+            "https://a b",
+        ] {
+            assert!(parse_cors_origin(text).is_err(), "{text}");
         }
     }
 

@@ -215,6 +215,8 @@ fn every_command_explains_every_flag_in_help() {
         "--default-utc-offset",
         "--max-body-bytes",
         "--insecure",
+        "--cors-origin",
+        "UDESK_CALLS_CORS_ORIGINS",
         "UDESK_CALLS_DB",
         "UDESK_CALLS_LISTEN",
         "UDESK_CALLS_WEBHOOK_TOKEN",

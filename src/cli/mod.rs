@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use chrono::FixedOffset;
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{DEFAULT_MAX_BODY_BYTES, parse_utc_offset};
+use crate::config::{DEFAULT_MAX_BODY_BYTES, parse_cors_origin, parse_utc_offset};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -89,6 +89,17 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub api_tokens: Vec<String>,
+
+    /// An origin whose pages may query GraphQL from a browser (CORS), like
+    /// https://dashboard.example.com; `*` allows any. Several allowed
+    /// (comma-separated in the variable). With none, only same-origin pages.
+    #[arg(
+        long = "cors-origin",
+        env = "UDESK_CALLS_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_parser = parse_cors_origin
+    )]
+    pub cors_origins: Vec<String>,
 
     /// Push bodies larger than this are answered 413.
     #[arg(long, env = "UDESK_CALLS_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]

@@ -17,6 +17,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         api_tokens: non_empty(args.api_tokens),
         default_offset: args.database.default_utc_offset,
         max_body_bytes: args.max_body_bytes,
+        cors_origins: args.cors_origins,
     };
     let listener = TcpListener::bind(&args.listen)
         .await

@@ -15,10 +15,11 @@ use async_graphql::{BatchRequest, BatchResponse, ServerError};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::graphql::error::{BAD_USER_INPUT, QUERY_TOO_COMPLEX, UNAUTHENTICATED};
 use crate::graphql::{ApiSchema, build_schema};
@@ -40,9 +41,37 @@ pub fn routes(state: &AppState) -> Router {
         schema: build_schema(state.store.clone(), state.settings.default_offset),
         api_tokens: Arc::new(state.settings.api_tokens.clone()),
     };
-    Router::new()
+    let router = Router::new()
         .route("/graphql", get(over_get).post(over_post))
-        .with_state(graphql)
+        .with_state(graphql);
+    match cors(&state.settings.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// Lets pages of the configured origins call the API from a browser. Only
+/// `/graphql` gets it: the webhook is called by Udesk's servers, not pages.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allowed = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allowed)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .max_age(std::time::Duration::from_secs(3600)),
+    )
 }
 
 async fn over_get(

@@ -8,6 +8,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use chrono::FixedOffset;
 use rusqlite::{Connection, TransactionBehavior};
@@ -23,6 +24,8 @@ use super::recent_calls::{REMEMBERED_CALLS, RecentCalls};
 
 /// The most requests one transaction commits.
 pub const MAX_BATCH: usize = 1024;
+/// How often the writer refreshes the query planner's statistics.
+const OPTIMIZE_EVERY: Duration = Duration::from_secs(600);
 /// Requests that may wait for the writer before senders wait too.
 const QUEUE_DEPTH: usize = 8192;
 
@@ -109,6 +112,7 @@ fn run(connection: Connection, mut requests: mpsc::Receiver<Request>, offset: Fi
         connection,
         offset,
         recent: RecentCalls::new(REMEMBERED_CALLS),
+        optimized_at: Instant::now(),
     };
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
@@ -140,6 +144,7 @@ fn run(connection: Connection, mut requests: mpsc::Receiver<Request>, offset: Fi
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let _ = reply.send(outcome);
         }
+        writer.refresh_planner_statistics();
     }
     tracing::debug!("the writer stopped");
 }
@@ -149,9 +154,24 @@ struct BatchWriter {
     connection: Connection,
     offset: FixedOffset,
     recent: RecentCalls,
+    optimized_at: Instant,
 }
 
 impl BatchWriter {
+    /// A database that grew from empty while serving has no planner
+    /// statistics, and its statistics queries pick slow plans; `PRAGMA
+    /// optimize` (sampled, see `connection::open_writer`) fixes that, and
+    /// costs next to nothing when little has changed.
+    fn refresh_planner_statistics(&mut self) {
+        if self.optimized_at.elapsed() < OPTIMIZE_EVERY {
+            return;
+        }
+        self.optimized_at = Instant::now();
+        if let Err(error) = self.connection.execute_batch("PRAGMA optimize;") {
+            tracing::warn!(%error, "refreshing the planner statistics failed");
+        }
+    }
+
     /// Writes a batch in one transaction. Should that fail, the batch is
     /// rolled back and each push retried in a transaction of its own, so one
     /// bad push cannot take the others down and none is half-written.
