@@ -188,12 +188,23 @@ async fn the_graphql_response_media_type_is_used_when_accepted_and_json_otherwis
 #[tokio::test]
 async fn queries_over_the_depth_or_complexity_limit_are_refused_with_a_code() {
     let app = TestApp::start().await;
-    let deep = "{ calls { nodes { relatedCalls { relatedCalls { relatedCalls { relatedCalls { relatedCalls {
-        relatedCalls { relatedCalls { relatedCalls { relatedCalls { conversationId } } } } } } } } } } } }";
-    let response = app.graphql(deep, json!({})).await;
+    // Deep but cheap: only nesting is over the limit.
+    let deep = format!(
+        "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
+        "ofType { ".repeat(13),
+        "} ".repeat(13)
+    );
+    let response = app.graphql(&deep, json!({})).await;
     assert_eq!(
         response["errors"][0]["extensions"]["code"],
         json!("QUERY_TOO_COMPLEX"),
+        "{response}"
+    );
+    assert!(
+        response["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested too deep"),
         "{response}"
     );
     let costly = "{ calls(first: 500) { nodes { relatedCalls { relatedCalls { relatedCalls { events { payload } } } } } } }";
@@ -203,6 +214,15 @@ async fn queries_over_the_depth_or_complexity_limit_are_refused_with_a_code() {
         json!("QUERY_TOO_COMPLEX"),
         "{response}"
     );
+}
+
+#[tokio::test]
+async fn the_introspection_query_graphiql_opens_with_is_within_the_limits() {
+    let app = TestApp::start().await;
+    let introspection = include_str!("payloads/graphiql-introspection.graphql");
+    let response = app.graphql(introspection, json!({})).await;
+    assert!(response.get("errors").is_none(), "{response}");
+    assert_eq!(response["data"]["__schema"]["queryType"]["name"], "Query");
 }
 
 #[tokio::test]

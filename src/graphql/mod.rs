@@ -29,8 +29,10 @@ pub use query::{Query, StatsOffset};
 pub type ApiSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
 /// How deep a query may nest. A dashboard query (calls → edges → node →
-/// events → payload, or one level of related calls) needs about 6.
-pub const MAX_DEPTH: usize = 12;
+/// events → payload, or one level of related calls) needs about 6; the
+/// introspection query GraphiQL sends when it opens needs 15, and the IDE
+/// shows no schema without it. Cost is bounded by [`MAX_COMPLEXITY`].
+pub const MAX_DEPTH: usize = 15;
 
 /// The most a query may cost. A connection costs its children once per call
 /// it may return, so a page of 500 calls with ~60 fields and their events and

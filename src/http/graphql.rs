@@ -16,7 +16,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -43,7 +43,8 @@ pub fn routes(state: &AppState) -> Router {
     };
     let router = Router::new()
         .route("/graphql", get(over_get).post(over_post))
-        .with_state(graphql);
+        .with_state(graphql)
+        .route("/graphiql/{file}", get(super::graphiql::asset));
     match cors(&state.settings.cors_origins) {
         Some(cors) => router.layer(cors),
         None => router,
@@ -81,13 +82,7 @@ async fn over_get(
 ) -> Response {
     let query = query.unwrap_or_default();
     if query.is_empty() && accepts(&headers, "text/html") {
-        return Html(
-            async_graphql::http::GraphiQLSource::build()
-                .endpoint("/graphql")
-                .title("udesk-calls")
-                .finish(),
-        )
-        .into_response();
+        return super::graphiql::page().into_response();
     }
     if let Some(refusal) = check_token(&state, &headers) {
         return refusal;

@@ -3,6 +3,7 @@
 //! Request logs name the method and path only: a push URL carries its token
 //! in the query string, and a token must never reach a log line.
 
+pub mod graphiql;
 pub mod graphql;
 pub mod tokens;
 pub mod webhook;
