@@ -217,6 +217,21 @@ async fn queries_over_the_depth_or_complexity_limit_are_refused_with_a_code() {
 }
 
 #[tokio::test]
+async fn a_batch_of_more_than_ten_requests_is_refused() {
+    let app = TestApp::start().await;
+    let batch: Vec<Value> = (0..11).map(|_| json!({ "query": SMALL })).collect();
+    let response = post(&app, None, json!(batch)).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    let ten: Vec<Value> = (0..10).map(|_| json!({ "query": SMALL })).collect();
+    let response = post(&app, None, json!(ten)).await;
+    assert_eq!(response.status(), 200);
+    let answers: Value = response.json().await.unwrap();
+    assert_eq!(answers.as_array().map(Vec::len), Some(10));
+}
+
+#[tokio::test]
 async fn the_introspection_query_graphiql_opens_with_is_within_the_limits() {
     let app = TestApp::start().await;
     let introspection = include_str!("payloads/graphiql-introspection.graphql");

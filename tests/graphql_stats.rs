@@ -176,7 +176,19 @@ async fn stats_count_only_the_filtered_calls() {
     let none = app
         .data(STATS, json!({ "filter": { "agentIds": [] } }))
         .await;
-    assert_eq!(none["callStats"], json!([]));
+    // Without grouping, nothing matching is one row of zeros, as a
+    // dashboard's "0 calls today" needs.
+    let rows = none["callStats"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{none}");
+    assert_eq!(rows[0]["count"], 0);
+    assert_eq!(rows[0]["totalTime"], 0);
+    let grouped = app
+        .data(
+            "query($filter: CallFilter) { callStats(filter: $filter, groupBy: [AGENT]) { count } }",
+            json!({ "filter": { "agentIds": [] } }),
+        )
+        .await;
+    assert_eq!(grouped["callStats"], json!([]));
 }
 
 #[tokio::test]

@@ -45,8 +45,10 @@ pub struct CallProjection {
     pub conversation_id: i64,
     pub status: CallStatus,
     pub last_occasion: String,
-    pub started_at: Option<DateTime<FixedOffset>>,
-    /// Sort key: `started_at`, else the first arrival, as Unix milliseconds.
+    /// `call_start_at`, else the earliest ring time of any push, else the
+    /// earliest push timestamp, else the first arrival.
+    pub started_at: DateTime<FixedOffset>,
+    /// `started_at` as Unix milliseconds, for sorting and ranges.
     pub started_at_ms: i64,
     pub first_received_at: DateTime<FixedOffset>,
     pub last_received_at: DateTime<FixedOffset>,
@@ -80,18 +82,26 @@ pub fn project(pushes: &[StoredPush]) -> Option<CallProjection> {
         .filter(|stored| stored.push.occasion.is_some())
         .max_by_key(|stored| event_time_key(stored));
     let earliest_timestamp = pushes.iter().filter_map(|s| s.push.timestamp).min();
-    let earliest_ring = [
-        scalars.time("customer_ring_at"),
-        scalars.time("agent_ring_at"),
-    ]
-    .into_iter()
-    .flatten()
-    .min();
+    // Over every push, not the merged values: a sequential ring rings again
+    // later, and the call started at the first ring.
+    let earliest_ring = pushes
+        .iter()
+        .flat_map(|s| {
+            [
+                s.push.scalars.time("customer_ring_at"),
+                s.push.scalars.time("agent_ring_at"),
+            ]
+        })
+        .flatten()
+        .min();
+    let first_received_at = pushes.iter().map(|s| s.received_at).min()?;
+    // When no push carries any time, the first arrival is the best estimate,
+    // and a call with a start is what filters and daily statistics need.
     let started_at = scalars
         .time("call_start_at")
         .or(earliest_ring)
-        .or(earliest_timestamp);
-    let first_received_at = pushes.iter().map(|s| s.received_at).min()?;
+        .or(earliest_timestamp)
+        .unwrap_or(first_received_at);
 
     Some(CallProjection {
         conversation_id: first.push.conversation_id,
@@ -104,7 +114,7 @@ pub fn project(pushes: &[StoredPush]) -> Option<CallProjection> {
             .and_then(|s| s.push.occasion.clone())
             .unwrap_or_default(),
         started_at,
-        started_at_ms: started_at.unwrap_or(first_received_at).timestamp_millis(),
+        started_at_ms: started_at.timestamp_millis(),
         first_received_at,
         last_received_at: pushes.iter().map(|s| s.received_at).max()?,
         last_event_at: pushes.iter().filter_map(|s| s.push.timestamp).max(),
@@ -244,6 +254,38 @@ mod tests {
     }
 
     #[test]
+    fn started_at_is_the_first_ring_of_a_sequential_ring_not_the_latest() {
+        let call = project(&[
+            stored(
+                1,
+                json!({"conversation_id": 9, "timestamp": "2024-01-01 10:00:10 +0800",
+                "agent_ring_at": "2024-01-01 10:00:00"}),
+            ),
+            stored(
+                2,
+                json!({"conversation_id": 9, "timestamp": "2024-01-01 10:00:30 +0800",
+                "agent_ring_at": "2024-01-01 10:00:20"}),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(call.started_at.to_rfc3339(), "2024-01-01T10:00:00+08:00");
+    }
+
+    #[test]
+    fn a_call_without_any_time_started_when_its_first_push_arrived() {
+        let call = project(&[
+            stored(3, json!({"conversation_id": 9})),
+            stored(4, json!({"conversation_id": 9})),
+        ])
+        .unwrap();
+        assert_eq!(call.started_at, call.first_received_at);
+        assert_eq!(
+            call.started_at_ms,
+            call.first_received_at.timestamp_millis()
+        );
+    }
+
+    #[test]
     fn started_at_falls_back_from_call_start_to_ring_to_timestamp() {
         let with_ring = project(&[stored(
             1,
@@ -253,7 +295,7 @@ mod tests {
         )])
         .unwrap();
         assert_eq!(
-            with_ring.started_at.unwrap().to_rfc3339(),
+            with_ring.started_at.to_rfc3339(),
             "2024-01-01T10:00:02+08:00"
         );
         let bare = project(&[stored(
@@ -262,10 +304,7 @@ mod tests {
             "timestamp": "2024-01-01 10:00:09 +0800"}),
         )])
         .unwrap();
-        assert_eq!(
-            bare.started_at.unwrap().to_rfc3339(),
-            "2024-01-01T10:00:09+08:00"
-        );
+        assert_eq!(bare.started_at.to_rfc3339(), "2024-01-01T10:00:09+08:00");
         assert_eq!(bare.last_occasion, "");
     }
 }

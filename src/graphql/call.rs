@@ -45,8 +45,9 @@ pub struct Call {
     pub status: CallStatus,
     /// The occasion of the latest push by event time, e.g. `end` (see `occasions`).
     pub last_occasion: String,
-    /// `callStartAt`; failing that, the earliest ring time; failing that, the
-    /// earliest push timestamp.
+    /// `callStartAt`; failing that, the earliest ring time of any push;
+    /// failing that, the earliest push timestamp; failing that (no push
+    /// carried a time), when the first push arrived.
     pub started_at: Option<DateTime<FixedOffset>>,
     /// The customer's name.
     pub nick_name: Option<String>,
@@ -164,7 +165,8 @@ pub struct Call {
     pub event_count: i64,
     /// When the first push of this call arrived.
     pub first_received_at: DateTime<FixedOffset>,
-    /// When the latest push (or redelivery) of this call arrived.
+    /// When the latest new push of this call arrived (a redelivery is
+    /// counted in its event's `deliveries`, not here).
     pub last_received_at: DateTime<FixedOffset>,
     #[graphql(skip)]
     pub record: Arc<CallRecord>,

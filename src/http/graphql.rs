@@ -29,6 +29,10 @@ use super::tokens::token_allowed;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
+/// The most requests one batched POST may hold: the complexity limit applies
+/// to each request, so an unbounded batch would get around it.
+const MAX_BATCH: usize = 10;
+
 #[derive(Clone)]
 struct GraphqlState {
     schema: ApiSchema,
@@ -121,6 +125,17 @@ async fn over_post(State(state): State<GraphqlState>, headers: HeaderMap, body: 
             );
         }
     };
+    if let BatchRequest::Batch(requests) = &batch
+        && requests.len() > MAX_BATCH
+    {
+        return request_error(
+            &headers,
+            format!(
+                "a batch holds at most {MAX_BATCH} requests; this one holds {}",
+                requests.len()
+            ),
+        );
+    }
     respond(&headers, state.schema.execute_batch(batch).await)
 }
 

@@ -143,7 +143,7 @@ pub fn write_call(
         call.conversation_id.into(),
         call.status.as_str().to_owned().into(),
         call.last_occasion.clone().into(),
-        call.started_at.as_ref().map(format_time).into(),
+        format_time(&call.started_at).into(),
         call.started_at_ms.into(),
         format_time(&call.first_received_at).into(),
         format_time(&call.last_received_at).into(),

@@ -172,13 +172,18 @@ impl BatchWriter {
         }
     }
 
-    /// Writes a batch in one transaction. Should that fail, the batch is
-    /// rolled back and each push retried in a transaction of its own, so one
-    /// bad push cannot take the others down and none is half-written.
+    /// Writes a batch in one transaction. Should a push fail on its own
+    /// account, the batch is rolled back and each push retried in a
+    /// transaction of its own, so it cannot take the others down and none is
+    /// half-written. When the database itself cannot take writes (locked,
+    /// full, unavailable), every push of the batch is answered at once:
+    /// retrying each would only wait out the lock again, push by push.
     fn write_batch(&mut self, jobs: &[Prepared]) -> Vec<Result<WriteOutcome, StoreError>> {
         match self.write_together(jobs) {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-            Err(error) if jobs.len() == 1 => vec![Err(error)],
+            Err(error) if jobs.len() == 1 || !matches!(error, StoreError::Internal(_)) => {
+                vec![Err(error); jobs.len()]
+            }
             Err(_) => jobs
                 .iter()
                 .map(|job| {
