@@ -304,3 +304,19 @@ async fn a_time_without_an_offset_or_an_id_that_is_not_a_number_is_bad_user_inpu
     let inline = "{ calls(filter: { startedAt: { to: \"not a time\" } }) { totalCount } }";
     assert_eq!(app.error_code(inline, json!({})).await, "BAD_USER_INPUT");
 }
+
+#[tokio::test]
+async fn a_filter_with_more_than_a_thousand_values_is_refused_as_bad_input() {
+    let app = TestApp::start().await;
+    let phones: Vec<String> = (0..1001).map(|i| format!("0{i:010}")).collect();
+    let query = "query($filter: CallFilter) { calls(filter: $filter) { totalCount } }";
+    let code = app
+        .error_code(query, json!({ "filter": { "customerPhones": phones } }))
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    let within: Vec<String> = phones.into_iter().take(1000).collect();
+    let data = app
+        .data(query, json!({ "filter": { "customerPhones": within } }))
+        .await;
+    assert_eq!(data["calls"]["totalCount"], 0);
+}

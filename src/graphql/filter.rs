@@ -68,6 +68,10 @@ pub struct IntRange {
     pub max: Option<i32>,
 }
 
+/// The most values a filter's lists may hold together: each becomes an SQL
+/// parameter, and SQLite caps their number.
+pub const MAX_FILTER_VALUES: usize = 1000;
+
 /// Reads a list of Udesk ids; a value that is not an integer is the client's mistake.
 fn ids(field: &str, values: &Option<Vec<ID>>) -> Result<Option<Vec<i64>>, ApiError> {
     values
@@ -94,6 +98,28 @@ impl CallFilter {
         let Some(filter) = filter else {
             return Ok(StoreFilter::default());
         };
+        let listed: usize = [
+            filter.agent_ids.as_ref().map(Vec::len),
+            filter.agent_group_ids.as_ref().map(Vec::len),
+            filter.agent_emails.as_ref().map(Vec::len),
+            filter.workflows.as_ref().map(Vec::len),
+            filter.call_results.as_ref().map(Vec::len),
+            filter.categories.as_ref().map(Vec::len),
+            filter.statuses.as_ref().map(Vec::len),
+            filter.last_occasions.as_ref().map(Vec::len),
+            filter.customer_phones.as_ref().map(Vec::len),
+            filter.call_ids.as_ref().map(Vec::len),
+            filter.defeat_causes.as_ref().map(Vec::len),
+            filter.surveys.as_ref().map(Vec::len),
+        ]
+        .into_iter()
+        .flatten()
+        .sum();
+        if listed > MAX_FILTER_VALUES {
+            return Err(ApiError::bad_input(format!(
+                "a filter's lists hold at most {MAX_FILTER_VALUES} values together; this one holds {listed}"
+            )));
+        }
         let range = filter.started_at.clone().unwrap_or_default();
         let talk = filter.talk_time.clone().unwrap_or_default();
         Ok(StoreFilter {

@@ -17,6 +17,9 @@ use crate::storage::{StoreError, WriteOutcome};
 use super::AppState;
 use super::tokens::token_allowed;
 
+/// How long a push may wait for its commit before the answer is 503.
+const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Why the webhook did not answer 200; each variant is one status.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -100,9 +103,16 @@ pub async fn receive_push(
             .map(str::to_owned),
         received_at: chrono::Utc::now().with_timezone(&state.settings.default_offset),
     };
-    let outcome = ingest(state.store.writer(), raw, state.settings.default_offset)
-        .await
-        .map_err(WebhookError::Unavailable)?;
+    // A push not committed in time is answered 503: Udesk retries it, and
+    // should the first attempt commit after all, the retry is counted as a
+    // redelivery, not stored twice.
+    let outcome = tokio::time::timeout(
+        COMMIT_TIMEOUT,
+        ingest(state.store.writer(), raw, state.settings.default_offset),
+    )
+    .await
+    .map_err(|_| WebhookError::Unavailable(StoreError::Unavailable("commit timed out".into())))?
+    .map_err(WebhookError::Unavailable)?;
     match outcome {
         WriteOutcome::Stored {
             conversation_id,
