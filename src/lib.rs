@@ -9,8 +9,10 @@
 //!   merge of a call's pushes into one [`domain::CallProjection`].
 //! - [`ingest`]: the pipeline the webhook and `import` share.
 //! - [`storage`]: SQLite, and nothing else touches it: migrations, the single
-//!   group-committing writer, the reader pool, `reprocess`.
-//! - Transports: [`http`] (webhook and server) and [`cli`] (the commands).
+//!   group-committing writer, the reader pool, the read queries, `reprocess`.
+//! - [`graphql`]: the API's types and resolvers over `storage::read`.
+//! - Transports: [`http`] (webhook, `/graphql`, GraphiQL, the server) and
+//!   [`cli`] (the commands).
 //! - [`config`]: validated settings.
 
 pub mod cli;
