@@ -3,13 +3,14 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod server;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
+use server::start_server;
 use tokio::sync::oneshot;
-use udesk_calls::{Settings, Store, StoreOptions};
+use udesk_calls::Settings;
 
 pub const WEBHOOK: &str = "/webhooks/udesk/calls";
 
@@ -29,32 +30,14 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: Settings) -> TestApp {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let db_path = dir.path().join("calls.db");
-        let store = Store::open(&StoreOptions {
-            path: db_path.clone(),
-            default_offset: settings.default_offset,
-            readers: 4,
-        })
-        .expect("the store opens");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(udesk_calls::serve(
-            listener,
-            Arc::new(store),
-            settings,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let server = start_server(settings).await;
         TestApp {
-            address,
+            address: format!("http://{}", server.address),
             client: reqwest::Client::new(),
-            db_path,
-            _dir: dir,
-            stop: Some(stop),
-            server: Some(server),
+            db_path: server.db_path,
+            _dir: server.dir,
+            stop: Some(server.stop),
+            server: Some(server.served),
         }
     }
 

@@ -4,13 +4,17 @@
 
 #![allow(dead_code)] // each test file uses its own part of this module
 
+#[path = "../common/server.rs"]
+mod server;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, FixedOffset, TimeZone};
 use serde_json::{Value, json};
+use server::start_server;
 use tokio::sync::oneshot;
-use udesk_calls::{Settings, Store, StoreOptions};
+use udesk_calls::{Settings, Store};
 
 pub fn beijing() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).unwrap()
@@ -33,34 +37,15 @@ impl TestApp {
     }
 
     pub async fn start_with(settings: Settings) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(
-            Store::open(&StoreOptions {
-                path: dir.path().join("calls.db"),
-                default_offset: settings.default_offset,
-                readers: 4,
-            })
-            .unwrap(),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
         let token = settings.api_tokens.first().cloned();
-        tokio::spawn(udesk_calls::serve(
-            listener,
-            store.clone(),
-            settings,
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let server = start_server(settings).await;
         TestApp {
-            address,
-            store,
+            address: server.address,
+            store: server.store,
             client: reqwest::Client::new(),
             token,
-            _stop: stop,
-            _dir: dir,
+            _stop: server.stop,
+            _dir: server.dir,
         }
     }
 
