@@ -1,9 +1,9 @@
 //! The vendor's own sample `end` push, ingested over HTTP and checked field
 //! by field in the database.
 
-mod common;
-
-use common::{TestApp, count, payload, rows};
+use crate::support::TestApp;
+use crate::support::db::{count, rows};
+use crate::support::payloads::payload;
 
 fn single_row(db: &rusqlite::Connection, sql: &str) -> Vec<String> {
     let mut all = rows(db, sql);
@@ -13,7 +13,7 @@ fn single_row(db: &rusqlite::Connection, sql: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn the_vendor_sample_is_stored_whole_and_projected_field_by_field() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::start().await;
     let body = payload("vendor-sample-end.json");
     let (status, answer) = app.push(body.clone()).await;
     assert_eq!(status, 200, "{answer}");
@@ -160,7 +160,7 @@ async fn the_vendor_sample_is_stored_whole_and_projected_field_by_field() {
 
 #[tokio::test]
 async fn reference_tables_join_codes_to_their_meaning() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::start().await;
     app.push(payload("vendor-sample-end.json")).await;
     let db = app.db();
     assert_eq!(

@@ -1,13 +1,13 @@
 //! One call in full, the calls around it, agents, code lists and rejected
 //! pushes, all through the real webhook and `/graphql`.
 
-mod graphql_support;
-
-use graphql_support::TestApp;
 use serde_json::{Value, json};
 
+use crate::support::TestApp;
+use crate::support::calls::generate_calls;
+
 fn vendor_sample() -> Value {
-    serde_json::from_str(include_str!("../examples/seed-end.json")).unwrap()
+    serde_json::from_str(include_str!("../../examples/seed-end.json")).unwrap()
 }
 
 const CALL: &str = "query($id: ID!) { call(conversationId: $id) { ...CallDetails } }";
@@ -15,7 +15,7 @@ const CALL: &str = "query($id: ID!) { call(conversationId: $id) { ...CallDetails
 async fn call(app: &TestApp, id: &str) -> Value {
     let query = format!(
         "{CALL}\n{}",
-        include_str!("../examples/call-fields.graphql")
+        include_str!("../../examples/call-fields.graphql")
     );
     app.data(&query, json!({ "id": id })).await["call"].clone()
 }
@@ -23,7 +23,7 @@ async fn call(app: &TestApp, id: &str) -> Value {
 #[tokio::test]
 async fn the_vendor_sample_is_served_with_every_field_typed() {
     let app = TestApp::start().await;
-    app.push(&vendor_sample()).await;
+    app.push_json(&vendor_sample()).await;
     let call = call(&app, "54093").await;
     assert_eq!(call["conversationId"], json!("54093"));
     assert_eq!(call["status"], json!("ENDED"));
@@ -88,9 +88,9 @@ async fn events_come_in_event_time_order_with_redeliveries_counted_and_form_bodi
     let app = TestApp::start().await;
     let later = json!({ "conversation_id": 7, "occasion": "hangup", "timestamp": "2024-05-01 10:05:00 +0800", "ivr_variables": "aa:11,bb:22" });
     let earlier = json!({ "conversation_id": 7, "occasion": "agent_incall", "timestamp": "2024-05-01 10:00:00 +0800" });
-    app.push(&later).await;
-    app.push(&later).await;
-    app.push(&earlier).await;
+    app.push_json(&later).await;
+    app.push_json(&later).await;
+    app.push_json(&earlier).await;
     let form =
         "conversation_id=7&occasion=end&timestamp=2024-05-01+10%3A06%3A00+%2B0800&total_time=300";
     assert_eq!(
@@ -120,7 +120,7 @@ async fn events_come_in_event_time_order_with_redeliveries_counted_and_form_bodi
 #[tokio::test]
 async fn unreadable_fields_show_as_parse_warnings_and_empty_values() {
     let app = TestApp::start().await;
-    app.push(&json!({ "conversation_id": 8, "occasion": "end", "total_time": "abc", "agent_ring_at": "soon" }))
+    app.push_json(&json!({ "conversation_id": 8, "occasion": "end", "total_time": "abc", "agent_ring_at": "soon" }))
         .await;
     let call = call(&app, "8").await;
     assert_eq!(call["totalTime"], Value::Null);
@@ -149,7 +149,7 @@ async fn related_calls_share_the_call_id_and_exclude_the_call_itself() {
         (3, "series-a"),
         (4, "series-b"),
     ] {
-        app.push(
+        app.push_json(
             &json!({ "conversation_id": id, "call_id": call_id, "occasion": "end",
             "call_start_at": format!("2024-05-01 10:0{id}:00 +0800") }),
         )
@@ -186,11 +186,11 @@ async fn agents_show_their_latest_details_and_call_counts() {
             "agent_nick_name": email.split('@').next().unwrap(), "user_group_id": group,
             "user_group_name": format!("group {group}"), "call_start_at": start })
     };
-    app.push(&push(1, 7, "new@x.cn", 2, "2024-05-02 09:00:00 +0800"))
+    app.push_json(&push(1, 7, "new@x.cn", 2, "2024-05-02 09:00:00 +0800"))
         .await;
-    app.push(&push(2, 7, "old@x.cn", 1, "2024-05-01 09:00:00 +0800"))
+    app.push_json(&push(2, 7, "old@x.cn", 1, "2024-05-01 09:00:00 +0800"))
         .await;
-    app.push(&push(3, 9, "nine@x.cn", 1, "2024-05-01 08:00:00 +0800"))
+    app.push_json(&push(3, 9, "nine@x.cn", 1, "2024-05-01 08:00:00 +0800"))
         .await;
     let data = app
         .data(
@@ -288,11 +288,11 @@ async fn rejected_pushes_are_listed_newest_first_a_page_at_a_time() {
 #[tokio::test]
 async fn a_page_of_calls_loads_its_children_in_a_few_batched_reads_not_one_per_call() {
     let app = TestApp::start().await;
-    let calls = graphql_support::generate_calls(40, 31);
+    let calls = generate_calls(40, 31);
     app.push_calls(&calls).await;
     let query = format!(
         "{{ calls(first: 40) {{ totalCount pageInfo {{ hasNextPage }} nodes {{ ...CallDetails }} }} }}\n{}",
-        include_str!("../examples/call-fields.graphql")
+        include_str!("../../examples/call-fields.graphql")
     );
     let before = app.store.reads_performed();
     let data = app.data(&query, json!({})).await;

@@ -1,13 +1,12 @@
 //! `kill -9` of the running server in the middle of a burst of concurrent
 //! pushes: after a restart, every push that was answered 200 is there.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use common::binary::Server;
-use common::{open_read_only, synthetic_call};
+use crate::support::binary::Server;
+use crate::support::calls::synthetic_call;
+use crate::support::db::open_read_only;
 
 const SENDERS: usize = 24;
 const ACKS_BEFORE_KILL: usize = 400;

@@ -1,14 +1,14 @@
 //! `callStats` over HTTP against figures computed here from the generated
 //! calls, for every dimension, combinations, filters and the day boundary.
 
-mod graphql_support;
-
 use std::collections::BTreeMap;
 
 use chrono::{FixedOffset, Timelike};
-use graphql_support::{CallSpec, TestApp, generate_calls};
 use serde_json::{Value, json};
 use udesk_calls::Settings;
+
+use crate::support::TestApp;
+use crate::support::calls::{CallSpec, beijing, generate_calls};
 
 const STATS: &str = "query($filter: CallFilter, $groupBy: [CallDimension!]) {
     callStats(filter: $filter, groupBy: $groupBy) {
@@ -133,7 +133,7 @@ async fn every_dimension_alone_and_in_pairs_gives_the_independently_computed_fig
     let calls = generate_calls(90, 21);
     app.push_calls(&calls).await;
     let all: Vec<&CallSpec> = calls.iter().collect();
-    let beijing = graphql_support::beijing();
+    let beijing = beijing();
     let dimensions = [
         "AGENT",
         "AGENT_GROUP",
@@ -170,7 +170,7 @@ async fn stats_count_only_the_filtered_calls() {
         &inbound,
         json!({ "workflows": ["in"] }),
         &["AGENT"],
-        graphql_support::beijing(),
+        beijing(),
     )
     .await;
     let none = app
@@ -207,7 +207,7 @@ async fn days_and_hours_follow_the_default_utc_offset() {
     // The same calls split differently into Beijing days, so the offset matters.
     assert_ne!(
         expected(&all, &["DAY"], utc),
-        expected(&all, &["DAY"], graphql_support::beijing())
+        expected(&all, &["DAY"], beijing())
     );
 }
 

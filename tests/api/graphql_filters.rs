@@ -1,11 +1,11 @@
 //! `calls(filter:)` over HTTP: each condition alone, combined, and the
 //! boundaries of time ranges, against expectations computed here in Rust.
 
-mod graphql_support;
-
 use chrono::{Duration, FixedOffset, TimeZone};
-use graphql_support::{CallSpec, TestApp, beijing, generate_calls, ids_of};
 use serde_json::{Value, json};
+
+use crate::support::TestApp;
+use crate::support::calls::{CallSpec, beijing, generate_calls, ids_of};
 
 const QUERY: &str = "query($filter: CallFilter) {
     calls(filter: $filter, orderBy: STARTED_AT_ASC, first: 500) { totalCount nodes { conversationId } }

@@ -5,13 +5,12 @@
 //! Needs Chromium (`.ci/run` installs Debian's `chromium`). Without it the
 //! test says so and passes, except under CI (`CI` set), where it fails.
 
-mod graphql_support;
-
 use std::path::PathBuf;
 use std::process::Command;
 
-use graphql_support::TestApp;
 use udesk_calls::Settings;
+
+use crate::support::TestApp;
 
 fn chromium() -> Option<PathBuf> {
     let candidates = [

@@ -2,12 +2,11 @@
 //! give the database the webhook gives, `serve` refuses to run open on a
 //! public address, never logs a token, and `--help` explains every flag.
 
-mod common;
-
-use common::binary::{Server, binary, run, run_with_input};
-use common::{
-    TestApp, count, inbound, open_read_only, payload, projection_dump, rows, synthetic_call,
-};
+use crate::support::TestApp;
+use crate::support::binary::{Server, binary, run, run_with_input};
+use crate::support::calls::synthetic_call;
+use crate::support::db::{count, open_read_only, projection_dump, rows};
+use crate::support::payloads::{inbound, payload};
 
 /// A mixed load: recorded pushes, the vendor sample, synthetic calls, and
 /// one line that is not JSON. Every body is one line.
@@ -42,7 +41,7 @@ fn pushes() -> Vec<String> {
 }
 
 async fn through_the_webhook(bodies: &[String]) -> TestApp {
-    let app = TestApp::spawn().await;
+    let app = TestApp::start().await;
     for body in bodies {
         app.push(body.clone()).await;
     }
@@ -263,7 +262,7 @@ async fn a_push_imported_beside_the_running_server_is_part_of_its_next_merge() {
     assert_eq!(post("3-hangup").await.unwrap().status(), 200);
     drop(server);
 
-    let reference = TestApp::spawn().await;
+    let reference = TestApp::start().await;
     for stem in ["1-enqueue_succ", "2-agent_incall", "3-hangup", "4-end"] {
         reference.push(inbound(stem)).await;
     }

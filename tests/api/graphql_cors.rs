@@ -1,10 +1,9 @@
 //! CORS: a dashboard served from another origin may call `/graphql` from the
 //! browser when its origin is configured, and only then.
 
-mod graphql_support;
-
-use graphql_support::TestApp;
 use udesk_calls::Settings;
+
+use crate::support::TestApp;
 
 const DASHBOARD: &str = "https://wallboard.example.com";
 

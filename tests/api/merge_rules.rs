@@ -2,9 +2,9 @@
 //! arrival order, duplicates and late retries give the call that in-order,
 //! exactly-once delivery gives.
 
-mod common;
-
-use common::{TestApp, count, inbound, projection_dump, rows};
+use crate::support::TestApp;
+use crate::support::db::{count, projection_dump, rows};
+use crate::support::payloads::inbound;
 
 /// The inbound call as Udesk means it: every push once, in event order (the
 /// stale retry is an `agent_incall` push from before the hang-up).
@@ -18,7 +18,7 @@ const IN_ORDER: &[&str] = &[
 ];
 
 async fn delivered(stems: &[&str]) -> TestApp {
-    let app = TestApp::spawn().await;
+    let app = TestApp::start().await;
     let bodies: Vec<String> = stems.iter().map(|stem| inbound(stem)).collect();
     app.push_all(&bodies).await;
     app

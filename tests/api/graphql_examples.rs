@@ -1,10 +1,9 @@
 //! The queries in `examples/` run as written against the vendor's sample
 //! push, so what a frontend developer copies works.
 
-mod graphql_support;
-
-use graphql_support::TestApp;
 use serde_json::{Value, json};
+
+use crate::support::TestApp;
 
 fn example(name: &str) -> (String, Value) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
@@ -17,9 +16,9 @@ fn example(name: &str) -> (String, Value) {
 
 async fn app_with_sample() -> TestApp {
     let app = TestApp::start().await;
-    app.push(&serde_json::from_str(include_str!("../examples/seed-end.json")).unwrap())
+    app.push_json(&serde_json::from_str(include_str!("../../examples/seed-end.json")).unwrap())
         .await;
-    app.push(
+    app.push_json(
         &json!({ "conversation_id": 2, "occasion": "end", "workflow": "in", "total_time": 0,
         "customer_phone": "13900000000", "call_start_at": "2022-03-03 09:00:00" }),
     )

@@ -1,127 +1,11 @@
-//! Shared by the GraphQL tests: a real server on 127.0.0.1 with its own
-//! database, pushes sent to its webhook, queries sent to `/graphql`, and a
-//! generator of varied calls whose expectations tests compute in Rust.
-
-#![allow(dead_code)] // each test file uses its own part of this module
-
-#[path = "../common/server.rs"]
-mod server;
-
-use std::net::SocketAddr;
-use std::sync::Arc;
+//! Generated calls: `CallSpec`s, varied calls whose expectations tests
+//! compute in Rust, and `synthetic_call`, the raw pushes of one simple call.
 
 use chrono::{DateTime, Duration, FixedOffset, TimeZone};
 use serde_json::{Value, json};
-use server::start_server;
-use tokio::sync::oneshot;
-use udesk_calls::{Settings, Store};
 
 pub fn beijing() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).unwrap()
-}
-
-/// A running service; stops when dropped.
-pub struct TestApp {
-    pub address: SocketAddr,
-    /// The served store, shared with the server (to count its reads).
-    pub store: Arc<Store>,
-    pub client: reqwest::Client,
-    pub token: Option<String>,
-    _stop: oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
-}
-
-impl TestApp {
-    pub async fn start() -> TestApp {
-        TestApp::start_with(Settings::open_local()).await
-    }
-
-    pub async fn start_with(settings: Settings) -> TestApp {
-        let token = settings.api_tokens.first().cloned();
-        let server = start_server(settings).await;
-        TestApp {
-            address: server.address,
-            store: server.store,
-            client: reqwest::Client::new(),
-            token,
-            _stop: server.stop,
-            _dir: server.dir,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-
-    /// Sends one push to the webhook; it must be accepted.
-    pub async fn push(&self, body: &Value) {
-        let response = self
-            .client
-            .post(self.url("/webhooks/udesk/calls"))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            response.status(),
-            200,
-            "push refused: {}",
-            response.text().await.unwrap()
-        );
-    }
-
-    /// Sends raw bytes to the webhook and returns the status.
-    pub async fn push_raw(&self, body: &str, content_type: &str) -> u16 {
-        self.client
-            .post(self.url("/webhooks/udesk/calls"))
-            .header("content-type", content_type)
-            .body(body.to_owned())
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    }
-
-    pub async fn push_calls(&self, calls: &[CallSpec]) {
-        for call in calls {
-            for push in call.pushes() {
-                self.push(&push).await;
-            }
-        }
-    }
-
-    /// POSTs a query and returns the whole response body.
-    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
-        let mut request = self
-            .client
-            .post(self.url("/graphql"))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        response.json().await.unwrap()
-    }
-
-    /// POSTs a query that must succeed; returns `data`.
-    pub async fn data(&self, query: &str, variables: Value) -> Value {
-        let response = self.graphql(query, variables).await;
-        assert!(response.get("errors").is_none(), "errors: {response:#}");
-        response["data"].clone()
-    }
-
-    /// POSTs a query that must fail; returns the first error's code.
-    pub async fn error_code(&self, query: &str, variables: Value) -> String {
-        let response = self.graphql(query, variables).await;
-        let errors = response["errors"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no errors: {response:#}"));
-        errors[0]["extensions"]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
 }
 
 /// A call to push, with the fields the tests filter and group on.
@@ -275,5 +159,29 @@ pub fn ids_of(nodes: &Value) -> Vec<i64> {
         .unwrap()
         .iter()
         .map(|node| node["conversationId"].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// A synthetic call of `pushes` pushes (the last is `end`), as JSON bodies.
+pub fn synthetic_call(conversation_id: i64, pushes: usize) -> Vec<String> {
+    let occasions = ["enqueue_succ", "agent_incall", "hangup"];
+    (0..pushes)
+        .map(|i| {
+            let last = i + 1 == pushes;
+            let occasion = if last { "end" } else { occasions[i % occasions.len()] };
+            serde_json::json!({
+                "conversation_id": conversation_id,
+                "call_id": format!("series-{}", conversation_id / 3),
+                "occasion": occasion,
+                "timestamp": format!("2024-05-06 09:{:02}:{:02} +0800", i / 60, i % 60),
+                "agent_id": 1000 + conversation_id % 17,
+                "workflow": if conversation_id % 2 == 0 { "in" } else { "out_callback" },
+                "call_result": if last { "客服接听" } else { "进行中" },
+                "total_time": if last { serde_json::json!(conversation_id % 300) } else { serde_json::Value::Null },
+                "ticket_numbers": if last { serde_json::json!([format!("#{conversation_id}")]) } else { serde_json::json!([]) },
+                "customer_phone": format!("0{:010}", conversation_id),
+            })
+            .to_string()
+        })
         .collect()
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use udesk_calls::domain::fields::SCALAR_FIELDS;
+use udesk_calls::graphql::{Query, sdl};
 
 fn camel_case(snake: &str) -> String {
     let mut camel = String::new();
@@ -31,7 +32,7 @@ fn call_type_block(sdl: &str) -> &str {
 
 #[test]
 fn schema_graphql_is_what_udesk_calls_schema_prints_and_is_rewritten_when_stale() {
-    let current = udesk_calls::graphql::sdl();
+    let current = sdl();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema.graphql");
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
     if on_disk != current {
@@ -42,7 +43,7 @@ fn schema_graphql_is_what_udesk_calls_schema_prints_and_is_rewritten_when_stale(
 
 #[test]
 fn every_scalar_push_field_is_a_field_of_call() {
-    let sdl = udesk_calls::graphql::sdl();
+    let sdl = sdl();
     let call = call_type_block(&sdl);
     for field in SCALAR_FIELDS {
         // The pushed string of IVR variables is `ivrVariablesRaw`: the name
@@ -57,7 +58,7 @@ fn every_scalar_push_field_is_a_field_of_call() {
 
 #[test]
 fn contract_fields_have_the_contract_types() {
-    let sdl = udesk_calls::graphql::sdl();
+    let sdl = sdl();
     let call = call_type_block(&sdl);
     for line in [
         "conversationId: ID!",
@@ -146,7 +147,7 @@ fn undescribed(schema: &Value) -> Vec<String> {
 #[tokio::test]
 async fn every_type_field_argument_and_enum_value_has_a_description() {
     let schema = async_graphql::Schema::build(
-        udesk_calls::graphql::Query,
+        Query,
         async_graphql::EmptyMutation,
         async_graphql::EmptySubscription,
     )

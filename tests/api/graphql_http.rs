@@ -1,11 +1,10 @@
 //! `/graphql` as an HTTP endpoint: bearer tokens, GET and POST, media types,
 //! GraphiQL, limits and error codes.
 
-mod graphql_support;
-
-use graphql_support::TestApp;
 use serde_json::{Value, json};
 use udesk_calls::Settings;
+
+use crate::support::TestApp;
 
 const SMALL: &str = "{ calls { totalCount } }";
 
@@ -234,7 +233,7 @@ async fn a_batch_of_more_than_ten_requests_is_refused() {
 #[tokio::test]
 async fn the_introspection_query_graphiql_opens_with_is_within_the_limits() {
     let app = TestApp::start().await;
-    let introspection = include_str!("payloads/graphiql-introspection.graphql");
+    let introspection = include_str!("../payloads/graphiql-introspection.graphql");
     let response = app.graphql(introspection, json!({})).await;
     assert!(response.get("errors").is_none(), "{response}");
     assert_eq!(response["data"]["__schema"]["queryType"]["name"], "Query");
@@ -245,7 +244,7 @@ async fn a_dashboard_page_of_500_calls_with_all_their_details_is_within_the_limi
     let app = TestApp::start().await;
     let query = format!(
         "{{ calls(first: 500) {{ totalCount pageInfo {{ endCursor hasNextPage }} edges {{ cursor node {{ ...CallDetails }} }} }} }}\n{}",
-        include_str!("../examples/call-fields.graphql")
+        include_str!("../../examples/call-fields.graphql")
     );
     let response = app.graphql(&query, json!({})).await;
     assert!(response.get("errors").is_none(), "{response}");

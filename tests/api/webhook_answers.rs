@@ -1,11 +1,12 @@
 //! Every answer of the webhook, as a sender sees it, and what each leaves in
 //! the database.
 
-mod common;
-
-use common::{TestApp, WEBHOOK, count, inbound, rows};
 use rusqlite::Connection;
 use udesk_calls::Settings;
+
+use crate::support::db::{count, rows};
+use crate::support::payloads::inbound;
+use crate::support::{TestApp, WEBHOOK};
 
 fn with_webhook_tokens(tokens: &[&str]) -> Settings {
     let mut settings = Settings::open_local();
@@ -20,7 +21,7 @@ fn nothing_accepted(db: &Connection) {
 
 #[tokio::test]
 async fn a_missing_or_wrong_token_is_401_and_stores_nothing() {
-    let app = TestApp::spawn_with(with_webhook_tokens(&["s3cret"])).await;
+    let app = TestApp::start_with(with_webhook_tokens(&["s3cret"])).await;
     for path in [
         WEBHOOK.to_owned(),
         format!("{WEBHOOK}?token=wrong"),
@@ -44,7 +45,7 @@ async fn a_missing_or_wrong_token_is_401_and_stores_nothing() {
 
 #[tokio::test]
 async fn any_of_several_tokens_is_accepted_so_a_token_can_be_rotated() {
-    let app = TestApp::spawn_with(with_webhook_tokens(&["old-token", "new-token"])).await;
+    let app = TestApp::start_with(with_webhook_tokens(&["old-token", "new-token"])).await;
     let (status, _) = app
         .push_to(
             &format!("{WEBHOOK}?token=old-token"),
@@ -66,7 +67,7 @@ async fn any_of_several_tokens_is_accepted_so_a_token_can_be_rotated() {
 
 #[tokio::test]
 async fn a_body_that_is_not_json_is_400_and_kept_as_rejected() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::start().await;
     let (status, answer) = app
         .push_to(
             WEBHOOK,
@@ -96,7 +97,7 @@ async fn a_body_that_is_not_json_is_400_and_kept_as_rejected() {
 
 #[tokio::test]
 async fn json_that_is_not_an_object_is_400() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::start().await;
     for body in ["[{\"conversation_id\": 1}]", "42", "\"end\"", "null"] {
         let (status, answer) = app.push(body).await;
         assert_eq!(status, 400, "{body}");
@@ -118,7 +119,7 @@ async fn json_that_is_not_an_object_is_400() {
 
 #[tokio::test]
 async fn an_object_without_a_usable_conversation_id_is_422_and_kept_as_rejected() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::start().await;
     for body in [
         r#"{"occasion":"end"}"#,
         r#"{"conversation_id":null,"occasion":"end"}"#,
@@ -154,7 +155,7 @@ async fn an_object_without_a_usable_conversation_id_is_422_and_kept_as_rejected(
 async fn a_body_over_the_limit_is_413_and_stores_nothing() {
     let mut settings = Settings::open_local();
     settings.max_body_bytes = 1024;
-    let app = TestApp::spawn_with(settings).await;
+    let app = TestApp::start_with(settings).await;
     let padded = format!(
         r#"{{"conversation_id":1,"description":"{}"}}"#,
         "x".repeat(2000)
@@ -181,7 +182,7 @@ fn futures_stream(
 
 #[tokio::test]
 async fn json_is_accepted_whatever_the_content_type() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::start().await;
     for (stem, content_type) in [
         ("1-enqueue_succ", None),
         ("2-agent_incall", Some("text/plain")),
@@ -201,7 +202,7 @@ async fn json_is_accepted_whatever_the_content_type() {
 
 #[tokio::test]
 async fn a_form_encoded_push_is_accepted_and_read_like_json() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::start().await;
     let form = "conversation_id=88&occasion=end&timestamp=2024-05-06+09%3A19%3A43+%2B0800\
                 &total_time=61&is_blocked=true&ticket_numbers=%5B%22%2377%22%5D&agent_tags=a&agent_tags=b";
     let (status, answer) = app
@@ -234,7 +235,7 @@ async fn a_form_encoded_push_is_accepted_and_read_like_json() {
 
 #[tokio::test]
 async fn an_odd_value_never_fails_a_push_and_is_recorded() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::start().await;
     let body = r#"{"conversation_id":5,"occasion":"hangup","timestamp":"yesterday","total_time":"abc",
         "agent_id":"x1","is_blocked":"maybe","callout_tasks":"nonsense","customer_phone":1388888888,
         "future_field":{"udesk":"may add fields"}}"#;
@@ -275,7 +276,7 @@ async fn an_odd_value_never_fails_a_push_and_is_recorded() {
 
 #[tokio::test]
 async fn a_push_the_store_cannot_take_is_503_and_a_retry_succeeds() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::start().await;
     // Another process holds the write lock longer than the writer waits.
     let blocker = Connection::open(&app.db_path).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -292,12 +293,7 @@ async fn a_push_the_store_cannot_take_is_503_and_a_retry_succeeds() {
 
 #[tokio::test]
 async fn only_post_is_answered_on_the_webhook() {
-    let app = TestApp::spawn().await;
-    let response = app
-        .client
-        .get(format!("{}{WEBHOOK}", app.address))
-        .send()
-        .await
-        .unwrap();
+    let app = TestApp::start().await;
+    let response = app.client.get(app.url(WEBHOOK)).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 405);
 }

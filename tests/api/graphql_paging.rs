@@ -2,10 +2,10 @@
 //! every call exactly once, in order; `pageInfo` follows the Relay spec; bad
 //! sizes and cursors are errors, never a silently shorter page.
 
-mod graphql_support;
-
-use graphql_support::{CallSpec, TestApp, generate_calls, ids_of};
 use serde_json::{Value, json};
+
+use crate::support::TestApp;
+use crate::support::calls::{CallSpec, generate_calls, ids_of};
 
 const PAGE: &str = "query($order: CallOrder, $first: Int, $after: String, $last: Int, $before: String, $filter: CallFilter) {
     calls(filter: $filter, orderBy: $order, first: $first, after: $after, last: $last, before: $before) {

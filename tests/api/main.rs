@@ -1,0 +1,25 @@
+//! The black-box tests, as one test binary: each module was once a test file
+//! of its own, and `support` is what they share (the app on a free port with
+//! its own database, the binary run as an operator runs it, generated calls,
+//! recorded pushes and views of the database file).
+//!
+//! Tests run in parallel threads of this one process: none may change
+//! process-wide state (environment variables, the current directory).
+
+mod support;
+
+mod cli_commands;
+mod crash_safety;
+mod graphiql_browser;
+mod graphql_calls;
+mod graphql_cors;
+mod graphql_examples;
+mod graphql_filters;
+mod graphql_http;
+mod graphql_paging;
+mod graphql_query_plans;
+mod graphql_schema;
+mod graphql_stats;
+mod merge_rules;
+mod vendor_sample;
+mod webhook_answers;

@@ -1,0 +1,68 @@
+//! Read-only views of a database file, for comparisons.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+use udesk_calls::storage::projection::COLLECTION_TABLES;
+
+pub fn open_read_only(path: &Path) -> Connection {
+    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("the database file opens")
+}
+
+pub fn count(db: &Connection, sql: &str) -> i64 {
+    db.query_row(sql, [], |row| row.get(0)).unwrap()
+}
+
+/// Every row of a query, each column rendered as text, for comparisons.
+pub fn rows(db: &Connection, sql: &str) -> Vec<Vec<String>> {
+    let mut statement = db.prepare(sql).unwrap();
+    let columns = statement.column_count();
+    statement
+        .query_map([], |row| {
+            (0..columns)
+                .map(|i| {
+                    Ok(match row.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => "NULL".to_owned(),
+                        rusqlite::types::ValueRef::Integer(v) => v.to_string(),
+                        rusqlite::types::ValueRef::Real(v) => v.to_string(),
+                        rusqlite::types::ValueRef::Text(v) => String::from_utf8_lossy(v).into(),
+                        rusqlite::types::ValueRef::Blob(v) => format!("blob:{}", v.len()),
+                    })
+                })
+                .collect()
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The merged picture of every call: `calls` and its collections, without
+/// the columns that record when this particular database received things.
+pub fn projection_dump(db: &Connection) -> Vec<(String, Vec<Vec<String>>)> {
+    let call_columns: Vec<String> = rows(db, "SELECT name FROM pragma_table_info('calls')")
+        .into_iter()
+        .map(|row| row[0].clone())
+        .filter(|name| !matches!(name.as_str(), "first_received_at" | "last_received_at"))
+        .collect();
+    let mut dump = vec![(
+        "calls".to_owned(),
+        rows(
+            db,
+            &format!(
+                "SELECT {} FROM calls ORDER BY conversation_id",
+                call_columns.join(", ")
+            ),
+        ),
+    )];
+    for table in COLLECTION_TABLES {
+        dump.push((
+            table.to_string(),
+            rows(
+                db,
+                &format!("SELECT * FROM {table} ORDER BY conversation_id, position"),
+            ),
+        ));
+    }
+    dump
+}
