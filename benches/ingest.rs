@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use udesk_calls::ingest::{RawPush, prepare};
+use udesk_calls::domain::RawPush;
+use udesk_calls::http::webhook::intake;
 use udesk_calls::{Settings, Store, StoreOptions};
 
 const OCCASIONS: [&str; 5] = ["enqueue_succ", "agent_incall", "hangup", "end", "end_info"];
@@ -42,7 +43,7 @@ fn pushes(count: usize) -> Vec<String> {
 fn store(dir: &tempfile::TempDir) -> Store {
     Store::open(&StoreOptions {
         path: dir.path().join("bench.db"),
-        default_offset: udesk_calls::config::beijing(),
+        default_offset: udesk_calls::wire::time::beijing(),
         readers: 2,
     })
     .expect("the store opens")
@@ -51,7 +52,7 @@ fn store(dir: &tempfile::TempDir) -> Store {
 async fn in_process(bodies: &[String]) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
-    let offset = udesk_calls::config::beijing();
+    let offset = udesk_calls::wire::time::beijing();
     let started = Instant::now();
     let mut pending = std::collections::VecDeque::new();
     for body in bodies {
@@ -60,7 +61,7 @@ async fn in_process(bodies: &[String]) -> f64 {
             content_type: None,
             received_at: chrono::Utc::now().with_timezone(&offset),
         };
-        pending.push_back(store.writer().enqueue(prepare(raw, offset)).await.unwrap());
+        pending.push_back(store.writer().enqueue(intake(raw, offset)).await.unwrap());
         if pending.len() >= 4096 {
             pending.pop_front().unwrap().outcome().await.unwrap();
         }

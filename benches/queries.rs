@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{FixedOffset, TimeZone};
 use serde_json::{Value, json};
-use udesk_calls::ingest::{RawPush, prepare};
+use udesk_calls::domain::RawPush;
+use udesk_calls::http::webhook::intake;
+use udesk_calls::wire::time::beijing;
 use udesk_calls::{Settings, Store, StoreOptions};
 
 const AGENTS: u64 = 200;
@@ -38,10 +40,6 @@ const WORKFLOWS: [&str; 4] = ["in", "out_callback", "out_direct", "out_auto"];
 const CATEGORIES: [&str; 3] = ["normal", "transfer", "consult"];
 const CAUSES: [&str; 5] = ["关机", "空号", "停机", "无人接听", "用户拒接"];
 const FIRST_ID: u64 = 8_000_000_000;
-
-fn beijing() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).unwrap()
-}
 
 fn origin() -> chrono::DateTime<FixedOffset> {
     beijing().with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
@@ -120,7 +118,7 @@ async fn build(path: PathBuf, calls: u64) {
         pending.push_back(
             store
                 .writer()
-                .enqueue(prepare(raw, beijing()))
+                .enqueue(intake(raw, beijing()))
                 .await
                 .unwrap(),
         );
@@ -140,7 +138,7 @@ async fn build(path: PathBuf, calls: u64) {
         "loaded {calls} calls in {elapsed:.1?} ({:.0} pushes/s through the real pipeline)",
         calls as f64 / elapsed.as_secs_f64()
     );
-    let conn = udesk_calls::storage::open_for_maintenance(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
         .unwrap();
 }

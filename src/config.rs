@@ -1,11 +1,15 @@
 //! Settings of a running service, validated once at start.
 
+use std::fmt;
 use std::net::SocketAddr;
 
 use chrono::FixedOffset;
 
+use crate::wire::time::beijing;
+
 /// What the HTTP layer needs to know; built by the CLI, or by tests directly.
-#[derive(Clone, Debug)]
+/// Its `Debug` shows how many tokens there are, never the tokens.
+#[derive(Clone)]
 pub struct Settings {
     /// Tokens a push URL may carry; empty means the webhook is open.
     pub webhook_tokens: Vec<String>,
@@ -22,6 +26,27 @@ pub struct Settings {
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("webhook_tokens", &Redacted(self.webhook_tokens.len()))
+            .field("api_tokens", &Redacted(self.api_tokens.len()))
+            .field("default_offset", &self.default_offset)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("cors_origins", &self.cors_origins)
+            .finish()
+    }
+}
+
+/// Stands for `count` secrets in `Debug` output.
+pub struct Redacted(pub usize);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} redacted>", self.0)
+    }
+}
+
 impl Settings {
     /// Open settings for a local trial or a test.
     pub fn open_local() -> Settings {
@@ -33,11 +58,6 @@ impl Settings {
             cors_origins: Vec::new(),
         }
     }
-}
-
-/// UTC+08:00, the offset Udesk's own times are written in.
-pub fn beijing() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")
 }
 
 /// Reads `+08:00`, `+0800`, `-05:30`, `+8`, `Z` or `UTC`.
@@ -156,6 +176,16 @@ mod tests {
         ] {
             assert!(parse_cors_origin(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn debug_output_counts_tokens_but_never_shows_them() {
+        let mut settings = Settings::open_local();
+        settings.webhook_tokens = vec!["webhook-secret-1".into()];
+        settings.api_tokens = vec!["api-secret-1".into(), "api-secret-2".into()];
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("<2 redacted>"), "{shown}");
     }
 
     #[test]

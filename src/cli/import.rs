@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 
-use crate::ingest::{RawPush, prepare};
+use crate::domain::RawPush;
+use crate::http::webhook::{intake, rejection_status};
 use crate::storage::writer::PendingWrite;
 use crate::storage::{Store, StoreOptions, WriteOutcome};
 
@@ -85,7 +86,7 @@ async fn import(
             content_type: None,
             received_at: chrono::Utc::now().with_timezone(&offset),
         };
-        let queued = store.writer().enqueue(prepare(raw, offset)).await?;
+        let queued = store.writer().enqueue(intake(raw, offset)).await?;
         pending.push_back((number, queued));
         if pending.len() >= IN_FLIGHT {
             let (number, queued) = pending.pop_front().expect("pending is not empty");
@@ -108,7 +109,10 @@ async fn settle(line: u64, queued: PendingWrite, tally: &mut Tally) -> anyhow::R
         WriteOutcome::Duplicate { .. } => tally.duplicates += 1,
         WriteOutcome::Rejected { reason, .. } => {
             tally.rejected += 1;
-            eprintln!("line {line}: rejected ({}): {reason}", reason.http_status());
+            eprintln!(
+                "line {line}: rejected ({}): {reason}",
+                rejection_status(&reason).as_u16()
+            );
         }
     }
     Ok(())

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{DEFAULT_MAX_BODY_BYTES, parse_cors_origin, parse_utc_offset};
 
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(
     name = "udesk-calls",
     version,
@@ -25,7 +25,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Run the service: the webhook for Udesk and the GraphQL API.
     Serve(ServeArgs),
@@ -58,7 +58,8 @@ pub struct DatabaseArgs {
     pub default_utc_offset: FixedOffset,
 }
 
-#[derive(Debug, Args)]
+/// No `Debug`: it holds the tokens.
+#[derive(Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,

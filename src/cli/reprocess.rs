@@ -4,17 +4,18 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::storage::open_for_maintenance;
 use crate::storage::reprocess::reprocess;
 
 use super::DatabaseArgs;
 
 pub async fn run(args: DatabaseArgs) -> anyhow::Result<ExitCode> {
     let report = tokio::task::spawn_blocking(move || {
-        let mut connection = open_for_maintenance(&args.db)
-            .with_context(|| format!("cannot open the database {}", args.db.display()))?;
-        reprocess(&mut connection, args.default_utc_offset)
-            .context("reprocess failed; nothing was changed")
+        reprocess(&args.db, args.default_utc_offset).with_context(|| {
+            format!(
+                "reprocessing {} failed; nothing was changed",
+                args.db.display()
+            )
+        })
     })
     .await??;
     eprintln!(

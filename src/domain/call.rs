@@ -11,11 +11,11 @@
 
 use chrono::{DateTime, FixedOffset};
 
-use super::collections::Collections;
-use super::fields::{SCALAR_FIELDS, Scalars};
+use super::ids::ConversationId;
 use super::push::Push;
+use super::table::{Collections, Scalars};
 
-/// A push as stored: its arrival order and time, and its parsed content.
+/// A push as stored: its arrival order and time, and its content.
 #[derive(Clone, Debug)]
 pub struct StoredPush {
     /// The event's row id: increases with arrival.
@@ -24,43 +24,62 @@ pub struct StoredPush {
     pub push: Push,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Whether Udesk has reported the end of a call yet.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallStatus {
+    /// No `end` push is stored yet.
     InProgress,
+    /// The `end` push is stored; its values are final.
     Ended,
 }
 
 impl CallStatus {
+    /// The value kept in `calls.status`, as GraphQL spells it too.
     pub fn as_str(self) -> &'static str {
         match self {
             CallStatus::InProgress => "IN_PROGRESS",
             CallStatus::Ended => "ENDED",
         }
     }
+
+    pub fn parse(text: &str) -> Option<CallStatus> {
+        match text {
+            "IN_PROGRESS" => Some(CallStatus::InProgress),
+            "ENDED" => Some(CallStatus::Ended),
+            _ => None,
+        }
+    }
 }
 
-/// A call as merged from its pushes: one row of `calls` and its collections.
+/// A call as merged from its pushes: one row of `calls`. Its collections
+/// are merged beside it ([`project`]) and stored in tables of their own.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CallProjection {
-    pub conversation_id: i64,
+pub struct Call {
+    pub conversation_id: ConversationId,
     pub status: CallStatus,
+    /// The occasion of the latest push by event time; empty when none had one.
     pub last_occasion: String,
     /// `call_start_at`, else the earliest ring time of any push, else the
     /// earliest push timestamp, else the first arrival.
     pub started_at: DateTime<FixedOffset>,
-    /// `started_at` as Unix milliseconds, for sorting and ranges.
-    pub started_at_ms: i64,
     pub first_received_at: DateTime<FixedOffset>,
     pub last_received_at: DateTime<FixedOffset>,
     pub last_event_at: Option<DateTime<FixedOffset>>,
     pub event_count: i64,
     pub warning_count: i64,
     pub scalars: Scalars,
-    pub collections: Collections,
 }
 
-/// Merges the stored pushes of one call; `None` when there are none.
-pub fn project(pushes: &[StoredPush]) -> Option<CallProjection> {
+impl Call {
+    /// `started_at` as Unix milliseconds, for sorting and ranges.
+    pub fn started_at_ms(&self) -> i64 {
+        self.started_at.timestamp_millis()
+    }
+}
+
+/// Merges the stored pushes of one call into the call and its collections;
+/// `None` when there are none.
+pub fn project(pushes: &[StoredPush]) -> Option<(Call, Collections)> {
     let first = pushes.first()?;
     let mut ordered: Vec<&StoredPush> = pushes.iter().collect();
     ordered.sort_by_key(|stored| (stored.push.is_end(), event_time_key(stored)));
@@ -68,14 +87,9 @@ pub fn project(pushes: &[StoredPush]) -> Option<CallProjection> {
     let mut scalars = Scalars::default();
     let mut collections = Collections::default();
     for stored in &ordered {
-        for (slot, value) in scalars.0.iter_mut().zip(&stored.push.scalars.0) {
-            if value.is_some() {
-                slot.clone_from(value);
-            }
-        }
-        overlay(&mut collections, &stored.push.collections);
+        scalars.overlay(&stored.push.scalars);
+        collections.overlay(&stored.push.collections);
     }
-    debug_assert_eq!(scalars.0.len(), SCALAR_FIELDS.len());
 
     let latest_by_event_time = pushes
         .iter()
@@ -88,8 +102,8 @@ pub fn project(pushes: &[StoredPush]) -> Option<CallProjection> {
         .iter()
         .flat_map(|s| {
             [
-                s.push.scalars.time("customer_ring_at"),
-                s.push.scalars.time("agent_ring_at"),
+                s.push.scalars.customer_ring_at,
+                s.push.scalars.agent_ring_at,
             ]
         })
         .flatten()
@@ -98,12 +112,12 @@ pub fn project(pushes: &[StoredPush]) -> Option<CallProjection> {
     // When no push carries any time, the first arrival is the best estimate,
     // and a call with a start is what filters and daily statistics need.
     let started_at = scalars
-        .time("call_start_at")
+        .call_start_at
         .or(earliest_ring)
         .or(earliest_timestamp)
         .unwrap_or(first_received_at);
 
-    Some(CallProjection {
+    let call = Call {
         conversation_id: first.push.conversation_id,
         status: if pushes.iter().any(|s| s.push.is_end()) {
             CallStatus::Ended
@@ -114,15 +128,14 @@ pub fn project(pushes: &[StoredPush]) -> Option<CallProjection> {
             .and_then(|s| s.push.occasion.clone())
             .unwrap_or_default(),
         started_at,
-        started_at_ms: started_at.timestamp_millis(),
         first_received_at,
         last_received_at: pushes.iter().map(|s| s.received_at).max()?,
         last_event_at: pushes.iter().filter_map(|s| s.push.timestamp).max(),
         event_count: pushes.len() as i64,
         warning_count: pushes.iter().map(|s| s.push.warnings.len() as i64).sum(),
         scalars,
-        collections,
-    })
+    };
+    Some((call, collections))
 }
 
 /// Event time, ties broken by arrival; a push without a timestamp sorts first.
@@ -134,35 +147,11 @@ fn event_time_key(stored: &StoredPush) -> (i64, i64) {
     (millis, stored.event_id)
 }
 
-fn overlay(target: &mut Collections, newer: &Collections) {
-    fn take<T: Clone>(slot: &mut Option<Vec<T>>, value: &Option<Vec<T>>) {
-        if value.is_some() {
-            slot.clone_from(value);
-        }
-    }
-    take(&mut target.custom_fields, &newer.custom_fields);
-    take(&mut target.ticket_numbers, &newer.ticket_numbers);
-    take(&mut target.callout_tasks, &newer.callout_tasks);
-    take(&mut target.relevant_agents, &newer.relevant_agents);
-    take(&mut target.agent_tags, &newer.agent_tags);
-    take(&mut target.ivr_recordings, &newer.ivr_recordings);
-    take(&mut target.ivr_variables, &newer.ivr_variables);
-    take(
-        &mut target.questionnaire_answers,
-        &newer.questionnaire_answers,
-    );
-    take(&mut target.weixin_openids, &newer.weixin_openids);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::fields::FieldValue;
+    use crate::wire::time::beijing;
     use serde_json::json;
-
-    fn beijing() -> FixedOffset {
-        FixedOffset::east_opt(8 * 3600).unwrap()
-    }
 
     fn stored(event_id: i64, body: serde_json::Value) -> StoredPush {
         let object = body.as_object().unwrap();
@@ -175,11 +164,8 @@ mod tests {
         }
     }
 
-    fn text(projection: &CallProjection, name: &str) -> Option<String> {
-        match projection.scalars.get(name) {
-            Some(FieldValue::Text(text)) => Some(text.clone()),
-            _ => None,
-        }
+    fn merged(pushes: &[StoredPush]) -> Call {
+        project(pushes).unwrap().0
     }
 
     fn inbound_call() -> Vec<StoredPush> {
@@ -216,13 +202,14 @@ mod tests {
             push.event_id = arrival as i64 + 1;
         }
         let mut out_of_order = project(&reversed).unwrap();
-        out_of_order.first_received_at = in_order.first_received_at;
-        out_of_order.last_received_at = in_order.last_received_at;
+        out_of_order.0.first_received_at = in_order.0.first_received_at;
+        out_of_order.0.last_received_at = in_order.0.last_received_at;
         assert_eq!(out_of_order, in_order);
+        let in_order = in_order.0;
         assert_eq!(in_order.status, CallStatus::Ended);
         assert_eq!(in_order.last_occasion, "end");
-        assert_eq!(text(&in_order, "call_result").as_deref(), Some("客服接听"));
-        assert_eq!(text(&in_order, "agent_email").as_deref(), Some("a@x"));
+        assert_eq!(in_order.scalars.call_result.as_deref(), Some("客服接听"));
+        assert_eq!(in_order.scalars.agent_email.as_deref(), Some("a@x"));
     }
 
     #[test]
@@ -233,29 +220,40 @@ mod tests {
             json!({"conversation_id": 9, "occasion": "hangup",
             "timestamp": "2024-01-01 11:00:00 +0800", "call_result": "stale", "survey": "late"}),
         ));
-        let call = project(&pushes).unwrap();
-        assert_eq!(text(&call, "call_result").as_deref(), Some("客服接听"));
+        let call = merged(&pushes);
+        assert_eq!(call.scalars.call_result.as_deref(), Some("客服接听"));
         // end carries no survey, so the latest push that does supplies it.
-        assert_eq!(text(&call, "survey").as_deref(), Some("late"));
+        assert_eq!(call.scalars.survey.as_deref(), Some("late"));
     }
 
     #[test]
     fn before_end_the_latest_timestamp_wins_and_ties_go_to_the_later_arrival() {
-        let call = project(&[
-            stored(1, json!({"conversation_id": 9, "timestamp": "2024-01-01 10:00:09 +0800", "survey": "new"})),
-            stored(2, json!({"conversation_id": 9, "timestamp": "2024-01-01 10:00:01 +0800", "survey": "old"})),
-            stored(3, json!({"conversation_id": 9, "timestamp": "2024-01-01 10:00:09 +0800", "drop_side": "a"})),
-            stored(4, json!({"conversation_id": 9, "timestamp": "2024-01-01 10:00:09 +0800", "drop_side": "b"})),
-        ])
-        .unwrap();
+        let call = merged(&[
+            stored(
+                1,
+                json!({"conversation_id": 9, "timestamp": "2024-01-01 10:00:09 +0800", "survey": "new"}),
+            ),
+            stored(
+                2,
+                json!({"conversation_id": 9, "timestamp": "2024-01-01 10:00:01 +0800", "survey": "old"}),
+            ),
+            stored(
+                3,
+                json!({"conversation_id": 9, "timestamp": "2024-01-01 10:00:09 +0800", "drop_side": "a"}),
+            ),
+            stored(
+                4,
+                json!({"conversation_id": 9, "timestamp": "2024-01-01 10:00:09 +0800", "drop_side": "b"}),
+            ),
+        ]);
         assert_eq!(call.status, CallStatus::InProgress);
-        assert_eq!(text(&call, "survey").as_deref(), Some("new"));
-        assert_eq!(text(&call, "drop_side").as_deref(), Some("b"));
+        assert_eq!(call.scalars.survey.as_deref(), Some("new"));
+        assert_eq!(call.scalars.drop_side.as_deref(), Some("b"));
     }
 
     #[test]
     fn started_at_is_the_first_ring_of_a_sequential_ring_not_the_latest() {
-        let call = project(&[
+        let call = merged(&[
             stored(
                 1,
                 json!({"conversation_id": 9, "timestamp": "2024-01-01 10:00:10 +0800",
@@ -266,44 +264,40 @@ mod tests {
                 json!({"conversation_id": 9, "timestamp": "2024-01-01 10:00:30 +0800",
                 "agent_ring_at": "2024-01-01 10:00:20"}),
             ),
-        ])
-        .unwrap();
+        ]);
         assert_eq!(call.started_at.to_rfc3339(), "2024-01-01T10:00:00+08:00");
     }
 
     #[test]
     fn a_call_without_any_time_started_when_its_first_push_arrived() {
-        let call = project(&[
+        let call = merged(&[
             stored(3, json!({"conversation_id": 9})),
             stored(4, json!({"conversation_id": 9})),
-        ])
-        .unwrap();
+        ]);
         assert_eq!(call.started_at, call.first_received_at);
         assert_eq!(
-            call.started_at_ms,
+            call.started_at_ms(),
             call.first_received_at.timestamp_millis()
         );
     }
 
     #[test]
     fn started_at_falls_back_from_call_start_to_ring_to_timestamp() {
-        let with_ring = project(&[stored(
+        let with_ring = merged(&[stored(
             1,
             json!({"conversation_id": 9,
             "timestamp": "2024-01-01 10:00:09 +0800",
             "agent_ring_at": "2024-01-01 10:00:03", "customer_ring_at": "2024-01-01 10:00:02"}),
-        )])
-        .unwrap();
+        )]);
         assert_eq!(
             with_ring.started_at.to_rfc3339(),
             "2024-01-01T10:00:02+08:00"
         );
-        let bare = project(&[stored(
+        let bare = merged(&[stored(
             1,
             json!({"conversation_id": 9,
             "timestamp": "2024-01-01 10:00:09 +0800"}),
-        )])
-        .unwrap();
+        )]);
         assert_eq!(bare.started_at.to_rfc3339(), "2024-01-01T10:00:09+08:00");
         assert_eq!(bare.last_occasion, "");
     }

@@ -1,35 +1,43 @@
-//! The array- and object-valued fields of a push.
+//! The array- and object-valued fields of a push: their element types, how
+//! each is read, and how an element becomes a stored row.
 //!
-//! Each collection is one field for merging: a push either carries it (and
-//! its elements replace the call's) or does not. Elements that cannot be read
-//! are dropped with a warning; the raw push keeps them.
+//! Which collections exist is the [`table`](super::table)'s to say. Each
+//! counts as one field for merging: a push either carries it (and its
+//! elements replace the call's) or does not. Elements that cannot be read are
+//! dropped with a warning; the raw push keeps them.
 
 use serde_json::{Map, Value};
 
-use crate::wire::value::{is_absent, read_int, read_object_list, read_text, read_text_list};
+use super::fields::FieldValue;
+use super::ids::UdeskId;
+use super::warnings::Warnings;
+use crate::wire::value::{is_absent, read_int, read_object_list, read_text};
 
-use super::push::Warnings;
+pub(crate) use crate::wire::value::read_text_list;
 
 /// `note_custom_fields[]`: a business-record field.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CustomField {
+    /// The field's id, e.g. `TextField_286` or `SelectField_257`.
     pub id: String,
+    /// The field's label.
     pub name: Option<String>,
-    /// A string for text fields, an array for select / cascade / checkbox.
+    /// A string for text fields, a list for select, cascade and checkbox fields.
     pub value: Option<Value>,
 }
 
 /// `callout_tasks[]`: a manual outbound task containing the number.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CalloutTask {
-    pub id: i64,
+    pub id: UdeskId,
     pub name: Option<String>,
 }
 
-/// `ivr_record_urls[]`.
+/// `ivr_record_urls[]`: a recording made in the IVR.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IvrRecording {
-    pub id: Option<i64>,
+    pub id: Option<UdeskId>,
+    /// Where to fetch it (signed URLs expire).
     pub url: Option<String>,
 }
 
@@ -47,49 +55,122 @@ pub struct QuestionnaireAnswer {
     pub answer: Option<String>,
 }
 
-/// The collections a push carries; `None` where it carries no value.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Collections {
-    pub custom_fields: Option<Vec<CustomField>>,
-    pub ticket_numbers: Option<Vec<String>>,
-    pub callout_tasks: Option<Vec<CalloutTask>>,
-    pub relevant_agents: Option<Vec<String>>,
-    pub agent_tags: Option<Vec<String>>,
-    pub ivr_recordings: Option<Vec<IvrRecording>>,
-    pub ivr_variables: Option<Vec<IvrVariable>>,
-    pub questionnaire_answers: Option<Vec<QuestionnaireAnswer>>,
-    pub weixin_openids: Option<Vec<String>>,
+/// An element of a collection as a stored row: its columns in the order the
+/// table names them, after `conversation_id` and `position`.
+pub trait CollectionItem: Sized {
+    fn to_columns(&self) -> Vec<Option<FieldValue>>;
+    /// The element back from its row; a value of another kind reads as none.
+    fn from_columns(columns: Vec<Option<FieldValue>>) -> Self;
 }
 
-impl Collections {
-    pub fn read(object: &Map<String, Value>, warnings: &mut Warnings) -> Self {
-        Collections {
-            custom_fields: read(object, &["note_custom_fields"], warnings, custom_fields),
-            ticket_numbers: read(object, &["ticket_numbers"], warnings, read_text_list),
-            callout_tasks: read(object, &["callout_tasks"], warnings, callout_tasks),
-            relevant_agents: read(
-                object,
-                &["relevant_agent", "relevent_agent"],
-                warnings,
-                read_text_list,
-            ),
-            agent_tags: read(object, &["agent_tags"], warnings, read_text_list),
-            ivr_recordings: read(object, &["ivr_record_urls"], warnings, ivr_recordings),
-            ivr_variables: read(object, &["ivr_variables"], warnings, ivr_variables),
-            questionnaire_answers: read(
-                object,
-                &["questionnaire_contents"],
-                warnings,
-                questionnaire_answers,
-            ),
-            weixin_openids: read(object, &["weixin_openids"], warnings, read_text_list),
+fn text(value: Option<FieldValue>) -> Option<String> {
+    match value {
+        Some(FieldValue::Text(text)) => Some(text),
+        _ => None,
+    }
+}
+
+fn id(value: Option<FieldValue>) -> Option<UdeskId> {
+    match value {
+        Some(FieldValue::Int(id)) => Some(UdeskId(id)),
+        _ => None,
+    }
+}
+
+impl CollectionItem for String {
+    fn to_columns(&self) -> Vec<Option<FieldValue>> {
+        vec![Some(FieldValue::Text(self.clone()))]
+    }
+    fn from_columns(columns: Vec<Option<FieldValue>>) -> Self {
+        text(columns.into_iter().next().flatten()).unwrap_or_default()
+    }
+}
+
+impl CollectionItem for CustomField {
+    fn to_columns(&self) -> Vec<Option<FieldValue>> {
+        vec![
+            Some(FieldValue::Text(self.id.clone())),
+            self.name.clone().map(FieldValue::Text),
+            self.value.as_ref().map(|v| FieldValue::Text(v.to_string())),
+        ]
+    }
+    fn from_columns(columns: Vec<Option<FieldValue>>) -> Self {
+        let mut columns = columns.into_iter();
+        CustomField {
+            id: text(columns.next().flatten()).unwrap_or_default(),
+            name: text(columns.next().flatten()),
+            value: text(columns.next().flatten()).and_then(|json| serde_json::from_str(&json).ok()),
+        }
+    }
+}
+
+impl CollectionItem for CalloutTask {
+    fn to_columns(&self) -> Vec<Option<FieldValue>> {
+        vec![
+            Some(FieldValue::Int(self.id.0)),
+            self.name.clone().map(FieldValue::Text),
+        ]
+    }
+    fn from_columns(columns: Vec<Option<FieldValue>>) -> Self {
+        let mut columns = columns.into_iter();
+        CalloutTask {
+            id: id(columns.next().flatten()).unwrap_or(UdeskId(0)),
+            name: text(columns.next().flatten()),
+        }
+    }
+}
+
+impl CollectionItem for IvrRecording {
+    fn to_columns(&self) -> Vec<Option<FieldValue>> {
+        vec![
+            self.id.map(|id| FieldValue::Int(id.0)),
+            self.url.clone().map(FieldValue::Text),
+        ]
+    }
+    fn from_columns(columns: Vec<Option<FieldValue>>) -> Self {
+        let mut columns = columns.into_iter();
+        IvrRecording {
+            id: id(columns.next().flatten()),
+            url: text(columns.next().flatten()),
+        }
+    }
+}
+
+impl CollectionItem for IvrVariable {
+    fn to_columns(&self) -> Vec<Option<FieldValue>> {
+        vec![
+            Some(FieldValue::Text(self.name.clone())),
+            Some(FieldValue::Text(self.value.clone())),
+        ]
+    }
+    fn from_columns(columns: Vec<Option<FieldValue>>) -> Self {
+        let mut columns = columns.into_iter();
+        IvrVariable {
+            name: text(columns.next().flatten()).unwrap_or_default(),
+            value: text(columns.next().flatten()).unwrap_or_default(),
+        }
+    }
+}
+
+impl CollectionItem for QuestionnaireAnswer {
+    fn to_columns(&self) -> Vec<Option<FieldValue>> {
+        vec![
+            Some(FieldValue::Text(self.question.clone())),
+            self.answer.clone().map(FieldValue::Text),
+        ]
+    }
+    fn from_columns(columns: Vec<Option<FieldValue>>) -> Self {
+        let mut columns = columns.into_iter();
+        QuestionnaireAnswer {
+            question: text(columns.next().flatten()).unwrap_or_default(),
+            answer: text(columns.next().flatten()),
         }
     }
 }
 
 /// Reads the first present spelling of a collection; an unreadable one is a
 /// warning and no value, and an empty result is no value.
-fn read<T>(
+pub(crate) fn read_collection<T>(
     object: &Map<String, Value>,
     keys: &[&str],
     warnings: &mut Warnings,
@@ -111,7 +192,7 @@ fn read<T>(
     }
 }
 
-fn custom_fields(value: &Value) -> Result<Vec<CustomField>, String> {
+pub(crate) fn read_custom_fields(value: &Value) -> Result<Vec<CustomField>, String> {
     read_object_list(value)?
         .into_iter()
         .map(|item| {
@@ -128,24 +209,24 @@ fn custom_fields(value: &Value) -> Result<Vec<CustomField>, String> {
         .collect()
 }
 
-fn callout_tasks(value: &Value) -> Result<Vec<CalloutTask>, String> {
+pub(crate) fn read_callout_tasks(value: &Value) -> Result<Vec<CalloutTask>, String> {
     read_object_list(value)?
         .into_iter()
         .map(|item| {
             let id = item.get("id").ok_or("a callout task has no id")?;
             Ok(CalloutTask {
-                id: read_int(id)?,
+                id: UdeskId(read_int(id)?),
                 name: optional(&item, "name", read_text),
             })
         })
         .collect()
 }
 
-fn ivr_recordings(value: &Value) -> Result<Vec<IvrRecording>, String> {
+pub(crate) fn read_ivr_recordings(value: &Value) -> Result<Vec<IvrRecording>, String> {
     Ok(read_object_list(value)?
         .into_iter()
         .map(|item| IvrRecording {
-            id: optional(&item, "id", read_int),
+            id: optional(&item, "id", read_int).map(UdeskId),
             url: optional(&item, "ivr_record_url", read_text)
                 .or_else(|| optional(&item, "url", read_text)),
         })
@@ -153,7 +234,7 @@ fn ivr_recordings(value: &Value) -> Result<Vec<IvrRecording>, String> {
 }
 
 /// `"aa:11,bb:22"`; an object `{"aa": "11"}` is read too.
-fn ivr_variables(value: &Value) -> Result<Vec<IvrVariable>, String> {
+pub(crate) fn read_ivr_variables(value: &Value) -> Result<Vec<IvrVariable>, String> {
     match value {
         Value::Object(fields) => Ok(fields
             .iter()
@@ -180,7 +261,9 @@ fn ivr_variables(value: &Value) -> Result<Vec<IvrVariable>, String> {
     }
 }
 
-fn questionnaire_answers(value: &Value) -> Result<Vec<QuestionnaireAnswer>, String> {
+pub(crate) fn read_questionnaire_answers(
+    value: &Value,
+) -> Result<Vec<QuestionnaireAnswer>, String> {
     let object = match value {
         Value::Object(fields) => fields.clone(),
         Value::String(text) => match crate::wire::value::embedded_json(text) {

@@ -1,23 +1,40 @@
-//! The scalar fields of a push, listed once.
+//! The kinds of a push's scalar fields: how each is read from JSON and how
+//! it travels to storage as a [`FieldValue`].
 //!
-//! Parsing, merging and storage all walk this table, so a field Udesk adds is
-//! one line here plus a column in a migration. Names are Udesk's own
-//! (snake_case); they are also the column names of `calls`.
+//! The fields themselves are listed in [`table`](super::table); the typed
+//! [`Scalars`](super::Scalars) and [`SCALAR_FIELDS`](super::SCALAR_FIELDS)
+//! are expanded from it.
 
 use chrono::{DateTime, FixedOffset};
+use serde_json::{Map, Value};
+
+use super::ids::UdeskId;
+use super::warnings::Warnings;
+use crate::wire::value::{Problem, is_absent, read_bool, read_int, read_text, read_time};
+
+/// The Rust type of each kind, named as the table names kinds.
+pub mod kind {
+    /// Free text.
+    pub type Text = String;
+    /// A count or duration.
+    pub type Int = i64;
+    /// A Udesk id: an integer that may exceed 32 bits.
+    pub type Id = super::UdeskId;
+    pub type Bool = bool;
+    pub type Time = chrono::DateTime<chrono::FixedOffset>;
+}
 
 /// How a field's value is read and stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldKind {
     Text,
-    /// A count or duration.
     Int,
-    /// A Udesk id: an integer that may exceed 32 bits.
     Id,
     Bool,
     Time,
 }
 
+/// One line of the field table.
 #[derive(Debug)]
 pub struct ScalarField {
     /// Udesk's name, and the column's.
@@ -27,7 +44,8 @@ pub struct ScalarField {
     pub kind: FieldKind,
 }
 
-/// A normalized value of a scalar field.
+/// A normalized value as storage keeps it: times as RFC 3339 text are read
+/// back from `Text`, booleans from `Int`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FieldValue {
     Text(String),
@@ -36,116 +54,111 @@ pub enum FieldValue {
     Time(DateTime<FixedOffset>),
 }
 
-const fn field(name: &'static str, kind: FieldKind) -> ScalarField {
-    ScalarField {
-        name,
-        aliases: &[],
-        kind,
-    }
+/// A type a field can have.
+pub trait FieldType: Sized + Clone {
+    /// Reads a present JSON value; `offset` applies to times without one.
+    fn read(value: &Value, offset: FixedOffset) -> Result<Self, Problem>;
+    fn to_value(&self) -> FieldValue;
+    /// The value back from storage; `None` for a value of another kind.
+    fn from_value(value: FieldValue) -> Option<Self>;
 }
 
-use FieldKind::{Bool, Id, Int, Text, Time};
-
-/// Every scalar field of a push but `conversation_id`, `occasion` and
-/// `timestamp`, which describe the push rather than the call.
-pub const SCALAR_FIELDS: &[ScalarField] = &[
-    field("call_id", Text),
-    field("nick_name", Text),
-    field("customer_phone", Text),
-    field("mobile_area", Text),
-    field("display_number", Text),
-    field("workflow", Text),
-    field("from_agent_id", Id),
-    field("call_result", Text),
-    field("is_leave_message", Bool),
-    field("total_time", Int),
-    field("record_url", Text),
-    field("survey", Text),
-    field("outline_phone_number", Text),
-    field("agent_id", Id),
-    field("customer_ring_at", Time),
-    field("agent_ring_at", Time),
-    field("customer_answer_at", Time),
-    field("agent_answer_at", Time),
-    field("customer_hangup_at", Time),
-    field("agent_hangup_at", Time),
-    field("agent_email", Text),
-    field("agent_nick_name", Text),
-    field("category", Text),
-    field("task_name", Text),
-    ScalarField {
-        name: "queue_statue",
-        aliases: &["queue_status"],
-        kind: Text,
-    },
-    field("queue_time", Int),
-    field("dtmf", Text),
-    field("device_info", Text),
-    field("drop_side", Text),
-    field("defeat_cause", Text),
-    field("multi_ring_count", Int),
-    field("task_id", Id),
-    field("queue_overflow", Text),
-    field("ivr_time", Int),
-    field("ivr_variables", Text),
-    field("lang", Text),
-    field("is_blocked", Bool),
-    field("level", Text),
-    field("description", Text),
-    field("organization_name", Text),
-    field("owner_name", Text),
-    field("owner_group_name", Text),
-    field("note_id", Id),
-    field("note_content", Text),
-    field("note_template_id", Id),
-    field("note_template_name", Text),
-    field("questionnaire_id", Id),
-    field("biz_id", Text),
-    field("customer_id", Id),
-    field("customer_token", Text),
-    field("customer_web_token", Text),
-    field("customer_sdk_token", Text),
-    field("user_group_id", Id),
-    field("user_group_name", Text),
-    field("call_start_at", Time),
-    field("ring_time", Int),
-    field("created_at", Time),
-];
-
-/// The position of a field in [`SCALAR_FIELDS`], for code that needs one by name.
-pub fn field_index(name: &str) -> usize {
-    SCALAR_FIELDS
-        .iter()
-        .position(|field| field.name == name)
-        .unwrap_or_else(|| panic!("{name} is not a scalar field"))
-}
-
-/// The scalar values of a push or a call, aligned with [`SCALAR_FIELDS`].
-#[derive(Clone, Debug, PartialEq)]
-pub struct Scalars(pub Vec<Option<FieldValue>>);
-
-impl Default for Scalars {
-    fn default() -> Self {
-        Scalars(vec![None; SCALAR_FIELDS.len()])
+impl FieldType for String {
+    fn read(value: &Value, _: FixedOffset) -> Result<Self, Problem> {
+        read_text(value)
     }
-}
-
-impl Scalars {
-    pub fn get(&self, name: &str) -> Option<&FieldValue> {
-        self.0[field_index(name)].as_ref()
+    fn to_value(&self) -> FieldValue {
+        FieldValue::Text(self.clone())
     }
-
-    pub fn time(&self, name: &str) -> Option<DateTime<FixedOffset>> {
-        match self.get(name) {
-            Some(FieldValue::Time(time)) => Some(*time),
+    fn from_value(value: FieldValue) -> Option<Self> {
+        match value {
+            FieldValue::Text(text) => Some(text),
             _ => None,
         }
     }
 }
 
+impl FieldType for i64 {
+    fn read(value: &Value, _: FixedOffset) -> Result<Self, Problem> {
+        read_int(value)
+    }
+    fn to_value(&self) -> FieldValue {
+        FieldValue::Int(*self)
+    }
+    fn from_value(value: FieldValue) -> Option<Self> {
+        match value {
+            FieldValue::Int(int) => Some(int),
+            _ => None,
+        }
+    }
+}
+
+impl FieldType for UdeskId {
+    fn read(value: &Value, offset: FixedOffset) -> Result<Self, Problem> {
+        i64::read(value, offset).map(UdeskId)
+    }
+    fn to_value(&self) -> FieldValue {
+        FieldValue::Int(self.0)
+    }
+    fn from_value(value: FieldValue) -> Option<Self> {
+        i64::from_value(value).map(UdeskId)
+    }
+}
+
+impl FieldType for bool {
+    fn read(value: &Value, _: FixedOffset) -> Result<Self, Problem> {
+        read_bool(value)
+    }
+    fn to_value(&self) -> FieldValue {
+        FieldValue::Bool(*self)
+    }
+    fn from_value(value: FieldValue) -> Option<Self> {
+        match value {
+            FieldValue::Bool(flag) => Some(flag),
+            FieldValue::Int(int) => Some(int != 0),
+            _ => None,
+        }
+    }
+}
+
+impl FieldType for DateTime<FixedOffset> {
+    fn read(value: &Value, offset: FixedOffset) -> Result<Self, Problem> {
+        read_time(value, offset)
+    }
+    fn to_value(&self) -> FieldValue {
+        FieldValue::Time(*self)
+    }
+    fn from_value(value: FieldValue) -> Option<Self> {
+        match value {
+            FieldValue::Time(time) => Some(time),
+            FieldValue::Text(text) => DateTime::parse_from_rfc3339(&text).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the first present spelling of a field; an unreadable value is a
+/// warning and no value.
+pub(crate) fn read_field<T: FieldType>(
+    object: &Map<String, Value>,
+    keys: &[&str],
+    offset: FixedOffset,
+    warnings: &mut Warnings,
+) -> Option<T> {
+    let (key, value) = keys.iter().find_map(|key| {
+        object
+            .get(*key)
+            .filter(|value| !is_absent(value))
+            .map(|value| (*key, value))
+    })?;
+    T::read(value, offset)
+        .map_err(|problem| warnings.add(key, value, problem))
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::SCALAR_FIELDS;
     use std::collections::HashSet;
 
     #[test]

@@ -1,11 +1,25 @@
-//! What a push and a call are, independent of HTTP and SQL: validation at
-//! the boundary (`push`), the table of fields (`fields`), the collections, and
-//! the merge of many pushes into one call (`call`).
+//! What a push and a call are, independent of HTTP and SQL.
+//!
+//! - [`table`]: every field and collection of a push, listed once.
+//! - [`fields`], [`collections`]: how their values are read and stored.
+//! - [`push`]: one push, validated at the boundary; [`intake`]: a body as it
+//!   arrives, prepared into a push or a rejection.
+//! - [`call`]: the merge of a call's pushes into one [`Call`] (the rule of
+//!   the service contract lives there and nowhere else).
+//! - [`ids`], [`warnings`]: the small types the rest shares.
 
 pub mod call;
 pub mod collections;
 pub mod fields;
+pub mod ids;
+pub mod intake;
 pub mod push;
+pub mod table;
+pub mod warnings;
 
-pub use call::{CallProjection, CallStatus, StoredPush, project};
-pub use push::{ParseWarning, Push, PushError};
+pub use call::{Call, CallStatus, StoredPush, project};
+pub use ids::{ConversationId, UdeskId};
+pub use intake::{AcceptedPush, RawPush, RejectReason, Rejection, prepare};
+pub use push::{Push, PushError};
+pub use table::{CollectionKind, Collections, SCALAR_FIELDS, Scalars};
+pub use warnings::ParseWarning;

@@ -9,35 +9,14 @@
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value};
 
-use crate::wire::value::{is_absent, read_bool, read_int, read_text, read_time};
+use crate::wire::value::{is_absent, read_int, read_text, read_time};
 
-use super::collections::Collections;
-use super::fields::{FieldKind, FieldValue, SCALAR_FIELDS, Scalars};
+use super::ids::ConversationId;
+use super::table::{Collections, Scalars};
+use super::warnings::{ParseWarning, Warnings};
 
 /// The occasion of the push that closes a call.
 pub const END: &str = "end";
-
-/// A field whose value could not be read.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ParseWarning {
-    pub field: String,
-    /// The value as received, as JSON text.
-    pub raw_value: String,
-    pub problem: String,
-}
-
-#[derive(Debug, Default)]
-pub struct Warnings(pub Vec<ParseWarning>);
-
-impl Warnings {
-    pub fn add(&mut self, field: &str, raw: &Value, problem: String) {
-        self.0.push(ParseWarning {
-            field: field.to_owned(),
-            raw_value: raw.to_string(),
-            problem,
-        });
-    }
-}
 
 /// Why a JSON object cannot be a push of any call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,9 +27,10 @@ pub enum PushError {
     BadConversationId(String),
 }
 
+/// A push's content, read and normalized.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Push {
-    pub conversation_id: i64,
+    pub conversation_id: ConversationId,
     pub occasion: Option<String>,
     /// The push's `timestamp`: when the event happened, by Udesk's clock.
     pub timestamp: Option<DateTime<FixedOffset>>,
@@ -79,19 +59,7 @@ impl Push {
                 .map_err(|problem| warnings.add("timestamp", value, problem))
                 .ok()
         });
-        let scalars = Scalars(
-            SCALAR_FIELDS
-                .iter()
-                .map(|field| {
-                    let (key, value) = std::iter::once(field.name)
-                        .chain(field.aliases.iter().copied())
-                        .find_map(|key| present(object, key).map(|value| (key, value)))?;
-                    read_scalar(field.kind, value, default_offset)
-                        .map_err(|problem| warnings.add(key, value, problem))
-                        .ok()
-                })
-                .collect(),
-        );
+        let scalars = Scalars::read(object, default_offset, &mut warnings);
         let collections = Collections::read(object, &mut warnings);
         Ok(Push {
             conversation_id,
@@ -112,22 +80,13 @@ fn present<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     object.get(key).filter(|value| !is_absent(value))
 }
 
-fn conversation_id(object: &Map<String, Value>) -> Result<i64, PushError> {
+fn conversation_id(object: &Map<String, Value>) -> Result<ConversationId, PushError> {
     let value = present(object, "conversation_id").ok_or(PushError::MissingConversationId)?;
     match read_int(value) {
-        Ok(id) if id > 0 => Ok(id),
+        Ok(id) if id > 0 => Ok(ConversationId(id)),
         Ok(id) => Err(PushError::BadConversationId(format!(
             "{id} is not a positive integer"
         ))),
         Err(problem) => Err(PushError::BadConversationId(problem)),
     }
-}
-
-fn read_scalar(kind: FieldKind, value: &Value, offset: FixedOffset) -> Result<FieldValue, String> {
-    Ok(match kind {
-        FieldKind::Text => FieldValue::Text(read_text(value)?),
-        FieldKind::Int | FieldKind::Id => FieldValue::Int(read_int(value)?),
-        FieldKind::Bool => FieldValue::Bool(read_bool(value)?),
-        FieldKind::Time => FieldValue::Time(read_time(value, offset)?),
-    })
 }

@@ -1,153 +1,141 @@
-//! The element types of a call's collections.
+//! The element types of a call's children, served as the domain and the
+//! store hold them: events, collection elements, parse warnings.
 
-use async_graphql::{ID, SimpleObject};
+use async_graphql::{ID, Object};
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 
-use crate::domain::collections as domain;
-use crate::storage::read::children::{EventRecord, WarningRecord};
+use crate::domain::collections::{
+    CalloutTask, CustomField, IvrRecording, IvrVariable, QuestionnaireAnswer,
+};
+use crate::storage::CallEvent;
+use crate::storage::read::EventWarning;
 
 /// One stored push of a call.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct CallEvent {
+#[Object]
+impl CallEvent {
     /// The push's occasion, e.g. `agent_incall` or `end`; empty when it had none.
-    pub occasion: String,
-    /// The push's own `timestamp`; null when it had none or it was unreadable.
-    pub timestamp: Option<DateTime<FixedOffset>>,
-    /// When the service first received this push.
-    pub received_at: DateTime<FixedOffset>,
-    /// How many times it was delivered (byte-identical redeliveries are counted, not stored).
-    pub deliveries: i64,
-    /// The push as received: the JSON object, or a form body's fields as one.
-    pub payload: Value,
-}
+    async fn occasion(&self) -> &str {
+        &self.occasion
+    }
 
-impl From<EventRecord> for CallEvent {
-    fn from(event: EventRecord) -> Self {
-        CallEvent {
-            occasion: event.occasion,
-            timestamp: event.timestamp,
-            received_at: event.received_at,
-            deliveries: event.deliveries,
-            payload: event.payload,
-        }
+    /// The push's own `timestamp`; null when it had none or it was unreadable.
+    async fn timestamp(&self) -> Option<DateTime<FixedOffset>> {
+        self.timestamp
+    }
+
+    /// When the service first received this push.
+    async fn received_at(&self) -> DateTime<FixedOffset> {
+        self.received_at
+    }
+
+    /// How many times it was delivered (byte-identical redeliveries are counted, not stored).
+    async fn deliveries(&self) -> i64 {
+        self.deliveries
+    }
+
+    /// The push as received: the JSON object, or a form body's fields as one.
+    async fn payload(&self) -> Value {
+        self.object().map(Value::Object).unwrap_or(Value::Null)
     }
 }
 
 /// A custom field of the call's business record.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct CustomField {
+#[Object]
+impl CustomField {
     /// The field's id, e.g. `TextField_286` or `SelectField_257`.
-    pub id: String,
-    /// The field's label.
-    pub name: Option<String>,
-    /// A string for text fields, a list for select, cascade and checkbox fields.
-    pub value: Option<Value>,
-}
+    async fn id(&self) -> &str {
+        &self.id
+    }
 
-impl From<domain::CustomField> for CustomField {
-    fn from(field: domain::CustomField) -> Self {
-        CustomField {
-            id: field.id,
-            name: field.name,
-            value: field.value,
-        }
+    /// The field's label.
+    async fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// A string for text fields, a list for select, cascade and checkbox fields.
+    async fn value(&self) -> Option<&Value> {
+        self.value.as_ref()
     }
 }
 
 /// A manual outbound task containing the customer's number.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct CalloutTask {
+#[Object]
+impl CalloutTask {
     /// The task's id.
-    pub id: ID,
-    /// The task's name.
-    pub name: Option<String>,
-}
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
 
-impl From<domain::CalloutTask> for CalloutTask {
-    fn from(task: domain::CalloutTask) -> Self {
-        CalloutTask {
-            id: ID(task.id.to_string()),
-            name: task.name,
-        }
+    /// The task's name.
+    async fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 }
 
 /// A recording made in the IVR.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct IvrRecording {
+#[Object]
+impl IvrRecording {
     /// The recording's id.
-    pub id: Option<ID>,
-    /// Where to fetch it (signed URLs expire).
-    pub url: Option<String>,
-}
+    async fn id(&self) -> Option<ID> {
+        self.id.map(|id| ID(id.to_string()))
+    }
 
-impl From<domain::IvrRecording> for IvrRecording {
-    fn from(recording: domain::IvrRecording) -> Self {
-        IvrRecording {
-            id: recording.id.map(|id| ID(id.to_string())),
-            url: recording.url,
-        }
+    /// Where to fetch it (signed URLs expire).
+    async fn url(&self) -> Option<&str> {
+        self.url.as_deref()
     }
 }
 
 /// One IVR variable.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct IvrVariable {
+#[Object]
+impl IvrVariable {
     /// The variable's name.
-    pub name: String,
-    /// Its value, as text.
-    pub value: String,
-}
+    async fn name(&self) -> &str {
+        &self.name
+    }
 
-impl From<domain::IvrVariable> for IvrVariable {
-    fn from(variable: domain::IvrVariable) -> Self {
-        IvrVariable {
-            name: variable.name,
-            value: variable.value,
-        }
+    /// Its value, as text.
+    async fn value(&self) -> &str {
+        &self.value
     }
 }
 
 /// One answer of the call's questionnaire.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct QuestionnaireAnswer {
+#[Object]
+impl QuestionnaireAnswer {
     /// The question.
-    pub question: String,
-    /// The answer; null when the customer gave none.
-    pub answer: Option<String>,
-}
+    async fn question(&self) -> &str {
+        &self.question
+    }
 
-impl From<domain::QuestionnaireAnswer> for QuestionnaireAnswer {
-    fn from(answer: domain::QuestionnaireAnswer) -> Self {
-        QuestionnaireAnswer {
-            question: answer.question,
-            answer: answer.answer,
-        }
+    /// The answer; null when the customer gave none.
+    async fn answer(&self) -> Option<&str> {
+        self.answer.as_deref()
     }
 }
 
 /// A field of a push that could not be read: the push was kept whole and the
 /// call's value for the field left empty.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct ParseWarning {
+#[Object(name = "ParseWarning")]
+impl EventWarning {
     /// Udesk's name of the field, e.g. `total_time`.
-    pub field: String,
-    /// The value as pushed, as JSON text.
-    pub raw_value: String,
-    /// What was wrong with it.
-    pub problem: String,
-    /// When the push carrying it arrived.
-    pub received_at: DateTime<FixedOffset>,
-}
+    async fn field(&self) -> &str {
+        &self.warning.field
+    }
 
-impl From<WarningRecord> for ParseWarning {
-    fn from(warning: WarningRecord) -> Self {
-        ParseWarning {
-            field: warning.field,
-            raw_value: warning.raw_value,
-            problem: warning.problem,
-            received_at: warning.received_at,
-        }
+    /// The value as pushed, as JSON text.
+    async fn raw_value(&self) -> &str {
+        &self.warning.raw_value
+    }
+
+    /// What was wrong with it.
+    async fn problem(&self) -> &str {
+        &self.warning.problem
+    }
+
+    /// When the push carrying it arrived.
+    async fn received_at(&self) -> DateTime<FixedOffset> {
+        self.received_at
     }
 }

@@ -7,55 +7,20 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Enum, Object, SimpleObject};
+use async_graphql::{Object, SimpleObject};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::domain::{Call, ConversationId};
 use crate::storage::Store;
-use crate::storage::read::calls::{any_call_beyond, count_calls};
-use crate::storage::read::{CallFilter, CallOrder as StoreOrder, Page, PageQuery, Position};
+use crate::storage::read::{CallFilter, CallOrder, Page, PageQuery, Position};
 
-use super::call::Call;
 use super::error::ApiError;
 
 /// Page size when neither `first` nor `last` is given.
 pub const DEFAULT_PAGE_SIZE: i32 = 50;
 /// The largest `first` or `last` accepted.
 pub const MAX_PAGE_SIZE: i32 = 500;
-
-/// How calls are listed. Ties are broken by `conversationId`, in the same direction.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum CallOrder {
-    /// Latest start first.
-    #[default]
-    StartedAtDesc,
-    /// Earliest start first.
-    StartedAtAsc,
-    /// Longest talk first; a call without a talk time counts as 0 seconds.
-    TalkTimeDesc,
-    /// Shortest talk first; a call without a talk time counts as 0 seconds.
-    TalkTimeAsc,
-}
-
-impl CallOrder {
-    fn to_store(self) -> StoreOrder {
-        match self {
-            CallOrder::StartedAtDesc => StoreOrder::StartedAtDesc,
-            CallOrder::StartedAtAsc => StoreOrder::StartedAtAsc,
-            CallOrder::TalkTimeDesc => StoreOrder::TalkTimeDesc,
-            CallOrder::TalkTimeAsc => StoreOrder::TalkTimeAsc,
-        }
-    }
-
-    fn cursor_tag(self) -> &'static str {
-        match self {
-            CallOrder::StartedAtDesc => "STARTED_AT_DESC",
-            CallOrder::StartedAtAsc => "STARTED_AT_ASC",
-            CallOrder::TalkTimeDesc => "TALK_TIME_DESC",
-            CallOrder::TalkTimeAsc => "TALK_TIME_ASC",
-        }
-    }
-}
 
 pub fn encode_cursor(text: &str) -> String {
     URL_SAFE_NO_PAD.encode(text)
@@ -77,7 +42,7 @@ pub fn decode_cursor(argument: &str, cursor: &str) -> Result<String, ApiError> {
 fn call_cursor(order: CallOrder, position: Position) -> String {
     encode_cursor(&format!(
         "call:{}:{}:{}",
-        order.cursor_tag(),
+        order.name(),
         position.key,
         position.conversation_id
     ))
@@ -100,15 +65,15 @@ fn read_call_cursor(argument: &str, order: CallOrder, cursor: &str) -> Result<Po
     ) else {
         return Err(malformed());
     };
-    if tag != order.cursor_tag() {
+    if tag != order.name() {
         return Err(ApiError::bad_input(format!(
             "{argument}: this cursor belongs to the order {tag}, not {}; start again without a cursor",
-            order.cursor_tag()
+            order.name()
         )));
     }
     Ok(Position {
         key: key.parse().map_err(|_| malformed())?,
-        conversation_id: id.parse().map_err(|_| malformed())?,
+        conversation_id: ConversationId(id.parse().map_err(|_| malformed())?),
     })
 }
 
@@ -142,7 +107,7 @@ pub fn call_page_query(
     before: Option<&str>,
 ) -> Result<PageQuery, ApiError> {
     Ok(PageQuery {
-        order: order.to_store(),
+        order,
         limit: page_size(first, last)?,
         from_end: last.is_some(),
         after: after
@@ -158,7 +123,6 @@ pub fn call_page_query(
 pub struct CallConnection {
     pub store: Arc<Store>,
     pub filter: CallFilter,
-    pub order: CallOrder,
     pub query: PageQuery,
     pub page: Page,
 }
@@ -188,12 +152,12 @@ pub struct CallEdge {
 }
 
 impl CallConnection {
-    fn cursor_of(&self, call: &crate::storage::read::CallRecord) -> String {
+    fn cursor_of(&self, call: &Call) -> String {
         let position = Position {
             key: self.query.order.key_of(call),
             conversation_id: call.conversation_id,
         };
-        call_cursor(self.order, position)
+        call_cursor(self.query.order, position)
     }
 
     /// Whether a matching call lies at or beyond `position` (see the store).
@@ -201,10 +165,9 @@ impl CallConnection {
         let Some(position) = position else {
             return Ok(false);
         };
-        let (filter, order) = (self.filter.clone(), self.query.order);
         Ok(self
             .store
-            .read(move |conn| any_call_beyond(conn, &filter, order, position, after))
+            .any_call_beyond(self.filter.clone(), self.query.order, position, after)
             .await?)
     }
 }
@@ -214,11 +177,7 @@ impl CallConnection {
 impl CallConnection {
     /// How many calls match the filter, on every page.
     async fn total_count(&self) -> Result<i64, ApiError> {
-        let filter = self.filter.clone();
-        Ok(self
-            .store
-            .read(move |conn| count_calls(conn, &filter))
-            .await?)
+        Ok(self.store.count_calls(self.filter.clone()).await?)
     }
 
     /// Where this page sits.
@@ -249,13 +208,13 @@ impl CallConnection {
             .iter()
             .map(|call| CallEdge {
                 cursor: self.cursor_of(call),
-                node: Call::new(call.clone()),
+                node: call.clone(),
             })
             .collect()
     }
 
     /// The calls, when cursors are not needed.
     async fn nodes(&self) -> Vec<Call> {
-        self.page.calls.iter().cloned().map(Call::new).collect()
+        self.page.calls.clone()
     }
 }

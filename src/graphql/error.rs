@@ -1,12 +1,16 @@
 //! The API's errors and their `extensions.code`.
 //!
-//! Resolvers return [`ApiError`]; each variant is one code. Storage failures
+//! Every code comes from where the error arises: resolvers return
+//! [`ApiError`], each variant one code; the query limits
+//! ([`super::limits`]) refuse with `QUERY_TOO_COMPLEX`; what async-graphql
+//! refuses itself before running anything (syntax, validation, variables)
+//! is the client's mistake, `BAD_USER_INPUT` ([`code_or_bad_input`]). Storage failures
 //! are logged with their detail and shown to clients only as "internal
 //! error", so SQL and paths never leak. There is no `NOT_FOUND`: an unknown
 //! call is `null` (the contract), and a cursor stays valid even when its
 //! call is gone, since pages continue from the cursor's key, not its row.
 
-use async_graphql::ErrorExtensions;
+use async_graphql::{ErrorExtensions, ServerError};
 
 use crate::storage::StoreError;
 
@@ -50,6 +54,24 @@ impl From<ApiError> for async_graphql::Error {
             ),
         };
         async_graphql::Error::new(message).extend_with(|_, extensions| extensions.set("code", code))
+    }
+}
+
+/// `error` with `extensions.code` set to `code`.
+pub fn with_code(mut error: ServerError, code: &str) -> ServerError {
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
+    error
+}
+
+/// Gives `BAD_USER_INPUT` to an error without a code: only async-graphql's
+/// own refusals of a request it could not run lack one.
+pub fn code_or_bad_input(error: &mut ServerError) {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", BAD_USER_INPUT);
     }
 }
 

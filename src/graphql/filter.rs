@@ -1,17 +1,19 @@
-//! The input types that select calls, and their translation to the store's filter.
+//! The input types that select calls, as a client writes them, and their
+//! validation into the store's [`CallFilter`].
 
 use async_graphql::{ID, InputObject};
 use chrono::{DateTime, FixedOffset};
 
-use crate::storage::read::CallFilter as StoreFilter;
+use crate::domain::{CallStatus, UdeskId};
+use crate::storage::read::CallFilter;
 
-use super::call::CallStatus;
 use super::error::ApiError;
 
 /// Which calls to include. Every condition given must hold; a list means
 /// "any of", and an empty list matches nothing.
 #[derive(InputObject, Clone, Debug, Default)]
-pub struct CallFilter {
+#[graphql(name = "CallFilter")]
+pub struct CallFilterInput {
     /// Calls handled by any of these agents.
     pub agent_ids: Option<Vec<ID>>,
     /// `in`, `out_callback`, `out_direct` or `out_auto` (see `workflows`).
@@ -73,14 +75,14 @@ pub struct IntRange {
 pub const MAX_FILTER_VALUES: usize = 1000;
 
 /// Reads a list of Udesk ids; a value that is not an integer is the client's mistake.
-fn ids(field: &str, values: &Option<Vec<ID>>) -> Result<Option<Vec<i64>>, ApiError> {
+fn ids(field: &str, values: &Option<Vec<ID>>) -> Result<Option<Vec<UdeskId>>, ApiError> {
     values
         .as_ref()
         .map(|values| {
             values
                 .iter()
                 .map(|id| {
-                    id.parse::<i64>().map_err(|_| {
+                    id.parse::<i64>().map(UdeskId).map_err(|_| {
                         ApiError::bad_input(format!(
                             "{field}: {:?} is not a Udesk id (an integer)",
                             id.as_str()
@@ -92,11 +94,11 @@ fn ids(field: &str, values: &Option<Vec<ID>>) -> Result<Option<Vec<i64>>, ApiErr
         .transpose()
 }
 
-impl CallFilter {
+impl CallFilterInput {
     /// The store's filter; `None` (no filter) selects every call.
-    pub fn to_store(filter: Option<&CallFilter>) -> Result<StoreFilter, ApiError> {
+    pub fn validate(filter: Option<&CallFilterInput>) -> Result<CallFilter, ApiError> {
         let Some(filter) = filter else {
-            return Ok(StoreFilter::default());
+            return Ok(CallFilter::default());
         };
         let listed: usize = [
             filter.agent_ids.as_ref().map(Vec::len),
@@ -122,17 +124,14 @@ impl CallFilter {
         }
         let range = filter.started_at.clone().unwrap_or_default();
         let talk = filter.talk_time.clone().unwrap_or_default();
-        Ok(StoreFilter {
+        Ok(CallFilter {
             agent_ids: ids("agentIds", &filter.agent_ids)?,
             agent_group_ids: ids("agentGroupIds", &filter.agent_group_ids)?,
             agent_emails: filter.agent_emails.clone(),
             workflows: filter.workflows.clone(),
             call_results: filter.call_results.clone(),
             categories: filter.categories.clone(),
-            statuses: filter
-                .statuses
-                .as_ref()
-                .map(|statuses| statuses.iter().map(|s| s.as_stored().to_owned()).collect()),
+            statuses: filter.statuses.clone(),
             last_occasions: filter.last_occasions.clone(),
             customer_phones: filter.customer_phones.clone(),
             call_ids: filter.call_ids.clone(),

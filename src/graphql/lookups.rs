@@ -1,123 +1,112 @@
 //! Agents, Udesk's code lists, and the rejected pushes operators inspect.
 
-use async_graphql::{ID, SimpleObject};
+use async_graphql::{ID, Object, SimpleObject};
 use chrono::{DateTime, FixedOffset};
 
-use crate::storage::read::lookups::{
-    AgentRecord, CodeLabel as CodeRecord, DefeatCauseRecord, RejectedRecord,
-};
+use crate::storage::read::{Agent, DefeatCause, RejectedPush};
 
-use super::connection::{decode_cursor, encode_cursor};
+use super::connection::{PageInfo, decode_cursor, encode_cursor};
 use super::error::ApiError;
 
 /// An agent seen in the calls, with the details of their latest call.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct Agent {
+#[Object]
+impl Agent {
     /// The agent's id.
-    pub agent_id: ID,
-    /// The login e-mail on the agent's latest call.
-    pub email: Option<String>,
-    /// The display name on the agent's latest call.
-    pub nick_name: Option<String>,
-    /// The group id on the agent's latest call.
-    pub group_id: Option<ID>,
-    /// The group name on the agent's latest call.
-    pub group_name: Option<String>,
-    /// How many calls the agent handled.
-    pub call_count: i64,
-    /// The start of the agent's latest call.
-    pub last_call_at: Option<DateTime<FixedOffset>>,
-}
-
-impl From<AgentRecord> for Agent {
-    fn from(agent: AgentRecord) -> Self {
-        Agent {
-            agent_id: ID(agent.agent_id.to_string()),
-            email: agent.email,
-            nick_name: agent.nick_name,
-            group_id: agent.group_id.map(|id| ID(id.to_string())),
-            group_name: agent.group_name,
-            call_count: agent.call_count,
-            last_call_at: agent.last_call_at,
-        }
+    async fn agent_id(&self) -> ID {
+        ID(self.agent_id.to_string())
     }
-}
 
-/// A code of Udesk's lists with its labels.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct CodeLabel {
-    /// The code as pushed, e.g. `out_direct`.
-    pub code: String,
-    /// Udesk's Chinese label.
-    pub name_zh: String,
-    /// An English label.
-    pub name_en: String,
-}
+    /// The login e-mail on the agent's latest call.
+    async fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
 
-impl From<CodeRecord> for CodeLabel {
-    fn from(code: CodeRecord) -> Self {
-        CodeLabel {
-            code: code.code,
-            name_zh: code.name_zh,
-            name_en: code.name_en,
-        }
+    /// The display name on the agent's latest call.
+    async fn nick_name(&self) -> Option<&str> {
+        self.nick_name.as_deref()
+    }
+
+    /// The group id on the agent's latest call.
+    async fn group_id(&self) -> Option<ID> {
+        self.group_id.map(|id| ID(id.to_string()))
+    }
+
+    /// The group name on the agent's latest call.
+    async fn group_name(&self) -> Option<&str> {
+        self.group_name.as_deref()
+    }
+
+    /// How many calls the agent handled.
+    async fn call_count(&self) -> i64 {
+        self.call_count
+    }
+
+    /// The start of the agent's latest call.
+    async fn last_call_at(&self) -> Option<DateTime<FixedOffset>> {
+        self.last_call_at
     }
 }
 
 /// A reason an outbound call failed (Udesk's list).
-#[derive(SimpleObject, Clone, Debug)]
-pub struct DefeatCause {
+#[Object]
+impl DefeatCause {
     /// Udesk's number of the reason.
-    pub id: ID,
-    /// The reason as pushed in `defeatCause`, e.g. `关机`.
-    pub name: String,
-    /// Udesk's English alias, e.g. `power off`.
-    pub alias: String,
-    /// Udesk's description (Chinese).
-    pub description: String,
-    /// An English description.
-    pub description_en: String,
-}
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
 
-impl From<DefeatCauseRecord> for DefeatCause {
-    fn from(cause: DefeatCauseRecord) -> Self {
-        DefeatCause {
-            id: ID(cause.id.to_string()),
-            name: cause.name,
-            alias: cause.alias,
-            description: cause.description,
-            description_en: cause.description_en,
-        }
+    /// The reason as pushed in `defeatCause`, e.g. `关机`.
+    async fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Udesk's English alias, e.g. `power off`.
+    async fn alias(&self) -> &str {
+        &self.alias
+    }
+
+    /// Udesk's description (Chinese).
+    async fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// An English description.
+    async fn description_en(&self) -> &str {
+        &self.description_en
     }
 }
 
 /// A body the webhook refused (`400` or `422`), kept for inspection and replay.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct RejectedPush {
+#[Object]
+impl RejectedPush {
     /// The rejected push's number.
-    pub id: ID,
-    /// When it arrived.
-    pub received_at: DateTime<FixedOffset>,
-    /// The status it was answered with.
-    pub http_status: i64,
-    /// What was wrong with it.
-    pub error: String,
-    /// The Content-Type it was sent with.
-    pub content_type: Option<String>,
-    /// The body as text; bytes that are not UTF-8 show as U+FFFD.
-    pub body: String,
-}
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
 
-impl From<RejectedRecord> for RejectedPush {
-    fn from(push: RejectedRecord) -> Self {
-        RejectedPush {
-            id: ID(push.id.to_string()),
-            received_at: push.received_at,
-            http_status: push.http_status,
-            error: push.error,
-            content_type: push.content_type,
-            body: push.body,
-        }
+    /// When it arrived.
+    async fn received_at(&self) -> DateTime<FixedOffset> {
+        self.received_at
+    }
+
+    /// The status it was answered with.
+    async fn http_status(&self) -> i64 {
+        self.http_status
+    }
+
+    /// What was wrong with it.
+    async fn error(&self) -> &str {
+        &self.error
+    }
+
+    /// The Content-Type it was sent with.
+    async fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
+    /// The body as text; bytes that are not UTF-8 show as U+FFFD.
+    async fn body(&self) -> &str {
+        &self.body
     }
 }
 
@@ -136,7 +125,7 @@ pub struct RejectedPushConnection {
     /// How many rejected pushes are kept.
     pub total_count: i64,
     /// Where this page sits.
-    pub page_info: super::connection::PageInfo,
+    pub page_info: PageInfo,
     /// The pushes with their cursors.
     pub edges: Vec<RejectedPushEdge>,
     /// The pushes.

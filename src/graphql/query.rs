@@ -5,20 +5,18 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, Object};
 use chrono::FixedOffset;
 
-use crate::storage::read::{calls, lookups, stats};
-use crate::storage::{Store, StoreError};
+use crate::domain::{Call, ConversationId};
+use crate::storage::Store;
+use crate::storage::read::{
+    Agent, CallDimension, CallOrder, CallStatsRow, CodeLabel, CodeList, DefeatCause,
+};
 
-use super::call::Call;
-use super::connection::{
-    CallConnection, CallOrder, MAX_PAGE_SIZE, PageInfo, call_page_query, page_size,
-};
+use super::connection::{CallConnection, MAX_PAGE_SIZE, PageInfo, call_page_query, page_size};
 use super::error::ApiError;
-use super::filter::CallFilter;
+use super::filter::CallFilterInput;
 use super::lookups::{
-    Agent, CodeLabel, DefeatCause, RejectedPush, RejectedPushConnection, RejectedPushEdge,
-    read_rejected_cursor, rejected_cursor,
+    RejectedPushConnection, RejectedPushEdge, read_rejected_cursor, rejected_cursor,
 };
-use super::stats::{CallDimension, CallStatsRow};
 
 /// The service's default UTC offset: where days and hours of statistics start.
 #[derive(Clone, Copy, Debug)]
@@ -31,15 +29,6 @@ fn store<'a>(ctx: &Context<'a>) -> Result<&'a Arc<Store>, ApiError> {
         tracing::error!("the GraphQL schema was built without a store");
         ApiError::Internal
     })
-}
-
-/// Runs read work on the store from a resolver.
-async fn read<T, F>(ctx: &Context<'_>, work: F) -> Result<T, ApiError>
-where
-    T: Send + 'static,
-    F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
-{
-    Ok(store(ctx)?.read(work).await?)
 }
 
 /// The cost of a connection field: its children once per item it may return.
@@ -73,8 +62,7 @@ impl Query {
                 conversation_id.as_str()
             ))
         })?;
-        let record = read(ctx, move |conn| calls::call_by_id(conn, id)).await?;
-        Ok(record.map(Call::new))
+        Ok(store(ctx)?.call(ConversationId(id)).await?)
     }
 
     /// The calls matching `filter`, a page at a time (Relay connection).
@@ -85,7 +73,7 @@ impl Query {
     async fn calls(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Which calls; every call when absent.")] filter: Option<CallFilter>,
+        #[graphql(desc = "Which calls; every call when absent.")] filter: Option<CallFilterInput>,
         #[graphql(
             desc = "The order of the list; null means the default.",
             default_with = "Some(CallOrder::StartedAtDesc)"
@@ -100,17 +88,13 @@ impl Query {
         #[graphql(desc = "End before this cursor (a `startCursor` or an edge's `cursor`).")] before: Option<String>,
     ) -> Result<CallConnection, ApiError> {
         let order_by = order_by.unwrap_or_default();
-        let store_filter = CallFilter::to_store(filter.as_ref())?;
+        let filter = CallFilterInput::validate(filter.as_ref())?;
         let query = call_page_query(order_by, first, after.as_deref(), last, before.as_deref())?;
-        let (page_filter, page_query) = (store_filter.clone(), query.clone());
-        let page = read(ctx, move |conn| {
-            calls::calls_page(conn, &page_filter, &page_query)
-        })
-        .await?;
+        let store = store(ctx)?.clone();
+        let page = store.calls_page(filter.clone(), query.clone()).await?;
         Ok(CallConnection {
-            store: store(ctx)?.clone(),
-            filter: store_filter,
-            order: order_by,
+            store,
+            filter,
             query,
             page,
         })
@@ -122,57 +106,42 @@ impl Query {
     async fn call_stats(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Which calls; every call when absent.")] filter: Option<CallFilter>,
+        #[graphql(desc = "Which calls; every call when absent.")] filter: Option<CallFilterInput>,
         #[graphql(desc = "The keys to group by.")] group_by: Option<Vec<CallDimension>>,
     ) -> Result<Vec<CallStatsRow>, ApiError> {
-        let filter = CallFilter::to_store(filter.as_ref())?;
-        let dimensions: Vec<_> = group_by
-            .unwrap_or_default()
-            .into_iter()
-            .map(CallDimension::to_store)
-            .collect();
+        let filter = CallFilterInput::validate(filter.as_ref())?;
         let offset = ctx
             .data_opt::<StatsOffset>()
             .map(|offset| offset.0.local_minus_utc())
             .unwrap_or(0);
-        let rows = read(ctx, move |conn| {
-            stats::call_stats(conn, &filter, &dimensions, offset)
-        })
-        .await?;
-        Ok(rows.into_iter().map(CallStatsRow::from).collect())
+        Ok(store(ctx)?
+            .stats(filter, group_by.unwrap_or_default(), offset)
+            .await?)
     }
 
     /// Every agent seen in the calls, by id, with the details of their latest call.
     async fn agents(&self, ctx: &Context<'_>) -> Result<Vec<Agent>, ApiError> {
-        Ok(read(ctx, lookups::agents)
-            .await?
-            .into_iter()
-            .map(Agent::from)
-            .collect())
+        Ok(store(ctx)?.agents().await?)
     }
 
     /// Udesk's push occasions with Chinese and English labels.
     async fn occasions(&self, ctx: &Context<'_>) -> Result<Vec<CodeLabel>, ApiError> {
-        code_list(ctx, lookups::CodeList::Occasions).await
+        code_list(ctx, CodeList::Occasions).await
     }
 
     /// Udesk's advanced-call types (`category`) with Chinese and English labels.
     async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<CodeLabel>, ApiError> {
-        code_list(ctx, lookups::CodeList::Categories).await
+        code_list(ctx, CodeList::Categories).await
     }
 
     /// Udesk's workflows with Chinese and English labels.
     async fn workflows(&self, ctx: &Context<'_>) -> Result<Vec<CodeLabel>, ApiError> {
-        code_list(ctx, lookups::CodeList::Workflows).await
+        code_list(ctx, CodeList::Workflows).await
     }
 
     /// Udesk's outbound failure reasons (`defeatCause` holds a `name`).
     async fn defeat_causes(&self, ctx: &Context<'_>) -> Result<Vec<DefeatCause>, ApiError> {
-        Ok(read(ctx, lookups::defeat_causes)
-            .await?
-            .into_iter()
-            .map(DefeatCause::from)
-            .collect())
+        Ok(store(ctx)?.defeat_causes().await?)
     }
 
     /// Pushes the webhook refused, newest first, for operators to inspect and replay.
@@ -185,28 +154,20 @@ impl Query {
     ) -> Result<RejectedPushConnection, ApiError> {
         let limit = page_size(first, None)?;
         let before_id = after.as_deref().map(read_rejected_cursor).transpose()?;
-        let (rows, has_more, total_count, has_previous_page) = read(ctx, move |conn| {
-            let (rows, has_more) = lookups::rejected_pushes(conn, before_id, limit)?;
-            let total = lookups::count_rejected_pushes(conn)?;
-            let newer = match before_id {
-                Some(id) => lookups::any_rejected_from(conn, id)?,
-                None => false,
-            };
-            Ok((rows, has_more, total, newer))
-        })
-        .await?;
-        let edges: Vec<RejectedPushEdge> = rows
+        let page = store(ctx)?.rejected_page(before_id, limit).await?;
+        let edges: Vec<RejectedPushEdge> = page
+            .pushes
             .into_iter()
-            .map(|row| RejectedPushEdge {
-                cursor: rejected_cursor(row.id),
-                node: RejectedPush::from(row),
+            .map(|push| RejectedPushEdge {
+                cursor: rejected_cursor(push.id),
+                node: push,
             })
             .collect();
         Ok(RejectedPushConnection {
-            total_count,
+            total_count: page.total_count,
             page_info: PageInfo {
-                has_next_page: has_more,
-                has_previous_page,
+                has_next_page: page.has_more,
+                has_previous_page: page.has_newer,
                 start_cursor: edges.first().map(|edge| edge.cursor.clone()),
                 end_cursor: edges.last().map(|edge| edge.cursor.clone()),
             },
@@ -216,10 +177,6 @@ impl Query {
     }
 }
 
-async fn code_list(ctx: &Context<'_>, list: lookups::CodeList) -> Result<Vec<CodeLabel>, ApiError> {
-    Ok(read(ctx, move |conn| lookups::code_list(conn, list))
-        .await?
-        .into_iter()
-        .map(CodeLabel::from)
-        .collect())
+async fn code_list(ctx: &Context<'_>, list: CodeList) -> Result<Vec<CodeLabel>, ApiError> {
+    Ok(store(ctx)?.code_list(list).await?)
 }

@@ -1,104 +1,90 @@
-//! `callStats`: counts and talk-time figures grouped by dimensions.
+//! `callStats` rows, served as the store computes them.
 
-use async_graphql::{Enum, ID, SimpleObject};
+use async_graphql::{ID, Object};
 
-use crate::storage::read::{Dimension, StatsRecord};
-
-/// What `callStats` can group by. Several may be combined.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CallDimension {
-    /// By `agentId`.
-    Agent,
-    /// By `workflow`.
-    Workflow,
-    /// By `callResult`.
-    CallResult,
-    /// By `category`.
-    Category,
-    /// By day of `startedAt`, in the service's default UTC offset.
-    Day,
-    /// By hour of day (0–23) of `startedAt`, in the service's default UTC offset.
-    Hour,
-    /// By the agent's group (`userGroupId`).
-    AgentGroup,
-    /// By outbound failure reason (`defeatCause`).
-    DefeatCause,
-}
-
-impl CallDimension {
-    pub fn to_store(self) -> Dimension {
-        match self {
-            CallDimension::Agent => Dimension::Agent,
-            CallDimension::Workflow => Dimension::Workflow,
-            CallDimension::CallResult => Dimension::CallResult,
-            CallDimension::Category => Dimension::Category,
-            CallDimension::Day => Dimension::Day,
-            CallDimension::Hour => Dimension::Hour,
-            CallDimension::AgentGroup => Dimension::AgentGroup,
-            CallDimension::DefeatCause => Dimension::DefeatCause,
-        }
-    }
-}
+use crate::storage::read::CallStatsRow;
 
 /// The figures of one group of calls. Keys not grouped by are null; a key
 /// grouped by is null for the calls without that value.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct CallStatsRow {
+#[Object]
+impl CallStatsRow {
     /// The agent, when grouped by `AGENT`.
-    pub agent_id: Option<ID>,
-    /// The workflow, when grouped by `WORKFLOW`.
-    pub workflow: Option<String>,
-    /// The outcome, when grouped by `CALL_RESULT`.
-    pub call_result: Option<String>,
-    /// The advanced-call type, when grouped by `CATEGORY`.
-    pub category: Option<String>,
-    /// `YYYY-MM-DD` in the default UTC offset, when grouped by `DAY`.
-    pub day: Option<String>,
-    /// How many calls.
-    pub count: i64,
-    /// Calls with `totalTime` > 0.
-    pub answered_count: i64,
-    /// The sum of `totalTime`, in seconds.
-    pub total_time: i64,
-    /// The mean `totalTime` of the calls that report one (zeros included).
-    pub avg_total_time: Option<f64>,
-    /// Hour of day 0–23 in the default UTC offset, when grouped by `HOUR`.
-    pub hour: Option<i64>,
-    /// The agent's group, when grouped by `AGENT_GROUP`.
-    pub agent_group_id: Option<ID>,
-    /// The failure reason, when grouped by `DEFEAT_CAUSE`.
-    pub defeat_cause: Option<String>,
-    /// The mean `queueTime` of the calls that report one.
-    pub avg_queue_time: Option<f64>,
-    /// The mean `ringTime` of the calls that report one.
-    pub avg_ring_time: Option<f64>,
-    /// The longest `totalTime`.
-    pub max_total_time: Option<i64>,
-    /// `answeredCount / count`.
-    pub answer_rate: Option<f64>,
-}
+    async fn agent_id(&self) -> Option<ID> {
+        self.agent_id.map(|id| ID(id.to_string()))
+    }
 
-impl From<StatsRecord> for CallStatsRow {
-    fn from(record: StatsRecord) -> Self {
-        let id = |value: Option<i64>| value.map(|v| ID(v.to_string()));
-        CallStatsRow {
-            agent_id: id(record.agent_id),
-            workflow: record.workflow,
-            call_result: record.call_result,
-            category: record.category,
-            day: record.day,
-            count: record.count,
-            answered_count: record.answered_count,
-            total_time: record.total_time,
-            avg_total_time: record.avg_total_time,
-            hour: record.hour,
-            agent_group_id: id(record.agent_group_id),
-            defeat_cause: record.defeat_cause,
-            avg_queue_time: record.avg_queue_time,
-            avg_ring_time: record.avg_ring_time,
-            max_total_time: record.max_total_time,
-            answer_rate: (record.count > 0)
-                .then(|| record.answered_count as f64 / record.count as f64),
-        }
+    /// The workflow, when grouped by `WORKFLOW`.
+    async fn workflow(&self) -> Option<&str> {
+        self.workflow.as_deref()
+    }
+
+    /// The outcome, when grouped by `CALL_RESULT`.
+    async fn call_result(&self) -> Option<&str> {
+        self.call_result.as_deref()
+    }
+
+    /// The advanced-call type, when grouped by `CATEGORY`.
+    async fn category(&self) -> Option<&str> {
+        self.category.as_deref()
+    }
+
+    /// `YYYY-MM-DD` in the default UTC offset, when grouped by `DAY`.
+    async fn day(&self) -> Option<&str> {
+        self.day.as_deref()
+    }
+
+    /// How many calls.
+    async fn count(&self) -> i64 {
+        self.count
+    }
+
+    /// Calls with `totalTime` > 0.
+    async fn answered_count(&self) -> i64 {
+        self.answered_count
+    }
+
+    /// The sum of `totalTime`, in seconds.
+    async fn total_time(&self) -> i64 {
+        self.total_time
+    }
+
+    /// The mean `totalTime` of the calls that report one (zeros included).
+    async fn avg_total_time(&self) -> Option<f64> {
+        self.avg_total_time
+    }
+
+    /// Hour of day 0–23 in the default UTC offset, when grouped by `HOUR`.
+    async fn hour(&self) -> Option<i64> {
+        self.hour
+    }
+
+    /// The agent's group, when grouped by `AGENT_GROUP`.
+    async fn agent_group_id(&self) -> Option<ID> {
+        self.agent_group_id.map(|id| ID(id.to_string()))
+    }
+
+    /// The failure reason, when grouped by `DEFEAT_CAUSE`.
+    async fn defeat_cause(&self) -> Option<&str> {
+        self.defeat_cause.as_deref()
+    }
+
+    /// The mean `queueTime` of the calls that report one.
+    async fn avg_queue_time(&self) -> Option<f64> {
+        self.avg_queue_time
+    }
+
+    /// The mean `ringTime` of the calls that report one.
+    async fn avg_ring_time(&self) -> Option<f64> {
+        self.avg_ring_time
+    }
+
+    /// The longest `totalTime`.
+    async fn max_total_time(&self) -> Option<i64> {
+        self.max_total_time
+    }
+
+    /// `answeredCount / count`.
+    async fn answer_rate(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.answered_count as f64 / self.count as f64)
     }
 }

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{BatchRequest, BatchResponse, ServerError};
+use async_graphql::{BatchRequest, BatchResponse};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -21,7 +21,7 @@ use axum::routing::get;
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::graphql::error::{BAD_USER_INPUT, QUERY_TOO_COMPLEX, UNAUTHENTICATED};
+use crate::graphql::error::{BAD_USER_INPUT, UNAUTHENTICATED, code_or_bad_input};
 use crate::graphql::{ApiSchema, build_schema};
 
 use super::AppState;
@@ -217,26 +217,6 @@ fn media_type(headers: &HeaderMap) -> HeaderValue {
     }
 }
 
-/// Gives every error a code: those async-graphql raises itself (syntax,
-/// validation, bad variables, limits) have none.
-fn add_codes(errors: &mut [ServerError]) {
-    for error in errors {
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        if extensions.get("code").is_none() {
-            let limit =
-                error.message.contains("too complex") || error.message.contains("nested too deep");
-            extensions.set(
-                "code",
-                if limit {
-                    QUERY_TOO_COMPLEX
-                } else {
-                    BAD_USER_INPUT
-                },
-            );
-        }
-    }
-}
-
 fn respond(headers: &HeaderMap, mut batch: BatchResponse) -> Response {
     let responses: Vec<&mut async_graphql::Response> = match &mut batch {
         BatchResponse::Single(response) => vec![response],
@@ -244,7 +224,7 @@ fn respond(headers: &HeaderMap, mut batch: BatchResponse) -> Response {
     };
     let mut not_run = false;
     for response in responses {
-        add_codes(&mut response.errors);
+        response.errors.iter_mut().for_each(code_or_bad_input);
         // Errors without a path come before execution: the request was not run.
         not_run |= response.data == async_graphql::Value::Null
             && !response.errors.is_empty()

@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::ingest::{RawPush, ingest};
-use crate::storage::{StoreError, WriteOutcome};
+use crate::domain::{RawPush, RejectReason, prepare};
+use crate::storage::{Intake, StoreError, WriteOutcome};
 
 use super::AppState;
 use super::tokens::token_allowed;
@@ -29,10 +29,9 @@ pub enum WebhookError {
     TooLarge(usize),
     #[error("the request body could not be read: {0}")]
     Unreadable(String),
-    #[error("{message}")]
+    #[error("{reason}")]
     Rejected {
-        status: u16,
-        message: String,
+        reason: RejectReason,
         rejected_id: i64,
     },
     #[error("the push could not be stored; retry later")]
@@ -45,9 +44,7 @@ impl IntoResponse for WebhookError {
             WebhookError::Unauthorized => StatusCode::UNAUTHORIZED,
             WebhookError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebhookError::Unreadable(_) => StatusCode::BAD_REQUEST,
-            WebhookError::Rejected { status, .. } => {
-                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
-            }
+            WebhookError::Rejected { reason, .. } => rejection_status(reason),
             WebhookError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         let mut body = json!({ "error": self.to_string() });
@@ -106,13 +103,14 @@ pub async fn receive_push(
     // A push not committed in time is answered 503: Udesk retries it, and
     // should the first attempt commit after all, the retry is counted as a
     // redelivery, not stored twice.
-    let outcome = tokio::time::timeout(
-        COMMIT_TIMEOUT,
-        ingest(state.store.writer(), raw, state.settings.default_offset),
-    )
-    .await
-    .map_err(|_| WebhookError::Unavailable(StoreError::Unavailable("commit timed out".into())))?
-    .map_err(WebhookError::Unavailable)?;
+    let write = state
+        .store
+        .writer()
+        .write(intake(raw, state.settings.default_offset));
+    let outcome = tokio::time::timeout(COMMIT_TIMEOUT, write)
+        .await
+        .map_err(|_| WebhookError::Unavailable(StoreError::Unavailable("commit timed out".into())))?
+        .map_err(WebhookError::Unavailable)?;
     match outcome {
         WriteOutcome::Stored {
             conversation_id,
@@ -138,13 +136,33 @@ pub async fn receive_push(
             rejected_id,
             reason,
         } => {
-            tracing::info!(rejected_id, status = reason.http_status(), %reason, "a push was rejected");
+            tracing::info!(rejected_id, status = %rejection_status(&reason), %reason, "a push was rejected");
             Err(WebhookError::Rejected {
-                status: reason.http_status(),
-                message: reason.to_string(),
+                reason,
                 rejected_id,
             })
         }
+    }
+}
+
+/// The status a body that is no push is answered with: `400` for what is
+/// not a JSON object, `422` for an object that names no call.
+pub fn rejection_status(reason: &RejectReason) -> StatusCode {
+    match reason {
+        RejectReason::Malformed(_) => StatusCode::BAD_REQUEST,
+        RejectReason::Unusable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// Prepares a body for the writer, as the webhook answers it: a push, or a
+/// rejection kept with its status. `import` keeps its lines the same way.
+pub fn intake(raw: RawPush, default_offset: chrono::FixedOffset) -> Intake {
+    match prepare(raw, default_offset) {
+        Ok(push) => Intake::Push(Box::new(push)),
+        Err(rejection) => Intake::Rejected {
+            http_status: rejection_status(&rejection.reason).as_u16(),
+            rejection,
+        },
     }
 }
 

@@ -1,20 +1,24 @@
-//! Events (accepted pushes), their parse warnings, and rejected pushes.
+//! Events (the stored pushes), their parse warnings, and rejected pushes.
+//!
+//! An event keeps its push byte for byte; [`CallEvent`] is one read back,
+//! for the merge (parsed again, exactly as on arrival) and for the API (as
+//! JSON). Its columns are listed once, in [`EVENT_COLUMNS`].
 
 use chrono::{DateTime, FixedOffset};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::Value;
 
-use crate::domain::StoredPush;
-use crate::domain::push::Push;
-use crate::ingest::{AcceptedPush, RejectedPush};
+use crate::domain::{AcceptedPush, ConversationId, Push, Rejection, StoredPush};
 use crate::wire::time::format_time;
 use crate::wire::{BodyFormat, decode_body};
 
 use super::StoreError;
+use super::sql::{BodyValue, read_required_time, read_time};
 
 /// An event that was already stored: its redelivery is counted.
 pub struct KnownEvent {
     pub event_id: i64,
-    pub conversation_id: i64,
+    pub conversation_id: ConversationId,
     pub deliveries: i64,
 }
 
@@ -44,7 +48,6 @@ pub fn count_redelivery(
 pub fn insert_event(tx: &Connection, push: &AcceptedPush) -> Result<i64, StoreError> {
     let parsed = &push.push;
     let received_at = format_time(&push.raw.received_at);
-    let body = BodyValue(&push.raw.body);
     let event_id: i64 = tx
         .prepare_cached(
             "INSERT INTO events (conversation_id, occasion, event_at, event_at_ms, received_at,
@@ -60,7 +63,7 @@ pub fn insert_event(tx: &Connection, push: &AcceptedPush) -> Result<i64, StoreEr
                 parsed.timestamp.map(|t| t.timestamp_millis()),
                 received_at,
                 push.format.as_str(),
-                body,
+                BodyValue(&push.raw.body),
                 &push.sha256[..],
                 push.form_payload,
                 parsed.warnings.len() as i64,
@@ -89,7 +92,13 @@ pub fn insert_warnings(tx: &Connection, event_id: i64, push: &Push) -> Result<()
     Ok(())
 }
 
-pub fn insert_rejected(tx: &Connection, rejected: &RejectedPush) -> Result<i64, StoreError> {
+/// Keeps a refused body with the status it was answered with and why.
+pub fn insert_rejected(
+    tx: &Connection,
+    rejection: &Rejection,
+    http_status: u16,
+) -> Result<i64, StoreError> {
+    let raw = &rejection.raw;
     Ok(tx
         .prepare_cached(
             "INSERT INTO rejected_pushes (received_at, http_status, error, content_type, body)
@@ -97,39 +106,79 @@ pub fn insert_rejected(tx: &Connection, rejected: &RejectedPush) -> Result<i64, 
         )?
         .query_row(
             params![
-                format_time(&rejected.raw.received_at),
-                rejected.reason.http_status(),
-                rejected.reason.to_string(),
-                rejected.raw.content_type,
-                BodyValue(&rejected.raw.body),
+                format_time(&raw.received_at),
+                http_status,
+                rejection.reason.to_string(),
+                raw.content_type,
+                BodyValue(&raw.body),
             ],
             |row| row.get(0),
         )?)
 }
 
-/// A stored event, as the merge and `reprocess` read it back.
-pub struct EventRow {
+/// The columns [`CallEvent::read`] reads, in its order.
+pub const EVENT_COLUMNS: &str = "id, conversation_id, occasion, event_at, received_at, deliveries, \
+     body_format, body, form_payload";
+
+/// One stored push of a call.
+#[derive(Clone, Debug)]
+pub struct CallEvent {
+    /// The event's row id: increases with arrival.
     pub event_id: i64,
+    pub conversation_id: ConversationId,
+    /// The push's occasion; empty when it had none.
+    pub occasion: String,
+    /// The push's own `timestamp`, when it had a readable one.
+    pub timestamp: Option<DateTime<FixedOffset>>,
     pub received_at: DateTime<FixedOffset>,
+    pub deliveries: i64,
     pub format: BodyFormat,
     pub body: Vec<u8>,
     pub form_payload: Option<String>,
 }
 
-impl EventRow {
+impl CallEvent {
+    /// Reads a row selected as [`EVENT_COLUMNS`].
+    pub fn read(row: &Row) -> rusqlite::Result<CallEvent> {
+        let format: String = row.get(6)?;
+        Ok(CallEvent {
+            event_id: row.get(0)?,
+            conversation_id: row.get(1)?,
+            occasion: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            timestamp: read_time(row, 3)?,
+            received_at: read_required_time(row, 4)?,
+            deliveries: row.get(5)?,
+            format: if format == "form" {
+                BodyFormat::Form
+            } else {
+                BodyFormat::Json
+            },
+            body: row
+                .get_ref(7)?
+                .as_bytes_or_null()?
+                .unwrap_or_default()
+                .to_vec(),
+            form_payload: row.get(8)?,
+        })
+    }
+
+    /// The push as a JSON object: the object received, or a form body's fields.
+    pub fn object(&self) -> Result<serde_json::Map<String, Value>, String> {
+        match (&self.format, &self.form_payload) {
+            (BodyFormat::Form, Some(payload)) => {
+                serde_json::from_str(payload).map_err(|e| e.to_string())
+            }
+            _ => decode_body(&self.body, None)
+                .map(|(_, object)| object)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
     /// Parses the stored body again, exactly as it was parsed on arrival.
     pub fn to_stored_push(&self, offset: FixedOffset) -> Result<StoredPush, StoreError> {
-        let object = match (&self.format, &self.form_payload) {
-            (BodyFormat::Form, Some(payload)) => serde_json::from_str(payload)
-                .map_err(|e| StoreError::Internal(format!("event {}: {e}", self.event_id)))?,
-            _ => {
-                decode_body(&self.body, None)
-                    .map_err(|e| StoreError::Internal(format!("event {}: {e}", self.event_id)))?
-                    .1
-            }
-        };
-        let push = Push::from_object(&object, offset)
-            .map_err(|e| StoreError::Internal(format!("event {}: {e}", self.event_id)))?;
+        let failed = |e: String| StoreError::Internal(format!("event {}: {e}", self.event_id));
+        let object = self.object().map_err(failed)?;
+        let push = Push::from_object(&object, offset).map_err(|e| failed(e.to_string()))?;
         Ok(StoredPush {
             event_id: self.event_id,
             received_at: self.received_at,
@@ -139,42 +188,13 @@ impl EventRow {
 }
 
 /// The events of one call, in arrival order.
-pub fn events_of_call(tx: &Connection, conversation_id: i64) -> Result<Vec<EventRow>, StoreError> {
-    let mut select = tx.prepare_cached(
-        "SELECT id, received_at, body_format, body, form_payload
-         FROM events WHERE conversation_id = ?1 ORDER BY id",
-    )?;
-    let rows = select.query_map([conversation_id], read_event_row)?;
+pub fn events_of_call(
+    tx: &Connection,
+    conversation_id: ConversationId,
+) -> Result<Vec<CallEvent>, StoreError> {
+    let mut select = tx.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE conversation_id = ?1 ORDER BY id"
+    ))?;
+    let rows = select.query_map([conversation_id], CallEvent::read)?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub fn read_event_row(row: &rusqlite::Row) -> rusqlite::Result<EventRow> {
-    let received_at: String = row.get(1)?;
-    let format: String = row.get(2)?;
-    Ok(EventRow {
-        event_id: row.get(0)?,
-        received_at: DateTime::parse_from_rfc3339(&received_at).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
-        })?,
-        format: if format == "form" {
-            BodyFormat::Form
-        } else {
-            BodyFormat::Json
-        },
-        body: row.get_ref(3)?.as_bytes()?.to_vec(),
-        form_payload: row.get(4)?,
-    })
-}
-
-/// A body stored as text when it is UTF-8 (so `sqlite3` shows it), else as a blob.
-struct BodyValue<'a>(&'a [u8]);
-
-impl rusqlite::ToSql for BodyValue<'_> {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        use rusqlite::types::{ToSqlOutput, ValueRef};
-        Ok(ToSqlOutput::Borrowed(match std::str::from_utf8(self.0) {
-            Ok(text) => ValueRef::Text(text.as_bytes()),
-            Err(_) => ValueRef::Blob(self.0),
-        }))
-    }
 }

@@ -1,28 +1,40 @@
 //! Storage: the only module that touches SQLite.
 //!
 //! One database file in WAL mode. Writes go through the single [`Writer`]
-//! thread (group commit); reads use a pool of `query_only` connections and run
-//! on tokio's blocking threads via [`Store::read`]. Schema lives in numbered
-//! migrations under `migrations/`, embedded in the binary.
+//! thread (group commit); reads use a pool of `query_only` connections, run
+//! on tokio's blocking threads, and are offered as typed methods of [`Store`]
+//! (`read/`). Schema lives in numbered migrations under `migrations/`,
+//! embedded in the binary.
+//!
+//! - Writing: [`writer`] (the thread and its queue), [`events`] (pushes,
+//!   warnings, rejected bodies), [`projection`] (the merged call), written
+//!   through [`call_rows`] and [`collection_rows`], each table's columns
+//!   listed once.
+//! - Reading: [`read`], the API's queries.
+//! - [`connection`] (PRAGMAs, migrations), [`reprocess`], [`sql`] (value
+//!   conversions).
 
+pub mod call_rows;
+pub mod collection_rows;
 pub mod connection;
 pub mod events;
 pub mod projection;
 pub mod read;
 pub mod recent_calls;
 pub mod reprocess;
+pub mod sql;
 pub mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use chrono::FixedOffset;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 
-pub use writer::{WriteOutcome, Writer};
+pub use events::CallEvent;
+pub use writer::{Intake, WriteOutcome, Writer};
 
 /// A storage failure. The webhook answers every one of them with 503, so the
 /// sender retries; GraphQL reports them as `INTERNAL`.
@@ -65,7 +77,7 @@ impl From<r2d2::Error> for StoreError {
     }
 }
 
-pub type ReadPool = r2d2::Pool<SqliteConnectionManager>;
+type ReadPool = r2d2::Pool<SqliteConnectionManager>;
 
 /// How to open a store.
 #[derive(Clone, Debug)]
@@ -81,8 +93,6 @@ pub struct Store {
     writer: Writer,
     readers: ReadPool,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
-    /// Read jobs run so far: shows whether a request's reads are batched.
-    reads: AtomicU64,
 }
 
 impl Store {
@@ -101,7 +111,6 @@ impl Store {
             writer,
             readers,
             writer_thread: Mutex::new(Some(thread)),
-            reads: AtomicU64::new(0),
         })
     }
 
@@ -109,26 +118,22 @@ impl Store {
         &self.writer
     }
 
-    /// Runs blocking read work on a pooled connection, off the async runtime.
-    /// A panic in `work` is raised again in the caller.
-    pub async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    /// Runs blocking read work on a pooled connection, off the async runtime,
+    /// inside a `store_read` span (so a trace shows each request's reads). A
+    /// panic in `work` is raised again in the caller.
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.reads.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::debug_span!("store_read");
         let readers = self.readers.clone();
-        let task = tokio::task::spawn_blocking(move || work(&*readers.get()?));
+        let task = tokio::task::spawn_blocking(move || span.in_scope(|| work(&*readers.get()?)));
         match task.await {
             Ok(result) => result,
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(error) => Err(StoreError::Internal(error.to_string())),
         }
-    }
-
-    /// How many read jobs ([`Store::read`]) have run since the store opened.
-    pub fn reads_performed(&self) -> u64 {
-        self.reads.load(Ordering::Relaxed)
     }
 
     /// Commits what is queued, stops the writer and waits for it.
@@ -144,9 +149,4 @@ impl Store {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
     }
-}
-
-/// Opens a plain writing connection for one-shot commands such as `reprocess`.
-pub fn open_for_maintenance(path: &Path) -> Result<Connection, StoreError> {
-    connection::open_writer(path)
 }

@@ -12,7 +12,7 @@ use std::num::NonZeroUsize;
 
 use lru::LruCache;
 
-use crate::domain::{CallProjection, StoredPush};
+use crate::domain::{Call, Collections, ConversationId, StoredPush};
 
 /// How many calls are remembered: at a few KiB of parsed pushes each, a few
 /// tens of MiB at most.
@@ -21,11 +21,12 @@ pub const REMEMBERED_CALLS: usize = 4096;
 /// A call as the writer last merged and wrote it.
 pub struct RecentCall {
     pub pushes: Vec<StoredPush>,
-    pub written: CallProjection,
+    pub call: Call,
+    pub collections: Collections,
 }
 
 pub struct RecentCalls {
-    calls: LruCache<i64, RecentCall>,
+    calls: LruCache<ConversationId, RecentCall>,
 }
 
 impl RecentCalls {
@@ -36,12 +37,12 @@ impl RecentCalls {
     }
 
     /// Removes and returns what is remembered of a call.
-    pub fn take(&mut self, conversation_id: i64) -> Option<RecentCall> {
+    pub fn take(&mut self, conversation_id: ConversationId) -> Option<RecentCall> {
         self.calls.pop(&conversation_id)
     }
 
     pub fn put(&mut self, call: RecentCall) {
-        self.calls.put(call.written.conversation_id, call);
+        self.calls.put(call.call.conversation_id, call);
     }
 
     pub fn forget_all(&mut self) {

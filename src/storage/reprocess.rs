@@ -5,12 +5,16 @@
 //! rewritten, and every call is merged again by the same code as the live
 //! path. One transaction: readers see the old projections until it commits.
 
+use std::path::Path;
+
 use chrono::FixedOffset;
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{TransactionBehavior, params};
 
 use super::StoreError;
-use super::events::{EventRow, insert_warnings, read_event_row};
+use super::connection::open_writer;
+use super::events::{CallEvent, EVENT_COLUMNS, insert_warnings};
 use super::projection::{clear_projections, reproject_call};
+use crate::domain::ConversationId;
 use crate::wire::time::format_time;
 
 /// What `reprocess` did.
@@ -24,21 +28,19 @@ pub struct ReprocessReport {
 /// Events parsed per read, to bound memory on large databases.
 const CHUNK: i64 = 2000;
 
-pub fn reprocess(
-    connection: &mut Connection,
-    offset: FixedOffset,
-) -> Result<ReprocessReport, StoreError> {
+/// Rebuilds every projection of the database at `path`.
+pub fn reprocess(path: &Path, offset: FixedOffset) -> Result<ReprocessReport, StoreError> {
+    let mut connection = open_writer(path)?;
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut report = ReprocessReport::default();
     tx.execute("DELETE FROM parse_warnings", params![])?;
     let mut after = 0_i64;
     loop {
-        let rows: Vec<EventRow> = tx
-            .prepare_cached(
-                "SELECT id, received_at, body_format, body, form_payload
-                 FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
-            )?
-            .query_map(params![after, CHUNK], read_event_row)?
+        let rows: Vec<CallEvent> = tx
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"
+            ))?
+            .query_map(params![after, CHUNK], CallEvent::read)?
             .collect::<Result<_, _>>()?;
         let Some(last) = rows.last() else { break };
         after = last.event_id;
@@ -63,7 +65,7 @@ pub fn reprocess(
         }
     }
     clear_projections(&tx)?;
-    let calls: Vec<i64> = tx
+    let calls: Vec<ConversationId> = tx
         .prepare("SELECT DISTINCT conversation_id FROM events ORDER BY conversation_id")?
         .query_map([], |row| row.get(0))?
         .collect::<Result<_, _>>()?;

@@ -14,8 +14,7 @@ use chrono::FixedOffset;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::StoredPush;
-use crate::ingest::{Prepared, RejectReason};
+use crate::domain::{AcceptedPush, ConversationId, RejectReason, Rejection, StoredPush};
 
 use super::StoreError;
 use super::events::{count_redelivery, insert_event, insert_rejected};
@@ -29,16 +28,29 @@ const OPTIMIZE_EVERY: Duration = Duration::from_secs(600);
 /// Requests that may wait for the writer before senders wait too.
 const QUEUE_DEPTH: usize = 8192;
 
-/// What became of a push, once durable.
+/// What the writer is asked to keep.
+#[derive(Debug)]
+pub enum Intake {
+    /// A push of a call: stored as an event and merged into its call.
+    Push(Box<AcceptedPush>),
+    /// A refused body, kept in `rejected_pushes` with the status it is
+    /// answered with.
+    Rejected {
+        rejection: Rejection,
+        http_status: u16,
+    },
+}
+
+/// What became of an intake, once durable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOutcome {
     Stored {
-        conversation_id: i64,
+        conversation_id: ConversationId,
         event_id: i64,
     },
     /// A byte-identical redelivery: counted, not stored again.
     Duplicate {
-        conversation_id: i64,
+        conversation_id: ConversationId,
         event_id: i64,
         deliveries: i64,
     },
@@ -51,7 +63,7 @@ pub enum WriteOutcome {
 
 enum Request {
     Write {
-        prepared: Prepared,
+        intake: Intake,
         reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
     },
     Stop,
@@ -76,17 +88,17 @@ impl Writer {
         Ok((Writer { queue }, thread))
     }
 
-    /// Stores a prepared push; returns once it is committed durably.
-    pub async fn write(&self, prepared: Prepared) -> Result<WriteOutcome, StoreError> {
-        self.enqueue(prepared).await?.outcome().await
+    /// Stores an intake; returns once it is committed durably.
+    pub async fn write(&self, intake: Intake) -> Result<WriteOutcome, StoreError> {
+        self.enqueue(intake).await?.outcome().await
     }
 
     /// Queues a push and returns without waiting for its commit, so a caller
     /// with many pushes (`import`) keeps their order and still shares commits.
-    pub async fn enqueue(&self, prepared: Prepared) -> Result<PendingWrite, StoreError> {
+    pub async fn enqueue(&self, intake: Intake) -> Result<PendingWrite, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Request::Write { prepared, reply })
+            .send(Request::Write { intake, reply })
             .await
             .map_err(|_| StoreError::ShuttingDown)?;
         Ok(PendingWrite(answer))
@@ -123,7 +135,7 @@ fn run(connection: Connection, mut requests: mpsc::Receiver<Request>, offset: Fi
         let mut next = Some(first);
         while let Some(request) = next.take() {
             match request {
-                Request::Write { prepared, reply } => batch.push((prepared, reply)),
+                Request::Write { intake, reply } => batch.push((intake, reply)),
                 Request::Stop => stopping = true,
             }
             if batch.len() < MAX_BATCH && !stopping {
@@ -178,7 +190,7 @@ impl BatchWriter {
     /// half-written. When the database itself cannot take writes (locked,
     /// full, unavailable), every push of the batch is answered at once:
     /// retrying each would only wait out the lock again, push by push.
-    fn write_batch(&mut self, jobs: &[Prepared]) -> Vec<Result<WriteOutcome, StoreError>> {
+    fn write_batch(&mut self, jobs: &[Intake]) -> Vec<Result<WriteOutcome, StoreError>> {
         match self.write_together(jobs) {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             Err(error) if jobs.len() == 1 || !matches!(error, StoreError::Internal(_)) => {
@@ -194,7 +206,7 @@ impl BatchWriter {
         }
     }
 
-    fn write_together(&mut self, jobs: &[Prepared]) -> Result<Vec<WriteOutcome>, StoreError> {
+    fn write_together(&mut self, jobs: &[Intake]) -> Result<Vec<WriteOutcome>, StoreError> {
         let result = self.try_write_together(jobs);
         if let Err(error) = &result {
             // What was remembered during the failed transaction was never committed.
@@ -204,7 +216,7 @@ impl BatchWriter {
         result
     }
 
-    fn try_write_together(&mut self, jobs: &[Prepared]) -> Result<Vec<WriteOutcome>, StoreError> {
+    fn try_write_together(&mut self, jobs: &[Intake]) -> Result<Vec<WriteOutcome>, StoreError> {
         let tx = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -219,16 +231,19 @@ impl BatchWriter {
 
 fn apply(
     tx: &Connection,
-    job: &Prepared,
+    job: &Intake,
     offset: FixedOffset,
     recent: &mut RecentCalls,
 ) -> Result<WriteOutcome, StoreError> {
     match job {
-        Prepared::Rejected(rejected) => Ok(WriteOutcome::Rejected {
-            rejected_id: insert_rejected(tx, rejected)?,
-            reason: rejected.reason.clone(),
+        Intake::Rejected {
+            rejection,
+            http_status,
+        } => Ok(WriteOutcome::Rejected {
+            rejected_id: insert_rejected(tx, rejection, *http_status)?,
+            reason: rejection.reason.clone(),
         }),
-        Prepared::Accepted(accepted) => {
+        Intake::Push(accepted) => {
             if let Some(known) = count_redelivery(tx, accepted)? {
                 return Ok(WriteOutcome::Duplicate {
                     conversation_id: known.conversation_id,

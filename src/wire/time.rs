@@ -58,6 +58,12 @@ pub fn from_unix(value: i64, default_offset: FixedOffset) -> Option<DateTime<Fix
     DateTime::from_timestamp_millis(millis).map(|t| t.with_timezone(&default_offset))
 }
 
+/// UTC+08:00, the offset Udesk's own times are written in, and the
+/// service's default.
+pub fn beijing() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")
+}
+
 /// The stored and served form: RFC 3339, fractions only when present.
 pub fn format_time(time: &DateTime<FixedOffset>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
@@ -66,10 +72,6 @@ pub fn format_time(time: &DateTime<FixedOffset>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn beijing() -> FixedOffset {
-        FixedOffset::east_opt(8 * 3600).unwrap()
-    }
 
     fn read(text: &str) -> String {
         format_time(&parse_time(text, beijing()).expect(text))

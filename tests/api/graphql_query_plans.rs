@@ -5,9 +5,10 @@
 
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
+use udesk_calls::domain::{CallStatus, ConversationId, UdeskId};
 use udesk_calls::storage::read::calls::{count_sql, page_sql};
 use udesk_calls::storage::read::stats::stats_sql;
-use udesk_calls::storage::read::{CallFilter, CallOrder, Dimension, PageQuery, Position};
+use udesk_calls::storage::read::{CallDimension, CallFilter, CallOrder, PageQuery, Position};
 use udesk_calls::{Store, StoreOptions};
 
 const CALLS: i64 = 20_000;
@@ -126,19 +127,28 @@ fn texts(values: &[&str]) -> Option<Vec<String>> {
 fn every_filter() -> Vec<(&'static str, CallFilter)> {
     let day = ORIGIN_MS + 10 * DAY_MS;
     vec![
-        ("agentIds", only(|f| f.agent_ids = Some(vec![1003, 1010]))),
+        (
+            "agentIds",
+            only(|f| f.agent_ids = Some(vec![UdeskId(1003), UdeskId(1010)])),
+        ),
         (
             "agentEmails",
             only(|f| f.agent_emails = texts(&["agent3@example.com"])),
         ),
-        ("agentGroupIds", only(|f| f.agent_group_ids = Some(vec![3]))),
+        (
+            "agentGroupIds",
+            only(|f| f.agent_group_ids = Some(vec![UdeskId(3)])),
+        ),
         ("workflows", only(|f| f.workflows = texts(&["in"]))),
         (
             "callResults",
             only(|f| f.call_results = texts(&["result-3", "result-4"])),
         ),
         ("categories", only(|f| f.categories = texts(&["transfer"]))),
-        ("statuses", only(|f| f.statuses = texts(&["IN_PROGRESS"]))),
+        (
+            "statuses",
+            only(|f| f.statuses = Some(vec![CallStatus::InProgress])),
+        ),
         (
             "lastOccasions",
             only(|f| f.last_occasions = texts(&["hangup"])),
@@ -209,7 +219,7 @@ fn every_filter_reads_an_index(analyzed: bool) {
         let later = PageQuery {
             after: Some(Position {
                 key: ORIGIN_MS + 40 * DAY_MS,
-                conversation_id: 1_000_500,
+                conversation_id: ConversationId(1_000_500),
             }),
             ..first_page(CallOrder::StartedAtDesc)
         };
@@ -251,18 +261,18 @@ fn every_grouping_reads_an_index(analyzed: bool) {
         ..CallFilter::default()
     };
     let agent = CallFilter {
-        agent_ids: Some(vec![1003]),
+        agent_ids: Some(vec![UdeskId(1003)]),
         ..month.clone()
     };
     let dimensions = [
-        Dimension::Agent,
-        Dimension::AgentGroup,
-        Dimension::Workflow,
-        Dimension::CallResult,
-        Dimension::Category,
-        Dimension::DefeatCause,
-        Dimension::Day,
-        Dimension::Hour,
+        CallDimension::Agent,
+        CallDimension::AgentGroup,
+        CallDimension::Workflow,
+        CallDimension::CallResult,
+        CallDimension::Category,
+        CallDimension::DefeatCause,
+        CallDimension::Day,
+        CallDimension::Hour,
     ];
     let mut failures = Vec::new();
     for filter in [&month, &agent] {
@@ -305,14 +315,14 @@ fn every_order_pages_through_an_index_without_sorting_the_table() {
             PageQuery {
                 after: Some(Position {
                     key: 300,
-                    conversation_id: 1_000_500,
+                    conversation_id: ConversationId(1_000_500),
                 }),
                 ..first_page(order)
             },
             PageQuery {
                 before: Some(Position {
                     key: 300,
-                    conversation_id: 1_000_500,
+                    conversation_id: ConversationId(1_000_500),
                 }),
                 from_end: true,
                 ..first_page(order)

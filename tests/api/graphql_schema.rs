@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde_json::Value;
-use udesk_calls::domain::fields::SCALAR_FIELDS;
+use udesk_calls::domain::SCALAR_FIELDS;
 use udesk_calls::graphql::{Query, sdl};
 
 fn camel_case(snake: &str) -> String {

@@ -6,41 +6,27 @@
 //! arrives meanwhile never shifts the walk by one.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
 
-use chrono::{DateTime, FixedOffset};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Row};
-
-use crate::domain::fields::{FieldKind, FieldValue, SCALAR_FIELDS, Scalars};
+use rusqlite::{Connection, OptionalExtension};
 
 use super::filter::{CallFilter, filter_condition};
+use crate::domain::{Call, ConversationId};
 use crate::storage::StoreError;
+use crate::storage::call_rows::{self, COLUMNS};
+use crate::storage::sql::placeholders;
 
-/// A `calls` row as the API serves it.
-#[derive(Clone, Debug)]
-pub struct CallRecord {
-    pub conversation_id: i64,
-    /// `IN_PROGRESS` or `ENDED`.
-    pub status: String,
-    pub last_occasion: String,
-    pub started_at: Option<DateTime<FixedOffset>>,
-    pub started_at_ms: i64,
-    pub first_received_at: DateTime<FixedOffset>,
-    pub last_received_at: DateTime<FixedOffset>,
-    pub event_count: i64,
-    /// The push fields, aligned with [`SCALAR_FIELDS`].
-    pub scalars: Scalars,
-}
-
-/// The orders calls can be listed in; ties are broken by `conversation_id`
-/// in the same direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How calls are listed. Ties are broken by `conversationId`, in the same direction.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum CallOrder {
+    /// Latest start first.
+    #[default]
     StartedAtDesc,
+    /// Earliest start first.
     StartedAtAsc,
     /// Longest talk first; a call without a talk time counts as 0 seconds.
     TalkTimeDesc,
+    /// Shortest talk first; a call without a talk time counts as 0 seconds.
     TalkTimeAsc,
 }
 
@@ -58,15 +44,22 @@ impl CallOrder {
     }
 
     /// The key of a call in this order.
-    pub fn key_of(self, call: &CallRecord) -> i64 {
+    pub fn key_of(self, call: &Call) -> i64 {
         match self {
-            CallOrder::StartedAtDesc | CallOrder::StartedAtAsc => call.started_at_ms,
+            CallOrder::StartedAtDesc | CallOrder::StartedAtAsc => call.started_at_ms(),
             CallOrder::TalkTimeDesc | CallOrder::TalkTimeAsc => {
-                match call.scalars.get("total_time") {
-                    Some(FieldValue::Int(seconds)) => *seconds,
-                    _ => 0,
-                }
+                call.scalars.total_time.unwrap_or(0)
             }
+        }
+    }
+
+    /// The order's name, as GraphQL spells it; cursors carry it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CallOrder::StartedAtDesc => "STARTED_AT_DESC",
+            CallOrder::StartedAtAsc => "STARTED_AT_ASC",
+            CallOrder::TalkTimeDesc => "TALK_TIME_DESC",
+            CallOrder::TalkTimeAsc => "TALK_TIME_ASC",
         }
     }
 }
@@ -75,7 +68,7 @@ impl CallOrder {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Position {
     pub key: i64,
-    pub conversation_id: i64,
+    pub conversation_id: ConversationId,
 }
 
 /// One page: the calls strictly between `after` and `before`, `limit` of them
@@ -93,26 +86,9 @@ pub struct PageQuery {
 /// beyond the limit (in the direction the page was read).
 #[derive(Clone, Debug)]
 pub struct Page {
-    pub calls: Vec<CallRecord>,
+    pub calls: Vec<Call>,
     pub has_more: bool,
 }
-
-/// The columns read for a [`CallRecord`], in the order `read_call` expects.
-static CALL_COLUMNS: LazyLock<String> = LazyLock::new(|| {
-    let mut columns = vec![
-        "conversation_id",
-        "status",
-        "last_occasion",
-        "started_at",
-        "started_at_ms",
-        "first_received_at",
-        "last_received_at",
-        "event_count",
-    ];
-    columns.extend(SCALAR_FIELDS.iter().map(|field| field.name));
-    columns.join(", ")
-});
-const META_COLUMNS: usize = 8;
 
 /// The comparison meaning "comes after" in `order` (or "before", reversed).
 fn comparison(order: CallOrder, after: bool) -> &'static str {
@@ -134,7 +110,7 @@ pub fn page_sql(filter: &CallFilter, page: &PageQuery) -> (String, Vec<SqlValue>
             let operator = comparison(page.order, after);
             bounds.push_str(&format!(" AND ({key}, conversation_id) {operator} (?, ?)"));
             condition.params.push(position.key.into());
-            condition.params.push(position.conversation_id.into());
+            condition.params.push(position.conversation_id.0.into());
         }
     }
     let direction = if page.order.descending() != page.from_end {
@@ -146,7 +122,7 @@ pub fn page_sql(filter: &CallFilter, page: &PageQuery) -> (String, Vec<SqlValue>
     let sql = format!(
         "SELECT {columns} FROM calls WHERE ({filter}){bounds} \
          ORDER BY {key} {direction}, conversation_id {direction} LIMIT ?",
-        columns = *CALL_COLUMNS,
+        columns = *COLUMNS,
         filter = condition.or_true(),
     );
     (sql, condition.params)
@@ -160,8 +136,8 @@ pub fn calls_page(
 ) -> Result<Page, StoreError> {
     let (sql, params) = page_sql(filter, page);
     let mut statement = conn.prepare_cached(&sql)?;
-    let mut calls: Vec<CallRecord> = statement
-        .query_map(rusqlite::params_from_iter(params), read_call)?
+    let mut calls: Vec<Call> = statement
+        .query_map(rusqlite::params_from_iter(params), call_rows::read)?
         .collect::<Result<_, _>>()?;
     let has_more = calls.len() > page.limit;
     calls.truncate(page.limit);
@@ -188,7 +164,7 @@ pub fn any_call_beyond(
         order.key_expression(),
     );
     condition.params.push(position.key.into());
-    condition.params.push(position.conversation_id.into());
+    condition.params.push(position.conversation_id.0.into());
     Ok(conn
         .prepare_cached(&sql)?
         .query_row(rusqlite::params_from_iter(condition.params), |row| {
@@ -212,15 +188,12 @@ pub fn count_calls(conn: &Connection, filter: &CallFilter) -> Result<i64, StoreE
 
 pub fn call_by_id(
     conn: &Connection,
-    conversation_id: i64,
-) -> Result<Option<CallRecord>, StoreError> {
-    let sql = format!(
-        "SELECT {} FROM calls WHERE conversation_id = ?",
-        *CALL_COLUMNS
-    );
+    conversation_id: ConversationId,
+) -> Result<Option<Call>, StoreError> {
+    let sql = format!("SELECT {} FROM calls WHERE conversation_id = ?", *COLUMNS);
     Ok(conn
         .prepare_cached(&sql)?
-        .query_row([conversation_id], read_call)
+        .query_row([conversation_id], call_rows::read)
         .optional()?)
 }
 
@@ -228,69 +201,23 @@ pub fn call_by_id(
 pub fn calls_by_call_ids(
     conn: &Connection,
     call_ids: &[String],
-) -> Result<HashMap<String, Vec<CallRecord>>, StoreError> {
-    let mut grouped: HashMap<String, Vec<CallRecord>> = HashMap::new();
+) -> Result<HashMap<String, Vec<Call>>, StoreError> {
+    let mut grouped: HashMap<String, Vec<Call>> = HashMap::new();
     if call_ids.is_empty() {
         return Ok(grouped);
     }
     let sql = format!(
         "SELECT {} FROM calls WHERE call_id IN ({}) ORDER BY started_at_ms, conversation_id",
-        *CALL_COLUMNS,
-        vec!["?"; call_ids.len()].join(", ")
+        *COLUMNS,
+        placeholders(call_ids.len())
     );
     let mut statement = conn.prepare(&sql)?;
-    let rows = statement.query_map(rusqlite::params_from_iter(call_ids), read_call)?;
+    let rows = statement.query_map(rusqlite::params_from_iter(call_ids), call_rows::read)?;
     for call in rows {
         let call = call?;
-        if let Some(FieldValue::Text(call_id)) = call.scalars.get("call_id") {
+        if let Some(call_id) = &call.scalars.call_id {
             grouped.entry(call_id.clone()).or_default().push(call);
         }
     }
     Ok(grouped)
-}
-
-/// Reads an RFC 3339 column; text that is not one reads as no value.
-pub fn read_time(row: &Row, index: usize) -> rusqlite::Result<Option<DateTime<FixedOffset>>> {
-    let text: Option<String> = row.get(index)?;
-    Ok(text.and_then(|text| DateTime::parse_from_rfc3339(&text).ok()))
-}
-
-/// Reads a NOT NULL RFC 3339 column; anything else is a corrupt row.
-pub fn read_required_time(row: &Row, index: usize) -> rusqlite::Result<DateTime<FixedOffset>> {
-    let text: String = row.get(index)?;
-    DateTime::parse_from_rfc3339(&text).map_err(|error| {
-        rusqlite::Error::FromSqlConversionFailure(
-            index,
-            rusqlite::types::Type::Text,
-            Box::new(error),
-        )
-    })
-}
-
-fn read_call(row: &Row) -> rusqlite::Result<CallRecord> {
-    let mut scalars = Scalars::default();
-    for (offset, field) in SCALAR_FIELDS.iter().enumerate() {
-        let index = META_COLUMNS + offset;
-        scalars.0[offset] = match field.kind {
-            FieldKind::Text => row.get::<_, Option<String>>(index)?.map(FieldValue::Text),
-            FieldKind::Int | FieldKind::Id => {
-                row.get::<_, Option<i64>>(index)?.map(FieldValue::Int)
-            }
-            FieldKind::Bool => row
-                .get::<_, Option<i64>>(index)?
-                .map(|v| FieldValue::Bool(v != 0)),
-            FieldKind::Time => read_time(row, index)?.map(FieldValue::Time),
-        };
-    }
-    Ok(CallRecord {
-        conversation_id: row.get(0)?,
-        status: row.get(1)?,
-        last_occasion: row.get(2)?,
-        started_at: read_time(row, 3)?,
-        started_at_ms: row.get(4)?,
-        first_received_at: read_required_time(row, 5)?,
-        last_received_at: read_required_time(row, 6)?,
-        event_count: row.get(7)?,
-        scalars,
-    })
 }

@@ -6,18 +6,20 @@
 
 use rusqlite::types::Value as SqlValue;
 
+use crate::domain::{CallStatus, UdeskId};
+use crate::storage::sql::placeholders;
+
 /// Which calls to read; every condition given must hold. A list means "any
 /// of", and an empty list matches nothing.
 #[derive(Clone, Debug, Default)]
 pub struct CallFilter {
-    pub agent_ids: Option<Vec<i64>>,
+    pub agent_ids: Option<Vec<UdeskId>>,
     pub agent_emails: Option<Vec<String>>,
-    pub agent_group_ids: Option<Vec<i64>>,
+    pub agent_group_ids: Option<Vec<UdeskId>>,
     pub workflows: Option<Vec<String>>,
     pub call_results: Option<Vec<String>>,
     pub categories: Option<Vec<String>>,
-    /// `IN_PROGRESS` or `ENDED`.
-    pub statuses: Option<Vec<String>>,
+    pub statuses: Option<Vec<CallStatus>>,
     pub last_occasions: Option<Vec<String>>,
     pub customer_phones: Option<Vec<String>>,
     pub call_ids: Option<Vec<String>>,
@@ -52,15 +54,19 @@ impl SqlCondition {
     }
 
     /// `column IN (…)`; an empty list is a condition nothing meets.
-    fn any_of<T: Clone + Into<SqlValue>>(&mut self, column: &str, values: &Option<Vec<T>>) {
+    fn any_of<T>(
+        &mut self,
+        column: &str,
+        values: &Option<Vec<T>>,
+        to_sql: impl Fn(&T) -> SqlValue,
+    ) {
         let Some(values) = values else { return };
         if values.is_empty() {
             self.push("0".to_owned());
             return;
         }
-        let placeholders = vec!["?"; values.len()].join(", ");
-        self.push(format!("{column} IN ({placeholders})"));
-        self.params.extend(values.iter().cloned().map(Into::into));
+        self.push(format!("{column} IN ({})", placeholders(values.len())));
+        self.params.extend(values.iter().map(to_sql));
     }
 
     fn compare(&mut self, expression: &str, operator: &str, value: Option<i64>) {
@@ -78,19 +84,23 @@ impl SqlCondition {
 
 /// Translates a filter into SQL over the `calls` table.
 pub fn filter_condition(filter: &CallFilter) -> SqlCondition {
+    let id = |id: &UdeskId| SqlValue::Integer(id.0);
+    let text = |text: &String| SqlValue::Text(text.clone());
     let mut condition = SqlCondition::default();
-    condition.any_of("agent_id", &filter.agent_ids);
-    condition.any_of("agent_email", &filter.agent_emails);
-    condition.any_of("user_group_id", &filter.agent_group_ids);
-    condition.any_of("workflow", &filter.workflows);
-    condition.any_of("call_result", &filter.call_results);
-    condition.any_of("category", &filter.categories);
-    condition.any_of("status", &filter.statuses);
-    condition.any_of("last_occasion", &filter.last_occasions);
-    condition.any_of("customer_phone", &filter.customer_phones);
-    condition.any_of("call_id", &filter.call_ids);
-    condition.any_of("defeat_cause", &filter.defeat_causes);
-    condition.any_of("survey", &filter.surveys);
+    condition.any_of("agent_id", &filter.agent_ids, id);
+    condition.any_of("agent_email", &filter.agent_emails, text);
+    condition.any_of("user_group_id", &filter.agent_group_ids, id);
+    condition.any_of("workflow", &filter.workflows, text);
+    condition.any_of("call_result", &filter.call_results, text);
+    condition.any_of("category", &filter.categories, text);
+    condition.any_of("status", &filter.statuses, |status| {
+        SqlValue::Text(status.as_str().to_owned())
+    });
+    condition.any_of("last_occasion", &filter.last_occasions, text);
+    condition.any_of("customer_phone", &filter.customer_phones, text);
+    condition.any_of("call_id", &filter.call_ids, text);
+    condition.any_of("defeat_cause", &filter.defeat_causes, text);
+    condition.any_of("survey", &filter.surveys, text);
     condition.compare("started_at_ms", ">=", filter.started_from_ms);
     condition.compare("started_at_ms", "<", filter.started_before_ms);
     match filter.answered {

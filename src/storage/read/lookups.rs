@@ -3,16 +3,17 @@
 use chrono::{DateTime, FixedOffset};
 use rusqlite::Connection;
 
-use super::calls::{read_required_time, read_time};
+use crate::domain::UdeskId;
 use crate::storage::StoreError;
+use crate::storage::sql::{read_required_time, read_time};
 
 /// An agent as the calls show them: the latest details by start time.
 #[derive(Clone, Debug)]
-pub struct AgentRecord {
-    pub agent_id: i64,
+pub struct Agent {
+    pub agent_id: UdeskId,
     pub email: Option<String>,
     pub nick_name: Option<String>,
-    pub group_id: Option<i64>,
+    pub group_id: Option<UdeskId>,
     pub group_name: Option<String>,
     pub call_count: i64,
     pub last_call_at: Option<DateTime<FixedOffset>>,
@@ -21,7 +22,7 @@ pub struct AgentRecord {
 /// Every agent with at least one call, by id. The counts come from the agent
 /// index alone; the details from each agent's latest call, one indexed
 /// lookup per agent.
-pub fn agents(conn: &Connection) -> Result<Vec<AgentRecord>, StoreError> {
+pub fn agents(conn: &Connection) -> Result<Vec<Agent>, StoreError> {
     let counts: Vec<(i64, i64)> = conn
         .prepare_cached(
             "SELECT agent_id, count(*) FROM calls WHERE agent_id IS NOT NULL
@@ -38,11 +39,11 @@ pub fn agents(conn: &Connection) -> Result<Vec<AgentRecord>, StoreError> {
         .into_iter()
         .map(|(agent_id, call_count)| {
             Ok(latest.query_row([agent_id], |row| {
-                Ok(AgentRecord {
-                    agent_id,
+                Ok(Agent {
+                    agent_id: UdeskId(agent_id),
                     email: row.get(0)?,
                     nick_name: row.get(1)?,
-                    group_id: row.get(2)?,
+                    group_id: row.get::<_, Option<i64>>(2)?.map(UdeskId),
                     group_name: row.get(3)?,
                     call_count,
                     last_call_at: read_time(row, 4)?,
@@ -52,11 +53,14 @@ pub fn agents(conn: &Connection) -> Result<Vec<AgentRecord>, StoreError> {
         .collect()
 }
 
-/// A code of one of Udesk's lists with its labels.
-#[derive(Clone, Debug)]
+/// A code of Udesk's lists with its labels.
+#[derive(async_graphql::SimpleObject, Clone, Debug)]
 pub struct CodeLabel {
+    /// The code as pushed, e.g. `out_direct`.
     pub code: String,
+    /// Udesk's Chinese label.
     pub name_zh: String,
+    /// An English label.
     pub name_en: String,
 }
 
@@ -90,22 +94,22 @@ pub fn code_list(conn: &Connection, list: CodeList) -> Result<Vec<CodeLabel>, St
 }
 
 #[derive(Clone, Debug)]
-pub struct DefeatCauseRecord {
-    pub id: i64,
+pub struct DefeatCause {
+    pub id: UdeskId,
     pub name: String,
     pub alias: String,
     pub description: String,
     pub description_en: String,
 }
 
-pub fn defeat_causes(conn: &Connection) -> Result<Vec<DefeatCauseRecord>, StoreError> {
+pub fn defeat_causes(conn: &Connection) -> Result<Vec<DefeatCause>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT id, name, alias, description, description_en FROM defeat_causes ORDER BY id",
         )?
         .query_map([], |row| {
-            Ok(DefeatCauseRecord {
-                id: row.get(0)?,
+            Ok(DefeatCause {
+                id: UdeskId(row.get(0)?),
                 name: row.get(1)?,
                 alias: row.get(2)?,
                 description: row.get(3)?,
@@ -117,7 +121,7 @@ pub fn defeat_causes(conn: &Connection) -> Result<Vec<DefeatCauseRecord>, StoreE
 
 /// A body the webhook refused.
 #[derive(Clone, Debug)]
-pub struct RejectedRecord {
+pub struct RejectedPush {
     pub id: i64,
     pub received_at: DateTime<FixedOffset>,
     pub http_status: i64,
@@ -133,8 +137,8 @@ pub fn rejected_pushes(
     conn: &Connection,
     before_id: Option<i64>,
     limit: usize,
-) -> Result<(Vec<RejectedRecord>, bool), StoreError> {
-    let mut rows: Vec<RejectedRecord> = conn
+) -> Result<(Vec<RejectedPush>, bool), StoreError> {
+    let mut rows: Vec<RejectedPush> = conn
         .prepare_cached(
             "SELECT id, received_at, http_status, error, content_type, body FROM rejected_pushes
              WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
@@ -142,7 +146,7 @@ pub fn rejected_pushes(
         .query_map(
             rusqlite::params![before_id.unwrap_or(i64::MAX), limit as i64 + 1],
             |row| {
-                Ok(RejectedRecord {
+                Ok(RejectedPush {
                     id: row.get(0)?,
                     received_at: read_required_time(row, 1)?,
                     http_status: row.get(2)?,

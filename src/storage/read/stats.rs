@@ -9,24 +9,31 @@ use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 
 use super::filter::{CallFilter, filter_condition};
+use crate::domain::UdeskId;
 use crate::storage::StoreError;
 
-/// What statistics can be grouped by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Dimension {
+/// What `callStats` can group by. Several may be combined.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallDimension {
+    /// By `agentId`.
     Agent,
-    AgentGroup,
+    /// By `workflow`.
     Workflow,
+    /// By `callResult`.
     CallResult,
+    /// By `category`.
     Category,
-    DefeatCause,
-    /// `YYYY-MM-DD` in the default offset.
+    /// By day of `startedAt`, in the service's default UTC offset.
     Day,
-    /// 0–23 in the default offset.
+    /// By hour of day (0–23) of `startedAt`, in the service's default UTC offset.
     Hour,
+    /// By the agent's group (`userGroupId`).
+    AgentGroup,
+    /// By outbound failure reason (`defeatCause`).
+    DefeatCause,
 }
 
-impl Dimension {
+impl CallDimension {
     /// The grouped expression; `{offset}` is replaced by the offset in seconds.
     ///
     /// The unary `+` (a no-op on any value) keeps the planner from walking a
@@ -36,14 +43,14 @@ impl Dimension {
     /// covers every measure, so agents keep it (75 ms).
     fn expression(self) -> &'static str {
         match self {
-            Dimension::Agent => "agent_id",
-            Dimension::AgentGroup => "+user_group_id",
-            Dimension::Workflow => "+workflow",
-            Dimension::CallResult => "+call_result",
-            Dimension::Category => "+category",
-            Dimension::DefeatCause => "+defeat_cause",
-            Dimension::Day => "date(started_at_ms / 1000 + {offset}, 'unixepoch')",
-            Dimension::Hour => {
+            CallDimension::Agent => "agent_id",
+            CallDimension::AgentGroup => "+user_group_id",
+            CallDimension::Workflow => "+workflow",
+            CallDimension::CallResult => "+call_result",
+            CallDimension::Category => "+category",
+            CallDimension::DefeatCause => "+defeat_cause",
+            CallDimension::Day => "date(started_at_ms / 1000 + {offset}, 'unixepoch')",
+            CallDimension::Hour => {
                 "CAST(strftime('%H', started_at_ms / 1000 + {offset}, 'unixepoch') AS INTEGER)"
             }
         }
@@ -51,8 +58,8 @@ impl Dimension {
 }
 
 /// The dimensions in the order given, each once.
-fn distinct(group_by: &[Dimension]) -> Vec<Dimension> {
-    let mut dimensions: Vec<Dimension> = Vec::new();
+fn distinct(group_by: &[CallDimension]) -> Vec<CallDimension> {
+    let mut dimensions: Vec<CallDimension> = Vec::new();
     for dimension in group_by {
         if !dimensions.contains(dimension) {
             dimensions.push(*dimension);
@@ -63,9 +70,9 @@ fn distinct(group_by: &[Dimension]) -> Vec<Dimension> {
 
 /// One group's figures; keys not grouped by are `None`.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct StatsRecord {
-    pub agent_id: Option<i64>,
-    pub agent_group_id: Option<i64>,
+pub struct CallStatsRow {
+    pub agent_id: Option<UdeskId>,
+    pub agent_group_id: Option<UdeskId>,
     pub workflow: Option<String>,
     pub call_result: Option<String>,
     pub category: Option<String>,
@@ -88,7 +95,7 @@ pub struct StatsRecord {
 /// query-plan test. Each dimension is grouped once, in the order given.
 pub fn stats_sql(
     filter: &CallFilter,
-    group_by: &[Dimension],
+    group_by: &[CallDimension],
     offset_seconds: i32,
 ) -> (String, Vec<SqlValue>) {
     let dimensions = distinct(group_by);
@@ -129,24 +136,28 @@ pub fn stats_sql(
 pub fn call_stats(
     conn: &Connection,
     filter: &CallFilter,
-    group_by: &[Dimension],
+    group_by: &[CallDimension],
     offset_seconds: i32,
-) -> Result<Vec<StatsRecord>, StoreError> {
+) -> Result<Vec<CallStatsRow>, StoreError> {
     let (sql, params) = stats_sql(filter, group_by, offset_seconds);
     let dimensions = distinct(group_by);
     let mut statement = conn.prepare_cached(&sql)?;
     let rows = statement.query_map(rusqlite::params_from_iter(params), |row| {
-        let mut record = StatsRecord::default();
+        let mut record = CallStatsRow::default();
         for (index, dimension) in dimensions.iter().enumerate() {
             match dimension {
-                Dimension::Agent => record.agent_id = row.get(index)?,
-                Dimension::AgentGroup => record.agent_group_id = row.get(index)?,
-                Dimension::Workflow => record.workflow = row.get(index)?,
-                Dimension::CallResult => record.call_result = row.get(index)?,
-                Dimension::Category => record.category = row.get(index)?,
-                Dimension::DefeatCause => record.defeat_cause = row.get(index)?,
-                Dimension::Day => record.day = row.get(index)?,
-                Dimension::Hour => record.hour = row.get(index)?,
+                CallDimension::Agent => {
+                    record.agent_id = row.get::<_, Option<i64>>(index)?.map(UdeskId)
+                }
+                CallDimension::AgentGroup => {
+                    record.agent_group_id = row.get::<_, Option<i64>>(index)?.map(UdeskId)
+                }
+                CallDimension::Workflow => record.workflow = row.get(index)?,
+                CallDimension::CallResult => record.call_result = row.get(index)?,
+                CallDimension::Category => record.category = row.get(index)?,
+                CallDimension::DefeatCause => record.defeat_cause = row.get(index)?,
+                CallDimension::Day => record.day = row.get(index)?,
+                CallDimension::Hour => record.hour = row.get(index)?,
             }
         }
         let measures = dimensions.len();

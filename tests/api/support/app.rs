@@ -21,8 +21,6 @@ pub const WEBHOOK: &str = "/webhooks/udesk/calls";
 pub struct TestApp {
     pub address: SocketAddr,
     pub client: reqwest::Client,
-    /// The served store, shared with the server (to count its reads).
-    pub store: Arc<Store>,
     pub db_path: PathBuf,
     /// The first API token of the settings, sent with every `graphql` query.
     token: Option<String>,
@@ -54,13 +52,12 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let served = tokio::spawn(serve(listener, store.clone(), settings, async move {
+        let served = tokio::spawn(serve(listener, store, settings, async move {
             let _ = stopped.await;
         }));
         TestApp {
             address,
             client: reqwest::Client::new(),
-            store,
             db_path,
             token,
             stop: Some(stop),

@@ -177,7 +177,7 @@ pub fn synthetic_call(conversation_id: i64, pushes: usize) -> Vec<String> {
                 "agent_id": 1000 + conversation_id % 17,
                 "workflow": if conversation_id % 2 == 0 { "in" } else { "out_callback" },
                 "call_result": if last { "客服接听" } else { "进行中" },
-                "total_time": if last { serde_json::json!(conversation_id % 300) } else { serde_json::Value::Null },
+                "total_time": if last { serde_json::json!(conversation_id % 300) } else { Value::Null },
                 "ticket_numbers": if last { serde_json::json!([format!("#{conversation_id}")]) } else { serde_json::json!([]) },
                 "customer_phone": format!("0{:010}", conversation_id),
             })

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
-use udesk_calls::storage::projection::COLLECTION_TABLES;
+use udesk_calls::domain::CollectionKind;
 
 pub fn open_read_only(path: &Path) -> Connection {
     Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -55,7 +55,7 @@ pub fn projection_dump(db: &Connection) -> Vec<(String, Vec<Vec<String>>)> {
             ),
         ),
     )];
-    for table in COLLECTION_TABLES {
+    for table in CollectionKind::ALL.iter().map(|kind| kind.table()) {
         dump.push((
             table.to_string(),
             rows(
