@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::fields::FieldValue;
 use super::ids::UdeskId;
 use super::warnings::Warnings;
-use crate::wire::value::{is_absent, read_int, read_object_list, read_text};
+use crate::wire::value::{first_present, is_absent, read_int, read_object_list, read_text};
 
 pub(crate) use crate::wire::value::read_text_list;
 
@@ -176,12 +176,7 @@ pub(crate) fn read_collection<T>(
     warnings: &mut Warnings,
     reader: impl Fn(&Value) -> Result<Vec<T>, String>,
 ) -> Option<Vec<T>> {
-    let (key, value) = keys.iter().find_map(|key| {
-        object
-            .get(*key)
-            .filter(|v| !is_absent(v))
-            .map(|v| (*key, v))
-    })?;
+    let (key, value) = first_present(object, keys)?;
     match reader(value) {
         Ok(items) if items.is_empty() => None,
         Ok(items) => Some(items),

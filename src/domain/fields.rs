@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::ids::UdeskId;
 use super::warnings::Warnings;
-use crate::wire::value::{Problem, is_absent, read_bool, read_int, read_text, read_time};
+use crate::wire::value::{Problem, first_present, read_bool, read_int, read_text, read_time};
 
 /// The Rust type of each kind, named as the table names kinds.
 pub mod kind {
@@ -145,12 +145,7 @@ pub(crate) fn read_field<T: FieldType>(
     offset: FixedOffset,
     warnings: &mut Warnings,
 ) -> Option<T> {
-    let (key, value) = keys.iter().find_map(|key| {
-        object
-            .get(*key)
-            .filter(|value| !is_absent(value))
-            .map(|value| (*key, value))
-    })?;
+    let (key, value) = first_present(object, keys)?;
     T::read(value, offset)
         .map_err(|problem| warnings.add(key, value, problem))
         .ok()

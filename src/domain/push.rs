@@ -9,7 +9,7 @@
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value};
 
-use crate::wire::value::{is_absent, read_int, read_text, read_time};
+use crate::wire::value::{first_present, read_int, read_text, read_time};
 
 use super::ids::ConversationId;
 use super::table::{Collections, Scalars};
@@ -77,7 +77,7 @@ impl Push {
 }
 
 fn present<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    object.get(key).filter(|value| !is_absent(value))
+    first_present(object, &[key]).map(|(_, value)| value)
 }
 
 fn conversation_id(object: &Map<String, Value>) -> Result<ConversationId, PushError> {

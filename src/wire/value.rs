@@ -24,6 +24,19 @@ pub fn is_absent(value: &Value) -> bool {
     }
 }
 
+/// The first of `keys` (a field's spellings) whose value is present.
+pub fn first_present<'a, 'k>(
+    object: &'a serde_json::Map<String, Value>,
+    keys: &[&'k str],
+) -> Option<(&'k str, &'a Value)> {
+    keys.iter().find_map(|key| {
+        object
+            .get(*key)
+            .filter(|value| !is_absent(value))
+            .map(|value| (*key, value))
+    })
+}
+
 /// Text as given; numbers and booleans become their JSON spelling.
 pub fn read_text(value: &Value) -> Result<String, Problem> {
     match value {

@@ -4,9 +4,7 @@
 use chrono::{DateTime, Duration, FixedOffset, TimeZone};
 use serde_json::{Value, json};
 
-pub fn beijing() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).unwrap()
-}
+pub use udesk_calls::wire::time::beijing;
 
 /// A call to push, with the fields the tests filter and group on.
 #[derive(Clone, Debug)]
