@@ -51,16 +51,17 @@ pub struct Rejection {
 
 /// Decodes and validates a body.
 pub fn prepare(raw: RawPush, default_offset: FixedOffset) -> Result<AcceptedPush, Rejection> {
-    let (format, object) = match decode_body(&raw.body, raw.content_type.as_deref()) {
+    let decoded = match decode_body(&raw.body, raw.content_type.as_deref()) {
         Ok(decoded) => decoded,
         Err(error) => return Err(rejected(raw, error.into())),
     };
-    let push = match Push::from_object(&object, default_offset) {
+    let push = match Push::from_decoded(&decoded, default_offset) {
         Ok(push) => push,
         Err(error) => return Err(rejected(raw, error.into())),
     };
+    let format = decoded.format;
     let form_payload =
-        (format == BodyFormat::Form).then(|| serde_json::Value::Object(object).to_string());
+        (format == BodyFormat::Form).then(|| serde_json::Value::Object(decoded.object).to_string());
     Ok(AcceptedPush {
         sha256: Sha256::digest(&raw.body).into(),
         raw,

@@ -9,6 +9,7 @@
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value};
 
+use crate::wire::Decoded;
 use crate::wire::value::{first_present, read_int, read_text, read_time};
 
 use super::ids::ConversationId;
@@ -69,6 +70,19 @@ impl Push {
             collections,
             warnings: warnings.0,
         })
+    }
+
+    /// Reads a decoded body: its object, with what the wire had to read
+    /// tolerantly (see `wire::json`) first among the warnings.
+    pub fn from_decoded(decoded: &Decoded, default_offset: FixedOffset) -> Result<Push, PushError> {
+        let mut push = Push::from_object(&decoded.object, default_offset)?;
+        let oddities = decoded.oddities.iter().map(|oddity| ParseWarning {
+            field: oddity.field.clone(),
+            raw_value: oddity.raw.clone(),
+            problem: oddity.problem.clone(),
+        });
+        push.warnings.splice(0..0, oddities);
+        Ok(push)
     }
 
     pub fn is_end(&self) -> bool {

@@ -36,7 +36,7 @@ impl CallEvent {
 
     /// The push as received: the JSON object, or a form body's fields as one.
     async fn payload(&self) -> Value {
-        self.object().map(Value::Object).unwrap_or(Value::Null)
+        self.object().map_or(Value::Null, Value::Object)
     }
 }
 

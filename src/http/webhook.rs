@@ -11,8 +11,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::domain::{RawPush, RejectReason, prepare};
+use crate::domain::{RawPush, RejectReason, Rejection, prepare};
 use crate::storage::{Intake, StoreError, WriteOutcome};
+use crate::wire::{ContentEncoding, DecompressError, decompress};
 
 use super::AppState;
 use super::tokens::token_allowed;
@@ -29,6 +30,10 @@ pub enum WebhookError {
     TooLarge(usize),
     #[error("the request body could not be read: {0}")]
     Unreadable(String),
+    #[error(
+        "the body's Content-Encoding {0:?} is not one this service reads; send it plain, gzip or deflate"
+    )]
+    UnsupportedEncoding(String),
     #[error("{reason}")]
     Rejected {
         reason: RejectReason,
@@ -44,6 +49,7 @@ impl IntoResponse for WebhookError {
             WebhookError::Unauthorized => StatusCode::UNAUTHORIZED,
             WebhookError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebhookError::Unreadable(_) => StatusCode::BAD_REQUEST,
+            WebhookError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             WebhookError::Rejected { reason, .. } => rejection_status(reason),
             WebhookError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
@@ -92,7 +98,13 @@ pub async fn receive_push(
             WebhookError::Unreadable(error.to_string())
         }
     })?;
-    let raw = RawPush {
+    let encoding = ContentEncoding::parse(
+        headers
+            .get(header::CONTENT_ENCODING)
+            .map(|v| v.to_str().unwrap_or("(not text)")),
+    )
+    .map_err(WebhookError::UnsupportedEncoding)?;
+    let mut raw = RawPush {
         body: bytes.to_vec(),
         content_type: headers
             .get(header::CONTENT_TYPE)
@@ -100,13 +112,24 @@ pub async fn receive_push(
             .map(str::to_owned),
         received_at: chrono::Utc::now().with_timezone(&state.settings.default_offset),
     };
+    // The push is kept as sent, less its transfer compression; a body that
+    // does not decompress is kept as received, with the reason.
+    let intake = match decompress(std::mem::take(&mut raw.body), encoding, limit) {
+        Ok(body) => intake(RawPush { body, ..raw }, state.settings.default_offset),
+        Err(DecompressError::TooLarge(limit)) => return Err(WebhookError::TooLarge(limit)),
+        Err(corrupt) => {
+            raw.body = bytes.to_vec();
+            let reason = RejectReason::Malformed(corrupt.into());
+            Intake::Rejected {
+                http_status: rejection_status(&reason).as_u16(),
+                rejection: Rejection { raw, reason },
+            }
+        }
+    };
     // A push not committed in time is answered 503: Udesk retries it, and
     // should the first attempt commit after all, the retry is counted as a
     // redelivery, not stored twice.
-    let write = state
-        .store
-        .writer()
-        .write(intake(raw, state.settings.default_offset));
+    let write = state.store.writer().write(intake);
     let outcome = tokio::time::timeout(COMMIT_TIMEOUT, write)
         .await
         .map_err(|_| WebhookError::Unavailable(StoreError::Unavailable("commit timed out".into())))?

@@ -12,7 +12,7 @@ use include_dir::{Dir, include_dir};
 use rusqlite::Connection;
 use rusqlite_migration::Migrations;
 
-use super::StoreError;
+use super::{StoreError, file_checks};
 
 static MIGRATIONS_DIR: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 
@@ -40,10 +40,13 @@ pub fn configure_common(connection: &Connection) -> rusqlite::Result<()> {
 
 /// Opens the single writer connection, creating and migrating the database.
 pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    file_checks::check_library()?;
     let mut connection = Connection::open(path).map_err(|error| {
         StoreError::Unavailable(format!("cannot open {}: {error}", path.display()))
     })?;
     configure_common(&connection)?;
+    file_checks::check_integrity(&connection, path)?;
+    file_checks::claim(&connection, path)?;
     let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Unavailable(format!(
@@ -55,6 +58,14 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         "PRAGMA synchronous = FULL;
          PRAGMA wal_autocheckpoint = 4000;",
     )?;
+    // A `200` means "survives power loss" only with FULL (2).
+    let synchronous: i64 = connection.query_row("PRAGMA synchronous", [], |row| row.get(0))?;
+    if synchronous != 2 {
+        return Err(StoreError::Unavailable(format!(
+            "{} cannot be written with synchronous=FULL (got {synchronous})",
+            path.display()
+        )));
+    }
     MIGRATIONS
         .to_latest(&mut connection)
         .map_err(|error| StoreError::Unavailable(format!("migrating the database: {error}")))?;

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::domain::{AcceptedPush, ConversationId, Push, Rejection, StoredPush};
 use crate::wire::time::format_time;
-use crate::wire::{BodyFormat, decode_body};
+use crate::wire::{BodyFormat, Decoded, decode_body};
 
 use super::StoreError;
 use super::sql::{BodyValue, read_required_time, read_time};
@@ -162,23 +162,29 @@ impl CallEvent {
         })
     }
 
-    /// The push as a JSON object: the object received, or a form body's fields.
-    pub fn object(&self) -> Result<serde_json::Map<String, Value>, String> {
+    /// The stored body decoded again, exactly as on arrival: the object
+    /// received, or a form body's fields as one.
+    pub fn decoded(&self) -> Result<Decoded, String> {
         match (&self.format, &self.form_payload) {
-            (BodyFormat::Form, Some(payload)) => {
-                serde_json::from_str(payload).map_err(|e| e.to_string())
-            }
-            _ => decode_body(&self.body, None)
-                .map(|(_, object)| object)
-                .map_err(|e| e.to_string()),
+            (BodyFormat::Form, Some(payload)) => Ok(Decoded {
+                format: BodyFormat::Form,
+                object: serde_json::from_str(payload).map_err(|e| e.to_string())?,
+                oddities: Vec::new(),
+            }),
+            _ => decode_body(&self.body, None).map_err(|e| e.to_string()),
         }
+    }
+
+    /// The push as a JSON object.
+    pub fn object(&self) -> Option<serde_json::Map<String, Value>> {
+        self.decoded().ok().map(|decoded| decoded.object)
     }
 
     /// Parses the stored body again, exactly as it was parsed on arrival.
     pub fn to_stored_push(&self, offset: FixedOffset) -> Result<StoredPush, StoreError> {
         let failed = |e: String| StoreError::Internal(format!("event {}: {e}", self.event_id));
-        let object = self.object().map_err(failed)?;
-        let push = Push::from_object(&object, offset).map_err(|e| failed(e.to_string()))?;
+        let decoded = self.decoded().map_err(failed)?;
+        let push = Push::from_decoded(&decoded, offset).map_err(|e| failed(e.to_string()))?;
         Ok(StoredPush {
             event_id: self.event_id,
             received_at: self.received_at,

@@ -18,6 +18,7 @@ pub mod call_rows;
 pub mod collection_rows;
 pub mod connection;
 pub mod events;
+pub mod file_checks;
 pub mod projection;
 pub mod read;
 pub mod recent_calls;
@@ -99,7 +100,8 @@ impl Store {
     /// Opens (creating and migrating) the database and starts the writer.
     pub fn open(options: &StoreOptions) -> Result<Store, StoreError> {
         let connection = connection::open_writer(&options.path)?;
-        let (writer, thread) = Writer::spawn(connection, options.default_offset)
+        let file = file_checks::OpenedFile::of(&options.path)?;
+        let (writer, thread) = Writer::spawn(connection, file, options.default_offset)
             .map_err(|e| StoreError::Unavailable(format!("starting the writer: {e}")))?;
         let manager =
             SqliteConnectionManager::file(&options.path).with_init(connection::configure_reader);

@@ -18,6 +18,7 @@ use crate::domain::{AcceptedPush, ConversationId, RejectReason, Rejection, Store
 
 use super::StoreError;
 use super::events::{count_redelivery, insert_event, insert_rejected};
+use super::file_checks::OpenedFile;
 use super::projection::merge_arrived_push;
 use super::recent_calls::{REMEMBERED_CALLS, RecentCalls};
 
@@ -79,12 +80,13 @@ impl Writer {
     /// Starts the writer thread on an open, migrated connection.
     pub fn spawn(
         connection: Connection,
+        file: OpenedFile,
         default_offset: FixedOffset,
     ) -> std::io::Result<(Writer, JoinHandle<()>)> {
         let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || run(connection, requests, default_offset))?;
+            .spawn(move || run(connection, file, requests, default_offset))?;
         Ok((Writer { queue }, thread))
     }
 
@@ -119,9 +121,15 @@ impl PendingWrite {
     }
 }
 
-fn run(connection: Connection, mut requests: mpsc::Receiver<Request>, offset: FixedOffset) {
+fn run(
+    connection: Connection,
+    file: OpenedFile,
+    mut requests: mpsc::Receiver<Request>,
+    offset: FixedOffset,
+) {
     let mut writer = BatchWriter {
         connection,
+        file,
         offset,
         recent: RecentCalls::new(REMEMBERED_CALLS),
         optimized_at: Instant::now(),
@@ -164,6 +172,8 @@ fn run(connection: Connection, mut requests: mpsc::Receiver<Request>, offset: Fi
 /// The writer thread's state: its connection and what it remembers.
 struct BatchWriter {
     connection: Connection,
+    /// Checked before each commit: a `200` must land in the file at `--db`.
+    file: OpenedFile,
     offset: FixedOffset,
     recent: RecentCalls,
     optimized_at: Instant,
@@ -224,6 +234,7 @@ impl BatchWriter {
             .iter()
             .map(|job| apply(&tx, job, self.offset, &mut self.recent))
             .collect::<Result<Vec<_>, _>>()?;
+        self.file.still_there()?;
         tx.commit()?;
         Ok(outcomes)
     }

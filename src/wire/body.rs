@@ -8,6 +8,7 @@
 
 use serde_json::{Map, Value};
 
+use super::json::{Oddity, parse_tolerant};
 use super::value::embedded_json;
 
 /// How the body was encoded on the wire; kept with the event.
@@ -37,13 +38,22 @@ pub enum BodyError {
     NotAnObject(&'static str),
     #[error("the form-encoded body cannot be read: {0}")]
     BadForm(String),
+    /// Its `Content-Encoding` could not be undone.
+    #[error(transparent)]
+    Compressed(#[from] super::encoding::DecompressError),
+}
+
+/// A body read as one push object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded {
+    pub format: BodyFormat,
+    pub object: Map<String, Value>,
+    /// What was read tolerantly (see [`super::json`]).
+    pub oddities: Vec<Oddity>,
 }
 
 /// Reads a body as one push object.
-pub fn decode_body(
-    bytes: &[u8],
-    content_type: Option<&str>,
-) -> Result<(BodyFormat, Map<String, Value>), BodyError> {
+pub fn decode_body(bytes: &[u8], content_type: Option<&str>) -> Result<Decoded, BodyError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     let Some(first) = first else {
@@ -52,12 +62,20 @@ pub fn decode_body(
     // A "form" without a single `key=value` is no form (curl labels any
     // `--data` as form-encoded); it is then judged as the JSON it is not.
     if is_form(content_type) && !matches!(first, b'{' | b'[') && bytes.contains(&b'=') {
-        return decode_form(bytes).map(|object| (BodyFormat::Form, object));
+        return decode_form(bytes).map(|object| Decoded {
+            format: BodyFormat::Form,
+            object,
+            oddities: Vec::new(),
+        });
     }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(object)) => Ok((BodyFormat::Json, object)),
-        Ok(other) => Err(BodyError::NotAnObject(super::value::kind_of(&other))),
-        Err(error) => Err(BodyError::NotJson(error.to_string())),
+    match parse_tolerant(bytes) {
+        Ok((Value::Object(object), oddities)) => Ok(Decoded {
+            format: BodyFormat::Json,
+            object,
+            oddities,
+        }),
+        Ok((other, _)) => Err(BodyError::NotAnObject(super::value::kind_of(&other))),
+        Err(error) => Err(BodyError::NotJson(error)),
     }
 }
 
@@ -106,9 +124,9 @@ mod tests {
     #[test]
     fn json_is_read_whatever_the_content_type() {
         for content_type in [None, Some("text/plain"), Some("application/json"), FORM] {
-            let (format, object) = decode_body(br#"{"conversation_id":1}"#, content_type).unwrap();
-            assert_eq!(format, BodyFormat::Json);
-            assert_eq!(object["conversation_id"], json!(1));
+            let decoded = decode_body(br#"{"conversation_id":1}"#, content_type).unwrap();
+            assert_eq!(decoded.format, BodyFormat::Json);
+            assert_eq!(decoded.object["conversation_id"], json!(1));
         }
     }
 
@@ -120,7 +138,7 @@ mod tests {
     #[test]
     fn form_fields_are_read_with_embedded_json_and_repeats() {
         let body = b"conversation_id=7&occasion=end&ticket_numbers=%5B%22%2312%22%5D&relevant_agent=a&relevant_agent=b";
-        let (format, object) = decode_body(body, FORM).unwrap();
+        let Decoded { format, object, .. } = decode_body(body, FORM).unwrap();
         assert_eq!(format, BodyFormat::Form);
         assert_eq!(object["conversation_id"], json!("7"));
         assert_eq!(object["ticket_numbers"], json!(["#12"]));

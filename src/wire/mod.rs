@@ -3,7 +3,11 @@
 //! decides which key means what.
 
 pub mod body;
+pub mod encoding;
+pub mod json;
 pub mod time;
 pub mod value;
 
-pub use body::{BodyError, BodyFormat, decode_body};
+pub use body::{BodyError, BodyFormat, Decoded, decode_body};
+pub use encoding::{ContentEncoding, DecompressError, decompress};
+pub use json::Oddity;

@@ -10,6 +10,7 @@ mod support;
 
 mod cli_commands;
 mod crash_safety;
+mod database_file;
 mod graphiql_browser;
 mod graphql_calls;
 mod graphql_cors;
@@ -21,5 +22,6 @@ mod graphql_query_plans;
 mod graphql_schema;
 mod graphql_stats;
 mod merge_rules;
+mod odd_bodies;
 mod vendor_sample;
 mod webhook_answers;

@@ -1,0 +1,123 @@
+//! What the store checks about its database file before trusting it, and
+//! while it writes to it.
+//!
+//! A `200` promises that a push is on disk; these checks keep that promise
+//! honest: the SQLite library must be one without known WAL corruption bugs,
+//! the file must be this service's and sound before it is migrated or written,
+//! and the file the writer commits to must still be the one at `--db` (an
+//! operator's `rm` or a restore under a running service would otherwise
+//! swallow every later push into an unlinked inode).
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// SQLite 3.51.3 fixes a bug in which a WAL reset racing a concurrent
+/// checkpoint could corrupt a WAL-mode database; a writer and readers in
+/// other processes (`sqlite3`, Litestream, `backup`) is exactly this
+/// service's situation. The bundled library is newer; this guards builds
+/// against an older system SQLite.
+pub const MIN_SQLITE_VERSION: i32 = 3_051_003;
+
+/// `PRAGMA application_id` of a udesk-calls database: "UDKC".
+pub const APPLICATION_ID: i64 = 0x5544_4B43;
+
+/// Refuses a SQLite library older than [`MIN_SQLITE_VERSION`].
+pub fn check_library() -> Result<(), StoreError> {
+    if rusqlite::version_number() < MIN_SQLITE_VERSION {
+        return Err(StoreError::Unavailable(format!(
+            "SQLite {} is too old: udesk-calls needs 3.51.3 or newer, which fixes a WAL corruption bug",
+            rusqlite::version()
+        )));
+    }
+    Ok(())
+}
+
+/// Marks a new (or an earlier udesk-calls) database as this service's, and
+/// refuses another application's, before any migration touches it.
+pub fn claim(connection: &Connection, path: &Path) -> Result<(), StoreError> {
+    let id: i64 = connection.query_row("PRAGMA application_id", [], |row| row.get(0))?;
+    if id == APPLICATION_ID {
+        return Ok(());
+    }
+    if id != 0 {
+        return Err(StoreError::Unavailable(format!(
+            "{} belongs to another application (application_id {id:#x}); refusing to migrate it",
+            path.display()
+        )));
+    }
+    let tables: Vec<String> = connection
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let ours = tables.iter().any(|t| t == "events") && tables.iter().any(|t| t == "calls");
+    if !tables.is_empty() && !ours {
+        return Err(StoreError::Unavailable(format!(
+            "{} holds tables that are not udesk-calls' ({}); refusing to migrate another application's database",
+            path.display(),
+            tables.join(", ")
+        )));
+    }
+    connection.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
+    Ok(())
+}
+
+/// `PRAGMA quick_check`: every page and index entry readable and consistent
+/// (not the slower cross-check of indexes against tables). About a second per
+/// GB read; a corrupt file is refused before it takes pushes.
+pub fn check_integrity(connection: &Connection, path: &Path) -> Result<(), StoreError> {
+    let problems: Vec<String> = connection
+        .prepare("PRAGMA quick_check(5)")?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()
+        .map_err(|error| {
+            StoreError::Unavailable(format!("{} cannot be checked: {error}", path.display()))
+        })?;
+    if problems.len() == 1 && problems[0] == "ok" {
+        return Ok(());
+    }
+    Err(StoreError::Unavailable(format!(
+        "{} is corrupt ({}); restore it from a backup (see `udesk-calls backup`) or move it aside",
+        path.display(),
+        problems.join("; ")
+    )))
+}
+
+/// The file a store opened, to notice it being deleted or replaced.
+#[derive(Clone, Debug)]
+pub struct OpenedFile {
+    path: PathBuf,
+    device: u64,
+    inode: u64,
+}
+
+impl OpenedFile {
+    pub fn of(path: &Path) -> Result<OpenedFile, StoreError> {
+        let metadata = std::fs::metadata(path).map_err(|error| {
+            StoreError::Unavailable(format!("cannot examine {}: {error}", path.display()))
+        })?;
+        Ok(OpenedFile {
+            path: path.to_owned(),
+            device: metadata.dev(),
+            inode: metadata.ino(),
+        })
+    }
+
+    /// `Err` when `--db` no longer names the opened file.
+    pub fn still_there(&self) -> Result<(), StoreError> {
+        match std::fs::metadata(&self.path) {
+            Ok(metadata) if metadata.dev() == self.device && metadata.ino() == self.inode => Ok(()),
+            Ok(_) => Err(StoreError::Unavailable(format!(
+                "{} was replaced by another file while in use; restart the service to open it",
+                self.path.display()
+            ))),
+            Err(error) => Err(StoreError::Unavailable(format!(
+                "{} is gone ({error}); it was deleted while in use; restore it and restart",
+                self.path.display()
+            ))),
+        }
+    }
+}
