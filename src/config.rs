@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use chrono::FixedOffset;
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
 
 use crate::wire::time::beijing;
 
@@ -85,6 +85,23 @@ pub fn parse_utc_offset(text: &str) -> Result<FixedOffset, String> {
     FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).ok_or_else(invalid)
 }
 
+/// Reads an instant given on the command line: RFC 3339
+/// (`2024-05-01T00:00:00+08:00`), a date (`2024-05-01`, midnight) or one of
+/// Udesk's formats; a time without an offset is in `offset`.
+pub fn parse_instant(text: &str, offset: FixedOffset) -> Result<DateTime<FixedOffset>, String> {
+    let text = text.trim();
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return date
+            .and_time(NaiveTime::MIN)
+            .and_local_timezone(offset)
+            .single()
+            .ok_or_else(|| format!("{text:?} is not a time in {offset}"));
+    }
+    crate::wire::time::parse_time(text, offset).ok_or_else(|| {
+        format!("{text:?} is not a time; write it like 2024-05-01 or 2024-05-01T00:00:00+08:00")
+    })
+}
+
 /// Reads a CORS origin: `*`, or `scheme://host[:port]` as a browser sends it.
 pub fn parse_cors_origin(text: &str) -> Result<String, String> {
     let text = text.trim().trim_end_matches('/');
@@ -154,6 +171,23 @@ mod tests {
         for text in ["08:00", "+25:00", "+08:99", "beijing", ""] {
             assert!(parse_utc_offset(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn instants_are_read_as_dates_rfc_3339_or_udesk_times() {
+        let offset = beijing();
+        for (text, expected) in [
+            ("2024-05-01", "2024-05-01T00:00:00+08:00"),
+            ("2024-05-01T00:00:00Z", "2024-05-01T00:00:00+00:00"),
+            ("2024-05-01 09:30:00", "2024-05-01T09:30:00+08:00"),
+        ] {
+            assert_eq!(
+                parse_instant(text, offset).unwrap().to_rfc3339(),
+                expected,
+                "{text}"
+            );
+        }
+        assert!(parse_instant("last tuesday", offset).is_err());
     }
 
     #[test]

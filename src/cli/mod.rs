@@ -4,6 +4,7 @@
 //! the flags that open the database are shared by every command.
 
 mod import;
+mod purge;
 mod reprocess;
 mod serve;
 
@@ -35,8 +36,39 @@ pub enum Command {
     /// Rebuild every call from its stored pushes, after an upgrade or a
     /// parsing fix. Stop the service first, or it waits for the database.
     Reprocess(DatabaseArgs),
+    /// Erase personal data: every call of one customer (with its pushes and
+    /// the rejected bodies carrying the number), or every call that started
+    /// before a time. Safe while `serve` runs; the erased bytes are gone
+    /// from the database file and its WAL afterwards.
+    Purge(PurgeArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
+}
+
+#[derive(Args)]
+pub struct PurgeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Erase every call of the customer with this phone number, written as
+    /// Udesk pushes it (e.g. 13800001111), and every rejected push carrying it.
+    #[arg(
+        long,
+        value_name = "PHONE",
+        conflicts_with = "before",
+        required_unless_present = "before"
+    )]
+    pub customer_phone: Option<String>,
+
+    /// Erase every call that started before this time: RFC 3339
+    /// (2024-05-01T00:00:00+08:00) or a date (2024-05-01, midnight in
+    /// --default-utc-offset), and every rejected push received before it.
+    #[arg(long, value_name = "TIME")]
+    pub before: Option<String>,
+
+    /// Report what would be erased, and erase nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Where the database is and how to read its times.
@@ -110,6 +142,12 @@ pub struct ServeArgs {
     #[arg(long, env = "UDESK_CALLS_INSECURE")]
     pub insecure: bool,
 
+    /// Erase calls that started more than this many days ago, at start and
+    /// then every six hours (with the rejected pushes of that age). Without
+    /// it, calls are kept forever.
+    #[arg(long, env = "UDESK_CALLS_RETAIN_DAYS", value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retain_days: Option<u32>,
+
     /// Reader connections for GraphQL queries.
     #[arg(long, env = "UDESK_CALLS_READERS", default_value_t = 8)]
     pub readers: u32,
@@ -131,6 +169,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Serve(args) => serve::run(args).await,
         Command::Import(args) => import::run(args).await,
         Command::Reprocess(args) => reprocess::run(args).await,
+        Command::Purge(args) => purge::run(args).await,
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
             Ok(std::process::ExitCode::SUCCESS)

@@ -41,7 +41,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         api_open = settings.api_tokens.is_empty(),
         "udesk-calls is listening"
     );
-    crate::serve(listener, Arc::new(store), settings, shutdown_signal()).await?;
+    let store = Arc::new(store);
+    if let Some(days) = args.retain_days {
+        tokio::spawn(crate::storage::purge::retain(store.writer().clone(), days));
+    }
+    crate::serve(listener, store, settings, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

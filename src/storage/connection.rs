@@ -31,10 +31,13 @@ pub fn configure_common(connection: &Connection) -> rusqlite::Result<()> {
     connection.busy_timeout(BUSY_TIMEOUT)?;
     // Every statement of a hot path stays compiled (the default keeps 16).
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // secure_delete: what a purge or an update deletes is overwritten, not
+    // left in free space where the file's bytes would still hold it.
     connection.execute_batch(
         "PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -16000;",
+         PRAGMA cache_size = -16000;
+         PRAGMA secure_delete = ON;",
     )
 }
 

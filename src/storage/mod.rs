@@ -20,6 +20,7 @@ pub mod connection;
 pub mod events;
 pub mod file_checks;
 pub mod projection;
+pub mod purge;
 pub mod read;
 pub mod recent_calls;
 pub mod reprocess;

@@ -20,6 +20,7 @@ use super::StoreError;
 use super::events::{count_redelivery, insert_event, insert_rejected};
 use super::file_checks::OpenedFile;
 use super::projection::merge_arrived_push;
+use super::purge::{self, PurgeReport, PurgeTarget};
 use super::recent_calls::{REMEMBERED_CALLS, RecentCalls};
 
 /// The most requests one transaction commits.
@@ -67,6 +68,11 @@ enum Request {
         intake: Intake,
         reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
     },
+    /// One chunk of a purge, in a transaction of its own between batches.
+    Purge {
+        target: PurgeTarget,
+        reply: oneshot::Sender<Result<PurgeReport, StoreError>>,
+    },
     Stop,
 }
 
@@ -106,6 +112,18 @@ impl Writer {
         Ok(PendingWrite(answer))
     }
 
+    /// Erases up to [`purge::CHUNK`] calls of `target` (and, with the last
+    /// chunk, the matching rejected pushes) in one transaction; call again
+    /// while a whole chunk was erased.
+    pub async fn purge_chunk(&self, target: PurgeTarget) -> Result<PurgeReport, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Request::Purge { target, reply })
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
+        answer.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+
     /// Asks the thread to finish what is queued and stop.
     pub async fn stop(&self) {
         let _ = self.queue.send(Request::Stop).await;
@@ -141,32 +159,71 @@ fn run(
             break;
         };
         let mut next = Some(first);
+        let mut purge = None;
         while let Some(request) = next.take() {
             match request {
                 Request::Write { intake, reply } => batch.push((intake, reply)),
+                Request::Purge { target, reply } => purge = Some((target, reply)),
                 Request::Stop => stopping = true,
             }
-            if batch.len() < MAX_BATCH && !stopping {
+            if batch.len() < MAX_BATCH && !stopping && purge.is_none() {
                 next = requests.try_recv().ok();
             }
         }
-        if batch.is_empty() {
+        if let Some((target, reply)) = purge {
+            // Pushes queued before the purge are committed first.
+            writer.commit_batch(&mut batch);
+            let _ = reply.send(writer.purge_chunk(&target));
             continue;
+        }
+        writer.commit_batch(&mut batch);
+    }
+    tracing::debug!("the writer stopped");
+}
+
+impl BatchWriter {
+    /// Writes and answers the queued pushes, if any.
+    fn commit_batch(
+        &mut self,
+        batch: &mut Vec<(Intake, oneshot::Sender<Result<WriteOutcome, StoreError>>)>,
+    ) {
+        if batch.is_empty() {
+            return;
         }
         let (jobs, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
         let outcomes =
-            catch_unwind(AssertUnwindSafe(|| writer.write_batch(&jobs))).unwrap_or_else(|panic| {
+            catch_unwind(AssertUnwindSafe(|| self.write_batch(&jobs))).unwrap_or_else(|panic| {
                 let message = panic_message(&panic);
                 tracing::error!(%message, "the writer panicked; the batch was rolled back");
-                writer.recent.forget_all();
+                self.recent.forget_all();
                 vec![Err(StoreError::Internal(format!("writer panicked: {message}"))); jobs.len()]
             });
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let _ = reply.send(outcome);
         }
-        writer.refresh_planner_statistics();
+        self.refresh_planner_statistics();
     }
-    tracing::debug!("the writer stopped");
+
+    /// One chunk of a purge; the last one also takes the rejected pushes
+    /// and empties the WAL, so what was erased leaves it too.
+    fn purge_chunk(&mut self, target: &PurgeTarget) -> Result<PurgeReport, StoreError> {
+        let tx = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut report = purge::purge_chunk(&tx, target, purge::CHUNK, false)?;
+        let last = report.calls < purge::CHUNK as u64;
+        if last {
+            report.rejected_pushes = purge::purge_rejected(&tx, target, false)?;
+        }
+        self.file.still_there()?;
+        tx.commit()?;
+        // Merged calls the writer remembers may be among those erased.
+        self.recent.forget_all();
+        if last && let Err(error) = purge::checkpoint_truncate(&self.connection) {
+            tracing::warn!(%error, "the WAL was not emptied after a purge");
+        }
+        Ok(report)
+    }
 }
 
 /// The writer thread's state: its connection and what it remembers.

@@ -23,5 +23,6 @@ mod graphql_schema;
 mod graphql_stats;
 mod merge_rules;
 mod odd_bodies;
+mod purge;
 mod vendor_sample;
 mod webhook_answers;

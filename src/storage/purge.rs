@@ -1,0 +1,262 @@
+//! Erasing personal data: every call of one customer (PIPL's right to
+//! erasure), or every call that started before a time (retention).
+//!
+//! A call goes whole: its events (the raw pushes), their parse warnings, its
+//! row and its collections. For a customer, a call is theirs when its phone
+//! is the number or when any of its raw pushes carries the number's bytes;
+//! rejected bodies that carry them go too.
+//!
+//! Deleting rows is not erasing bytes: SQLite leaves deleted content in free
+//! space and in the WAL. Every writing connection runs with
+//! `secure_delete` (see `connection.rs`), so what is deleted is overwritten;
+//! after a purge the WAL is checkpointed and truncated; and a customer's
+//! purge then reads the file back, and should the number still be found (a
+//! database written before `secure_delete` keeps old fragments), rewrites
+//! it with `VACUUM`. Calls are deleted a chunk at a time so the service's
+//! writer never waits long for the lock.
+
+use std::path::Path;
+
+use chrono::{DateTime, FixedOffset};
+use rusqlite::{Connection, TransactionBehavior, params_from_iter};
+
+use super::StoreError;
+use super::connection::open_writer;
+use super::sql::placeholders;
+use crate::domain::ConversationId;
+
+/// Which calls to erase.
+#[derive(Clone, Debug)]
+pub enum PurgeTarget {
+    /// Every call of the customer with this phone number, as pushed.
+    CustomerPhone(String),
+    /// Every call that started before this instant.
+    StartedBefore(DateTime<FixedOffset>),
+}
+
+/// What a purge removed (or, dry, would remove).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub calls: u64,
+    pub events: u64,
+    pub parse_warnings: u64,
+    pub rejected_pushes: u64,
+    /// Whether the file had to be rewritten to erase old fragments.
+    pub vacuumed: bool,
+}
+
+/// Calls deleted per transaction.
+pub const CHUNK: usize = 500;
+
+/// The calls of `target`, at most `limit` of them.
+fn calls_of(
+    conn: &Connection,
+    target: &PurgeTarget,
+    limit: usize,
+) -> Result<Vec<ConversationId>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(match target {
+        PurgeTarget::CustomerPhone(phone) => conn
+            .prepare_cached(
+                "SELECT conversation_id FROM calls WHERE customer_phone = ?1
+                 UNION
+                 SELECT conversation_id FROM events
+                 WHERE instr(CAST(body AS BLOB), CAST(?1 AS BLOB)) > 0
+                    OR instr(CAST(form_payload AS BLOB), CAST(?1 AS BLOB)) > 0
+                 LIMIT ?2",
+            )?
+            .query_map(rusqlite::params![phone, limit], |row| row.get(0))?
+            .collect::<Result<_, _>>()?,
+        PurgeTarget::StartedBefore(time) => conn
+            .prepare_cached("SELECT conversation_id FROM calls WHERE started_at_ms < ?1 LIMIT ?2")?
+            .query_map(rusqlite::params![time.timestamp_millis(), limit], |row| {
+                row.get(0)
+            })?
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// Counts, and unless `dry_run` deletes, up to `limit` calls of `target` in
+/// the transaction `tx`. Returns the report of this chunk.
+pub fn purge_chunk(
+    tx: &Connection,
+    target: &PurgeTarget,
+    limit: usize,
+    dry_run: bool,
+) -> Result<PurgeReport, StoreError> {
+    let ids = calls_of(tx, target, limit)?;
+    let mut report = PurgeReport {
+        calls: ids.len() as u64,
+        ..PurgeReport::default()
+    };
+    if ids.is_empty() {
+        return Ok(report);
+    }
+    let list = placeholders(ids.len());
+    let count = |sql: &str| -> Result<u64, StoreError> {
+        Ok(tx.query_row(
+            &sql.replace("{ids}", &list),
+            params_from_iter(&ids),
+            |row| row.get::<_, i64>(0),
+        )? as u64)
+    };
+    report.events = count("SELECT count(*) FROM events WHERE conversation_id IN ({ids})")?;
+    report.parse_warnings =
+        count("SELECT count(*) FROM parse_warnings WHERE conversation_id IN ({ids})")?;
+    if !dry_run {
+        for table in ["events", "calls"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE conversation_id IN ({list})"),
+                params_from_iter(&ids),
+            )?;
+        }
+    }
+    Ok(report)
+}
+
+/// Counts, and unless `dry_run` deletes, the rejected bodies of `target`:
+/// those carrying the number, or received before the time.
+pub fn purge_rejected(
+    tx: &Connection,
+    target: &PurgeTarget,
+    dry_run: bool,
+) -> Result<u64, StoreError> {
+    let (condition, value): (&str, rusqlite::types::Value) = match target {
+        PurgeTarget::CustomerPhone(phone) => (
+            "instr(CAST(body AS BLOB), CAST(?1 AS BLOB)) > 0",
+            phone.clone().into(),
+        ),
+        PurgeTarget::StartedBefore(time) => {
+            ("unixepoch(received_at) < ?1", time.timestamp().into())
+        }
+    };
+    let found: i64 = tx.query_row(
+        &format!("SELECT count(*) FROM rejected_pushes WHERE {condition}"),
+        [&value],
+        |row| row.get(0),
+    )?;
+    if !dry_run {
+        tx.execute(
+            &format!("DELETE FROM rejected_pushes WHERE {condition}"),
+            [&value],
+        )?;
+    }
+    Ok(found as u64)
+}
+
+/// Runs a whole purge of the database at `path` on a connection of its own
+/// (the `purge` command, beside a running service or not), chunk by chunk;
+/// `progress` hears the calls done.
+pub fn purge(
+    path: &Path,
+    target: &PurgeTarget,
+    dry_run: bool,
+    mut progress: impl FnMut(u64),
+) -> Result<PurgeReport, StoreError> {
+    let conn = &mut open_writer(path)?;
+    let mut total = PurgeReport::default();
+    if dry_run {
+        let tx = conn.transaction()?;
+        total = purge_chunk(&tx, target, usize::MAX, true)?;
+        total.rejected_pushes = purge_rejected(&tx, target, true)?;
+        return Ok(total);
+    }
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let chunk = purge_chunk(&tx, target, CHUNK, false)?;
+        tx.commit()?;
+        total.calls += chunk.calls;
+        total.events += chunk.events;
+        total.parse_warnings += chunk.parse_warnings;
+        progress(total.calls);
+        if chunk.calls < CHUNK as u64 {
+            break;
+        }
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    total.rejected_pushes = purge_rejected(&tx, target, false)?;
+    tx.commit()?;
+    checkpoint_truncate(conn)?;
+    if let PurgeTarget::CustomerPhone(phone) = target
+        && file_contains(path, phone.as_bytes())?
+    {
+        conn.execute_batch("VACUUM")?;
+        checkpoint_truncate(conn)?;
+        total.vacuumed = true;
+    }
+    Ok(total)
+}
+
+/// Copies the WAL into the database and empties it, so deleted frames are
+/// gone from the WAL file too. Retries while readers hold old snapshots.
+pub fn checkpoint_truncate(conn: &Connection) -> Result<(), StoreError> {
+    for _ in 0..50 {
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+        if busy == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(StoreError::Unavailable(
+        "the WAL could not be checkpointed: readers kept it busy for 5 s; run the purge again"
+            .into(),
+    ))
+}
+
+/// Whether the database file or its WAL holds `needle`, byte for byte.
+pub fn file_contains(path: &Path, needle: &[u8]) -> Result<bool, StoreError> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    for file in [path.to_owned(), wal.into()] {
+        let bytes = match std::fs::read(&file) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => {
+                return Err(StoreError::Unavailable(format!(
+                    "cannot read {}: {error}",
+                    file.display()
+                )));
+            }
+        };
+        if memchr::memmem::find(&bytes, needle).is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `serve --retain-days`: erases the calls that started more than `days` ago,
+/// at start and then every six hours, through the service's writer, a chunk
+/// at a time between batches of pushes. Ends when the writer stops.
+pub async fn retain(writer: super::Writer, days: u32) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+    loop {
+        let cutoff = chrono::Utc::now().fixed_offset() - chrono::Duration::days(i64::from(days));
+        let mut total = PurgeReport::default();
+        loop {
+            match writer.purge_chunk(PurgeTarget::StartedBefore(cutoff)).await {
+                Ok(chunk) => {
+                    total.calls += chunk.calls;
+                    total.events += chunk.events;
+                    total.rejected_pushes += chunk.rejected_pushes;
+                    if chunk.calls < CHUNK as u64 {
+                        break;
+                    }
+                }
+                Err(StoreError::ShuttingDown) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "retention could not erase old calls; it tries again later");
+                    break;
+                }
+            }
+        }
+        tracing::info!(
+            days,
+            calls = total.calls,
+            events = total.events,
+            rejected_pushes = total.rejected_pushes,
+            "retention erased the calls older than the limit"
+        );
+        tokio::time::sleep(EVERY).await;
+    }
+}
