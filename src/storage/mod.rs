@@ -11,13 +11,16 @@
 //!   through [`call_rows`] and [`collection_rows`], each table's columns
 //!   listed once.
 //! - Reading: [`read`], the API's queries.
-//! - [`connection`] (PRAGMAs, migrations), [`reprocess`], [`sql`] (value
+//! - [`connection`] (PRAGMAs, migrations), [`reprocess`], [`backup`] (an
+//!   online copy), [`progress`] (how far those two are), [`sql`] (value
 //!   conversions).
 
+pub mod backup;
 pub mod call_rows;
 pub mod collection_rows;
 pub mod connection;
 pub mod events;
+pub mod progress;
 pub mod projection;
 pub mod read;
 pub mod recent_calls;
@@ -33,7 +36,9 @@ use chrono::FixedOffset;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 
+pub use connection::DEFAULT_WAL_AUTOCHECKPOINT;
 pub use events::CallEvent;
+pub use progress::Progress;
 pub use writer::{Intake, WriteOutcome, Writer};
 
 /// A storage failure. The webhook answers every one of them with 503, so the
@@ -86,6 +91,9 @@ pub struct StoreOptions {
     /// Offset for times that carry none (see the `--default-utc-offset` flag).
     pub default_offset: FixedOffset,
     pub readers: u32,
+    /// WAL pages after which the writer checkpoints; 0 leaves checkpoints to
+    /// another program (see the `--wal-autocheckpoint` flag).
+    pub wal_autocheckpoint: u32,
 }
 
 /// An open database: the writer and the reader pool.
@@ -98,7 +106,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating and migrating) the database and starts the writer.
     pub fn open(options: &StoreOptions) -> Result<Store, StoreError> {
-        let connection = connection::open_writer(&options.path)?;
+        let connection = connection::open_writer(&options.path, options.wal_autocheckpoint)?;
         let (writer, thread) = Writer::spawn(connection, options.default_offset)
             .map_err(|e| StoreError::Unavailable(format!("starting the writer: {e}")))?;
         let manager =

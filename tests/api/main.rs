@@ -8,6 +8,7 @@
 
 mod support;
 
+mod backup;
 mod cli_commands;
 mod crash_safety;
 mod graphiql_browser;
@@ -20,6 +21,8 @@ mod graphql_paging;
 mod graphql_query_plans;
 mod graphql_schema;
 mod graphql_stats;
+mod litestream;
 mod merge_rules;
+mod readable_view;
 mod vendor_sample;
 mod webhook_answers;
