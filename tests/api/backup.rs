@@ -236,3 +236,23 @@ fn progress_bars_show_on_a_terminal_and_never_in_captured_output() {
         let _ = std::fs::remove_file(copy);
     }
 }
+
+#[test]
+fn backup_help_explains_every_flag() {
+    let (code, help, _) = run(binary().args(["backup", "--help"]));
+    assert_eq!(code, 0);
+    for needle in [
+        "DEST",
+        "--db",
+        "UDESK_CALLS_DB",
+        "--force",
+        "integrity_check",
+    ] {
+        assert!(
+            help.contains(needle),
+            "backup --help lacks {needle}: {help}"
+        );
+    }
+    let (_, help, _) = run(binary().arg("--help"));
+    assert!(help.contains("backup"), "{help}");
+}

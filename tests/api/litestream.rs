@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::binary::Server;
+use crate::support::binary::{Server, binary, run};
 use crate::support::db::{count, open_read_only};
 use crate::support::steady_pushes::SteadyPushes;
 use crate::support::tools::{LITESTREAM, Running, python_tool};
@@ -170,4 +170,21 @@ async fn serve_checkpoints_only_as_often_as_wal_autocheckpoint_says_and_never_wi
         fifty_end > fifty_start,
         "with 50 the WAL is checkpointed: {grown:?}"
     );
+}
+
+#[test]
+fn every_command_that_writes_explains_the_checkpoint_flag() {
+    for command in ["serve", "import", "reprocess"] {
+        let (_, help, _) = run(binary().args([command, "--help"]));
+        for needle in [
+            "--wal-autocheckpoint",
+            "UDESK_CALLS_WAL_AUTOCHECKPOINT",
+            "Litestream",
+        ] {
+            assert!(
+                help.contains(needle),
+                "{command} --help lacks {needle}: {help}"
+            );
+        }
+    }
 }
