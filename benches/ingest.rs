@@ -45,6 +45,7 @@ fn store(dir: &tempfile::TempDir) -> Store {
         path: dir.path().join("bench.db"),
         default_offset: udesk_calls::wire::time::beijing(),
         readers: 2,
+        wal_autocheckpoint: udesk_calls::storage::DEFAULT_WAL_AUTOCHECKPOINT,
     })
     .expect("the store opens")
 }

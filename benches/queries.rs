@@ -99,6 +99,7 @@ fn options(path: PathBuf) -> StoreOptions {
         path,
         default_offset: beijing(),
         readers: 4,
+        wal_autocheckpoint: udesk_calls::storage::DEFAULT_WAL_AUTOCHECKPOINT,
     }
 }
 

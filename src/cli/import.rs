@@ -5,7 +5,7 @@
 //! writer batches them, and arrival order (which breaks timestamp ties) is the
 //! order of the file. A rejected line is kept in `rejected_pushes` like a
 //! rejected webhook body, reported with its line number, and makes the
-//! command exit with status 1.
+//! command exit with status 1. On a terminal, a counter shows the lines read.
 
 use std::collections::VecDeque;
 use std::process::ExitCode;
@@ -16,9 +16,10 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use crate::domain::RawPush;
 use crate::http::webhook::{intake, rejection_status};
 use crate::storage::writer::PendingWrite;
-use crate::storage::{Store, StoreOptions, WriteOutcome};
+use crate::storage::{Store, WriteOutcome};
 
 use super::ImportArgs;
+use super::progress::Bar;
 
 /// Pushes queued before the oldest one's commit is awaited.
 const IN_FLIGHT: usize = 4096;
@@ -32,12 +33,8 @@ struct Tally {
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let offset = args.database.default_utc_offset;
-    let store = Store::open(&StoreOptions {
-        path: args.database.db.clone(),
-        default_offset: offset,
-        readers: 1,
-    })
-    .with_context(|| format!("cannot open the database {}", args.database.db.display()))?;
+    let store = Store::open(&args.database.store_options(1))
+        .with_context(|| format!("cannot open the database {}", args.database.db.display()))?;
     let result = if args.file.as_os_str() == "-" {
         import(&store, BufReader::new(tokio::io::stdin()), offset).await
     } else {
@@ -67,6 +64,7 @@ async fn import(
     mut input: impl AsyncBufRead + Unpin,
     offset: chrono::FixedOffset,
 ) -> anyhow::Result<Tally> {
+    let bar = Bar::counting("lines read");
     let mut tally = Tally::default();
     let mut pending: VecDeque<(u64, PendingWrite)> = VecDeque::new();
     let mut line = Vec::new();
@@ -77,6 +75,7 @@ async fn import(
             break;
         }
         number += 1;
+        bar.inc();
         let body = line.trim_ascii();
         if body.is_empty() {
             continue;
@@ -90,16 +89,22 @@ async fn import(
         pending.push_back((number, queued));
         if pending.len() >= IN_FLIGHT {
             let (number, queued) = pending.pop_front().expect("pending is not empty");
-            settle(number, queued, &mut tally).await?;
+            settle(number, queued, &mut tally, &bar).await?;
         }
     }
     for (number, queued) in pending {
-        settle(number, queued, &mut tally).await?;
+        settle(number, queued, &mut tally, &bar).await?;
     }
+    bar.finish();
     Ok(tally)
 }
 
-async fn settle(line: u64, queued: PendingWrite, tally: &mut Tally) -> anyhow::Result<()> {
+async fn settle(
+    line: u64,
+    queued: PendingWrite,
+    tally: &mut Tally,
+    bar: &Bar,
+) -> anyhow::Result<()> {
     match queued
         .outcome()
         .await
@@ -109,10 +114,10 @@ async fn settle(line: u64, queued: PendingWrite, tally: &mut Tally) -> anyhow::R
         WriteOutcome::Duplicate { .. } => tally.duplicates += 1,
         WriteOutcome::Rejected { reason, .. } => {
             tally.rejected += 1;
-            eprintln!(
+            bar.println(&format!(
                 "line {line}: rejected ({}): {reason}",
                 rejection_status(&reason).as_u16()
-            );
+            ));
         }
     }
     Ok(())

@@ -1,9 +1,11 @@
-//! The command line: `serve`, `import`, `reprocess`, `schema`.
+//! The command line: `serve`, `import`, `reprocess`, `backup`, `schema`.
 //!
 //! Each flag can also come from the environment variable named in `--help`;
 //! the flags that open the database are shared by every command.
 
+mod backup;
 mod import;
+mod progress;
 mod purge;
 mod reprocess;
 mod serve;
@@ -14,6 +16,7 @@ use chrono::FixedOffset;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{DEFAULT_MAX_BODY_BYTES, parse_cors_origin, parse_utc_offset};
+use crate::storage::{DEFAULT_WAL_AUTOCHECKPOINT, StoreOptions};
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +44,10 @@ pub enum Command {
     /// before a time. Safe while `serve` runs; the erased bytes are gone
     /// from the database file and its WAL afterwards.
     Purge(PurgeArgs),
+    /// Write a consistent copy of the database to DEST, safe while `serve`
+    /// runs and takes pushes. The copy is checked with `PRAGMA
+    /// integrity_check` and only then appears under DEST's name.
+    Backup(BackupArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
 }
@@ -71,7 +78,7 @@ pub struct PurgeArgs {
     pub dry_run: bool,
 }
 
-/// Where the database is and how to read its times.
+/// Where the database is, how to read its times and who checkpoints it.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// The SQLite database file; created and migrated if missing.
@@ -88,6 +95,29 @@ pub struct DatabaseArgs {
         allow_hyphen_values = true
     )]
     pub default_utc_offset: FixedOffset,
+
+    /// Checkpoint the WAL into the database file every this many pages (of
+    /// 4 KiB). 0 never checkpoints: set it when Litestream replicates the
+    /// database, so that Litestream alone makes the checkpoints.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_WAL_AUTOCHECKPOINT",
+        value_name = "PAGES",
+        default_value_t = DEFAULT_WAL_AUTOCHECKPOINT
+    )]
+    pub wal_autocheckpoint: u32,
+}
+
+impl DatabaseArgs {
+    /// How to open the store, with `readers` reader connections.
+    pub fn store_options(&self, readers: u32) -> StoreOptions {
+        StoreOptions {
+            path: self.db.clone(),
+            default_offset: self.default_utc_offset,
+            readers,
+            wal_autocheckpoint: self.wal_autocheckpoint,
+        }
+    }
 }
 
 /// No `Debug`: it holds the tokens.
@@ -163,6 +193,22 @@ pub struct ImportArgs {
     pub file: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The database to copy; it may be in use by a running `serve`.
+    #[arg(long, env = "UDESK_CALLS_DB", default_value = "udesk-calls.db")]
+    pub db: PathBuf,
+
+    /// The file to write the copy to. It must not exist yet (see --force);
+    /// its folder must.
+    #[arg(value_name = "DEST")]
+    pub dest: PathBuf,
+
+    /// Replace DEST if it already exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
 /// Runs a parsed command line; the error is printed by `main`.
 pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
@@ -170,6 +216,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Import(args) => import::run(args).await,
         Command::Reprocess(args) => reprocess::run(args).await,
         Command::Purge(args) => purge::run(args).await,
+        Command::Backup(args) => backup::run(args).await,
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
             Ok(std::process::ExitCode::SUCCESS)

@@ -32,9 +32,10 @@ pub async fn run(args: PurgeArgs) -> anyhow::Result<ExitCode> {
         _ => anyhow::bail!("give exactly one of --customer-phone or --before"),
     };
     let db = args.database.db.clone();
+    let wal_autocheckpoint = args.database.wal_autocheckpoint;
     let dry_run = args.dry_run;
     let report = tokio::task::spawn_blocking(move || {
-        purge(&db, &target, dry_run, |_| {})
+        purge(&db, wal_autocheckpoint, &target, dry_run, |_| {})
             .with_context(|| format!("purging {} failed", db.display()))
     })
     .await??;

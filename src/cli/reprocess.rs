@@ -1,4 +1,4 @@
-//! `udesk-calls reprocess`.
+//! `udesk-calls reprocess`, with a progress bar through its two stages.
 
 use std::process::ExitCode;
 
@@ -7,10 +7,14 @@ use anyhow::Context;
 use crate::storage::reprocess::reprocess;
 
 use super::DatabaseArgs;
+use super::progress::Bar;
 
 pub async fn run(args: DatabaseArgs) -> anyhow::Result<ExitCode> {
     let report = tokio::task::spawn_blocking(move || {
-        reprocess(&args.db, args.default_utc_offset).with_context(|| {
+        let mut bar = Bar::staged();
+        let report = reprocess(&args.store_options(1), |progress| bar.show(progress));
+        bar.finish();
+        report.with_context(|| {
             format!(
                 "reprocessing {} failed; nothing was changed",
                 args.db.display()

@@ -7,7 +7,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::{Settings, check_exposure};
-use crate::storage::{Store, StoreOptions};
+use crate::storage::Store;
 
 use super::ServeArgs;
 
@@ -26,12 +26,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Err(refusal) = check_exposure(address, &settings, args.insecure) {
         anyhow::bail!(refusal);
     }
-    let store = Store::open(&StoreOptions {
-        path: args.database.db.clone(),
-        default_offset: settings.default_offset,
-        readers: args.readers,
-    })
-    .with_context(|| format!("cannot open the database {}", args.database.db.display()))?;
+    let store = Store::open(&args.database.store_options(args.readers))
+        .with_context(|| format!("cannot open the database {}", args.database.db.display()))?;
     tracing::info!(
         %address,
         db = %args.database.db.display(),

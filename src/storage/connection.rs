@@ -2,7 +2,9 @@
 //!
 //! The writer runs in WAL mode with `synchronous=FULL`, so a committed
 //! transaction survives power loss, not just a crash of the process. Readers
-//! are `query_only`, so a bug in a read path can never write.
+//! are `query_only`, so a bug in a read path can never write. The writer
+//! checkpoints the WAL itself every `wal_autocheckpoint` pages, unless told
+//! 0, when another program (Litestream) owns the checkpoints.
 
 use std::path::Path;
 use std::sync::LazyLock;
@@ -26,6 +28,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const STATEMENT_CACHE: usize = 128;
 
+/// WAL pages (of 4 KiB) after which a commit checkpoints: ~16 MiB, so
+/// checkpoints are rare under a burst yet the WAL stays small.
+pub const DEFAULT_WAL_AUTOCHECKPOINT: u32 = 4000;
+
 /// PRAGMAs every connection gets.
 pub fn configure_common(connection: &Connection) -> rusqlite::Result<()> {
     connection.busy_timeout(BUSY_TIMEOUT)?;
@@ -42,7 +48,9 @@ pub fn configure_common(connection: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Opens the single writer connection, creating and migrating the database.
-pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+/// It checkpoints the WAL every `wal_autocheckpoint` pages; 0 never, for a
+/// database whose checkpoints another program (Litestream) makes.
+pub fn open_writer(path: &Path, wal_autocheckpoint: u32) -> Result<Connection, StoreError> {
     file_checks::check_library()?;
     let mut connection = Connection::open(path).map_err(|error| {
         StoreError::Unavailable(format!("cannot open {}: {error}", path.display()))
@@ -57,10 +65,10 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
             path.display()
         )));
     }
-    connection.execute_batch(
+    connection.execute_batch(&format!(
         "PRAGMA synchronous = FULL;
-         PRAGMA wal_autocheckpoint = 4000;",
-    )?;
+         PRAGMA wal_autocheckpoint = {wal_autocheckpoint};"
+    ))?;
     // A `200` means "survives power loss" only with FULL (2).
     let synchronous: i64 = connection.query_row("PRAGMA synchronous", [], |row| row.get(0))?;
     if synchronous != 2 {
@@ -107,7 +115,8 @@ mod tests {
     #[test]
     fn a_new_database_is_migrated_in_wal_mode() {
         let dir = tempfile::tempdir().unwrap();
-        let connection = open_writer(&dir.path().join("calls.db")).unwrap();
+        let connection =
+            open_writer(&dir.path().join("calls.db"), DEFAULT_WAL_AUTOCHECKPOINT).unwrap();
         let mode: String = connection
             .query_row("PRAGMA journal_mode", [], |row| row.get(0))
             .unwrap();
@@ -116,5 +125,19 @@ mod tests {
             .query_row("SELECT count(*) FROM defeat_causes", [], |row| row.get(0))
             .unwrap();
         assert_eq!(causes, 18);
+        let checkpoint: i64 = connection
+            .query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(checkpoint, i64::from(DEFAULT_WAL_AUTOCHECKPOINT));
+    }
+
+    #[test]
+    fn a_writer_told_zero_leaves_checkpoints_to_another_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let connection = open_writer(&dir.path().join("calls.db"), 0).unwrap();
+        let checkpoint: i64 = connection
+            .query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(checkpoint, 0);
     }
 }

@@ -11,14 +11,17 @@
 //!   through [`call_rows`] and [`collection_rows`], each table's columns
 //!   listed once.
 //! - Reading: [`read`], the API's queries.
-//! - [`connection`] (PRAGMAs, migrations), [`reprocess`], [`sql`] (value
+//! - [`connection`] (PRAGMAs, migrations), [`reprocess`], [`backup`] (an
+//!   online copy), [`progress`] (how far those two are), [`sql`] (value
 //!   conversions).
 
+pub mod backup;
 pub mod call_rows;
 pub mod collection_rows;
 pub mod connection;
 pub mod events;
 pub mod file_checks;
+pub mod progress;
 pub mod projection;
 pub mod purge;
 pub mod read;
@@ -35,7 +38,9 @@ use chrono::FixedOffset;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 
+pub use connection::DEFAULT_WAL_AUTOCHECKPOINT;
 pub use events::CallEvent;
+pub use progress::Progress;
 pub use writer::{Intake, WriteOutcome, Writer};
 
 /// A storage failure. The webhook answers every one of them with 503, so the
@@ -88,6 +93,9 @@ pub struct StoreOptions {
     /// Offset for times that carry none (see the `--default-utc-offset` flag).
     pub default_offset: FixedOffset,
     pub readers: u32,
+    /// WAL pages after which the writer checkpoints; 0 leaves checkpoints to
+    /// another program (see the `--wal-autocheckpoint` flag).
+    pub wal_autocheckpoint: u32,
 }
 
 /// An open database: the writer and the reader pool.
@@ -100,7 +108,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating and migrating) the database and starts the writer.
     pub fn open(options: &StoreOptions) -> Result<Store, StoreError> {
-        let connection = connection::open_writer(&options.path)?;
+        let connection = connection::open_writer(&options.path, options.wal_autocheckpoint)?;
         let file = file_checks::OpenedFile::of(&options.path)?;
         let (writer, thread) = Writer::spawn(connection, file, options.default_offset)
             .map_err(|e| StoreError::Unavailable(format!("starting the writer: {e}")))?;

@@ -149,11 +149,12 @@ pub fn purge_rejected(
 /// `progress` hears the calls done.
 pub fn purge(
     path: &Path,
+    wal_autocheckpoint: u32,
     target: &PurgeTarget,
     dry_run: bool,
     mut progress: impl FnMut(u64),
 ) -> Result<PurgeReport, StoreError> {
-    let conn = &mut open_writer(path)?;
+    let conn = &mut open_writer(path, wal_autocheckpoint)?;
     let mut total = PurgeReport::default();
     if dry_run {
         let tx = conn.transaction()?;

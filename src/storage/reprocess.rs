@@ -4,16 +4,15 @@
 //! truth: each is parsed again, its normalized columns and warnings are
 //! rewritten, and every call is merged again by the same code as the live
 //! path. One transaction: readers see the old projections until it commits.
+//! It tells its progress through both stages (parsing events, merging calls).
 
-use std::path::Path;
-
-use chrono::FixedOffset;
 use rusqlite::{TransactionBehavior, params};
 
-use super::StoreError;
 use super::connection::open_writer;
 use super::events::{CallEvent, EVENT_COLUMNS, insert_warnings};
+use super::progress::Progress;
 use super::projection::{clear_projections, reproject_call};
+use super::{StoreError, StoreOptions};
 use crate::domain::ConversationId;
 use crate::wire::time::format_time;
 
@@ -28,11 +27,19 @@ pub struct ReprocessReport {
 /// Events parsed per read, to bound memory on large databases.
 const CHUNK: i64 = 2000;
 
-/// Rebuilds every projection of the database at `path`.
-pub fn reprocess(path: &Path, offset: FixedOffset) -> Result<ReprocessReport, StoreError> {
-    let mut connection = open_writer(path)?;
+/// Rebuilds every projection of the database of `options`, telling
+/// `progress` after each chunk of events and each hundred calls.
+pub fn reprocess(
+    options: &StoreOptions,
+    mut progress: impl FnMut(Progress),
+) -> Result<ReprocessReport, StoreError> {
+    let offset = options.default_offset;
+    let mut connection = open_writer(&options.path, options.wal_autocheckpoint)?;
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut report = ReprocessReport::default();
+    let total_events = tx.query_row("SELECT count(*) FROM events", [], |row| {
+        row.get::<_, i64>(0)
+    })?;
     tx.execute("DELETE FROM parse_warnings", params![])?;
     let mut after = 0_i64;
     loop {
@@ -63,15 +70,33 @@ pub fn reprocess(path: &Path, offset: FixedOffset) -> Result<ReprocessReport, St
             report.events += 1;
             report.warnings += push.warnings.len() as u64;
         }
+        progress(Progress {
+            stage: "parsing events",
+            done: report.events,
+            total: total_events as u64,
+        });
     }
+    progress(Progress {
+        stage: "clearing the calls",
+        done: 0,
+        total: 0,
+    });
     clear_projections(&tx)?;
     let calls: Vec<ConversationId> = tx
         .prepare("SELECT DISTINCT conversation_id FROM events ORDER BY conversation_id")?
         .query_map([], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
+    let total_calls = calls.len() as u64;
     for conversation_id in calls {
         reproject_call(&tx, conversation_id, offset)?;
         report.calls += 1;
+        if report.calls % 100 == 0 || report.calls == total_calls {
+            progress(Progress {
+                stage: "merging calls",
+                done: report.calls,
+                total: total_calls,
+            });
+        }
     }
     tx.commit()?;
     Ok(report)

@@ -25,6 +25,7 @@ fn realistic_database(dir: &tempfile::TempDir, analyzed: bool) -> Connection {
             path: path.clone(),
             default_offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
             readers: 1,
+            wal_autocheckpoint: udesk_calls::storage::DEFAULT_WAL_AUTOCHECKPOINT,
         })
         .unwrap();
         store.close().await;

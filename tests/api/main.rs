@@ -8,6 +8,7 @@
 
 mod support;
 
+mod backup;
 mod cli_commands;
 mod crash_safety;
 mod database_file;
@@ -21,8 +22,10 @@ mod graphql_paging;
 mod graphql_query_plans;
 mod graphql_schema;
 mod graphql_stats;
+mod litestream;
 mod merge_rules;
 mod odd_bodies;
 mod purge;
+mod readable_view;
 mod vendor_sample;
 mod webhook_answers;

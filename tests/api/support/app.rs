@@ -45,6 +45,7 @@ impl TestApp {
                 path: db_path.clone(),
                 default_offset: settings.default_offset,
                 readers: 4,
+                wal_autocheckpoint: udesk_calls::storage::DEFAULT_WAL_AUTOCHECKPOINT,
             })
             .expect("the store opens"),
         );
