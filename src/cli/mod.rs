@@ -1,8 +1,10 @@
 //! The command line: `serve`, `import`, `reprocess`, `schema`.
 //!
-//! Each flag can also come from the environment variable named in `--help`;
-//! the flags that open the database are shared by every command.
+//! Each flag can also come from the environment variable named in `--help`,
+//! and from the TOML file `--config` names (see `config_file`); the flags
+//! that open the database are shared by every command.
 
+mod config_file;
 mod import;
 mod reprocess;
 mod serve;
@@ -14,6 +16,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{DEFAULT_MAX_BODY_BYTES, parse_cors_origin, parse_utc_offset};
 
+pub use config_file::{parse, try_parse_from};
+
 #[derive(Parser)]
 #[command(
     name = "udesk-calls",
@@ -23,6 +27,19 @@ use crate::config::{DEFAULT_MAX_BODY_BYTES, parse_cors_origin, parse_utc_offset}
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// A TOML file of settings, keyed by the long flag names
+    /// (`listen = "0.0.0.0:8080"`, `webhook-token = ["…", "…"]`). A flag on
+    /// the command line wins over its environment variable, which wins over
+    /// the file, which wins over the default. Unknown keys are refused.
+    #[arg(
+        long,
+        global = true,
+        env = "UDESK_CALLS_CONFIG",
+        value_name = "FILE",
+        display_order = 100
+    )]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -42,8 +59,14 @@ pub enum Command {
 /// Where the database is and how to read its times.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// The SQLite database file; created and migrated if missing.
-    #[arg(long, env = "UDESK_CALLS_DB", default_value = "udesk-calls.db")]
+    /// The SQLite database file; created and migrated if missing. A relative
+    /// path is read from the working directory.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_DB",
+        default_value = "udesk-calls.db",
+        value_name = "PATH"
+    )]
     pub db: PathBuf,
 
     /// How to read Udesk times that carry no offset, and where a day starts
@@ -51,6 +74,7 @@ pub struct DatabaseArgs {
     #[arg(
         long,
         env = "UDESK_CALLS_DEFAULT_UTC_OFFSET",
+        value_name = "OFFSET",
         default_value = "+08:00",
         value_parser = parse_utc_offset,
         allow_hyphen_values = true
@@ -64,9 +88,14 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
-    /// The address to listen on. Any non-loopback address needs both kinds
-    /// of token, or --insecure.
-    #[arg(long, env = "UDESK_CALLS_LISTEN", default_value = "127.0.0.1:8080")]
+    /// The address and port to listen on for the webhook and GraphQL. Any
+    /// non-loopback address needs both kinds of token, or --insecure.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
     pub listen: String,
 
     /// A secret the push URL must carry as `?token=`. Give it several times
@@ -75,6 +104,7 @@ pub struct ServeArgs {
     #[arg(
         long = "webhook-token",
         env = "UDESK_CALLS_WEBHOOK_TOKEN",
+        value_name = "TOKEN",
         value_delimiter = ',',
         hide_env_values = true
     )]
@@ -86,6 +116,7 @@ pub struct ServeArgs {
     #[arg(
         long = "api-token",
         env = "UDESK_CALLS_API_TOKEN",
+        value_name = "TOKEN",
         value_delimiter = ',',
         hide_env_values = true
     )]
@@ -97,21 +128,36 @@ pub struct ServeArgs {
     #[arg(
         long = "cors-origin",
         env = "UDESK_CALLS_CORS_ORIGINS",
+        value_name = "ORIGIN",
         value_delimiter = ',',
         value_parser = parse_cors_origin
     )]
     pub cors_origins: Vec<String>,
 
-    /// Push bodies larger than this are answered 413.
-    #[arg(long, env = "UDESK_CALLS_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    /// The largest push body accepted, in bytes; a larger one is answered
+    /// 413 and not stored.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_MAX_BODY_BYTES",
+        default_value_t = DEFAULT_MAX_BODY_BYTES,
+        value_name = "BYTES"
+    )]
     pub max_body_bytes: usize,
 
-    /// Allow listening on a non-loopback address without tokens.
+    /// Allow listening on a non-loopback address without --webhook-token or
+    /// --api-token: anyone who reaches it can then read and write call data.
+    /// Off unless given (or the variable is `true`).
     #[arg(long, env = "UDESK_CALLS_INSECURE")]
     pub insecure: bool,
 
-    /// Reader connections for GraphQL queries.
-    #[arg(long, env = "UDESK_CALLS_READERS", default_value_t = 8)]
+    /// How many read-only database connections serve GraphQL queries; that
+    /// many queries run at once, the next ones wait.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_READERS",
+        default_value_t = 8,
+        value_name = "N"
+    )]
     pub readers: u32,
 }
 
@@ -120,7 +166,8 @@ pub struct ImportArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
-    /// Newline-delimited JSON pushes; `-` reads standard input.
+    /// The file of pushes, one JSON object per line (newline-delimited
+    /// JSON); `-` reads standard input.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 }

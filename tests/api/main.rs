@@ -9,6 +9,8 @@
 mod support;
 
 mod cli_commands;
+mod command_help;
+mod config_file;
 mod crash_safety;
 mod graphiql_browser;
 mod graphql_calls;
@@ -16,10 +18,12 @@ mod graphql_cors;
 mod graphql_examples;
 mod graphql_filters;
 mod graphql_http;
+mod graphql_over_http_spec;
 mod graphql_paging;
 mod graphql_query_plans;
 mod graphql_schema;
 mod graphql_stats;
 mod merge_rules;
+mod systemd_unit;
 mod vendor_sample;
 mod webhook_answers;
