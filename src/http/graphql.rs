@@ -1,15 +1,15 @@
 //! `/graphql`: GraphQL over HTTP, the GraphiQL page, and bearer-token auth.
 //!
-//! `POST` takes a JSON request (or a batch) declared as JSON; `GET`
-//! takes a query in the URL and refuses mutations, as the GraphQL-over-HTTP
-//! spec asks. The response is `application/graphql-response+json` when the
-//! client accepts it (then a request that could not run is a `400`), else
+//! `POST` takes a JSON request (or a batch) declared as JSON; `GET` takes a
+//! query in the URL and refuses mutations, as the GraphQL-over-HTTP spec
+//! asks. The response is `application/graphql-response+json` when the client
+//! accepts it (then a request that could not run is a `400`), else
 //! `application/json` with `200`; a request that could not run has no `data`
 //! entry. async-graphql-axum always answers the former, so this module
 //! negotiates itself; `scripts/graphql-http-audit.sh` checks it against the
-//! spec's audit suite. A browser's `GET` without a query gets GraphiQL; that page holds
-//! no data, so it is served without a token, and GraphiQL sends the token
-//! from its headers editor with each query.
+//! spec's audit suite. A browser's `GET` without a query gets GraphiQL; that
+//! page holds no data, so it is served without a token, and GraphiQL sends
+//! the token from its headers editor with each query.
 
 use std::sync::Arc;
 
