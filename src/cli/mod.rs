@@ -1,9 +1,11 @@
 //! The command line: `serve`, `import`, `reprocess`, `backup`, `schema`.
 //!
-//! Each flag can also come from the environment variable named in `--help`;
-//! the flags that open the database are shared by every command.
+//! Each flag can also come from the environment variable named in `--help`,
+//! and from the TOML file `--config` names (see `config_file`); the flags
+//! that open the database are shared by every command.
 
 mod backup;
+mod config_file;
 mod import;
 mod progress;
 mod purge;
@@ -18,6 +20,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{DEFAULT_MAX_BODY_BYTES, parse_cors_origin, parse_utc_offset};
 use crate::storage::{DEFAULT_WAL_AUTOCHECKPOINT, StoreOptions};
 
+pub use config_file::{parse, try_parse_from};
+
 #[derive(Parser)]
 #[command(
     name = "udesk-calls",
@@ -27,6 +31,19 @@ use crate::storage::{DEFAULT_WAL_AUTOCHECKPOINT, StoreOptions};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// A TOML file of settings, keyed by the long flag names
+    /// (`listen = "0.0.0.0:8080"`, `webhook-token = ["…", "…"]`). A flag on
+    /// the command line wins over its environment variable, which wins over
+    /// the file, which wins over the default. Unknown keys are refused.
+    #[arg(
+        long,
+        global = true,
+        env = "UDESK_CALLS_CONFIG",
+        value_name = "FILE",
+        display_order = 100
+    )]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -58,9 +75,12 @@ pub struct PurgeArgs {
     pub database: DatabaseArgs,
 
     /// Erase every call of the customer with this phone number, written as
-    /// Udesk pushes it (e.g. 13800001111), and every rejected push carrying it.
+    /// Udesk pushes it (e.g. 13800001111), and every rejected push carrying
+    /// it. Without it, --before says what to erase.
     #[arg(
         long,
+        env = "UDESK_CALLS_PURGE_CUSTOMER_PHONE",
+        hide_env_values = true,
         value_name = "PHONE",
         conflicts_with = "before",
         required_unless_present = "before"
@@ -70,19 +90,26 @@ pub struct PurgeArgs {
     /// Erase every call that started before this time: RFC 3339
     /// (2024-05-01T00:00:00+08:00) or a date (2024-05-01, midnight in
     /// --default-utc-offset), and every rejected push received before it.
-    #[arg(long, value_name = "TIME")]
+    /// Without it, --customer-phone says what to erase.
+    #[arg(long, env = "UDESK_CALLS_PURGE_BEFORE", value_name = "TIME")]
     pub before: Option<String>,
 
     /// Report what would be erased, and erase nothing.
-    #[arg(long)]
+    #[arg(long, env = "UDESK_CALLS_PURGE_DRY_RUN")]
     pub dry_run: bool,
 }
 
 /// Where the database is, how to read its times and who checkpoints it.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// The SQLite database file; created and migrated if missing.
-    #[arg(long, env = "UDESK_CALLS_DB", default_value = "udesk-calls.db")]
+    /// The SQLite database file; created and migrated if missing. A relative
+    /// path is read from the working directory.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_DB",
+        default_value = "udesk-calls.db",
+        value_name = "PATH"
+    )]
     pub db: PathBuf,
 
     /// How to read Udesk times that carry no offset, and where a day starts
@@ -90,6 +117,7 @@ pub struct DatabaseArgs {
     #[arg(
         long,
         env = "UDESK_CALLS_DEFAULT_UTC_OFFSET",
+        value_name = "OFFSET",
         default_value = "+08:00",
         value_parser = parse_utc_offset,
         allow_hyphen_values = true
@@ -126,9 +154,14 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
-    /// The address to listen on. Any non-loopback address needs both kinds
-    /// of token, or --insecure.
-    #[arg(long, env = "UDESK_CALLS_LISTEN", default_value = "127.0.0.1:8080")]
+    /// The address and port to listen on for the webhook and GraphQL. Any
+    /// non-loopback address needs both kinds of token, or --insecure.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
     pub listen: String,
 
     /// A secret the push URL must carry as `?token=`. Give it several times
@@ -137,6 +170,7 @@ pub struct ServeArgs {
     #[arg(
         long = "webhook-token",
         env = "UDESK_CALLS_WEBHOOK_TOKEN",
+        value_name = "TOKEN",
         value_delimiter = ',',
         hide_env_values = true
     )]
@@ -148,6 +182,7 @@ pub struct ServeArgs {
     #[arg(
         long = "api-token",
         env = "UDESK_CALLS_API_TOKEN",
+        value_name = "TOKEN",
         value_delimiter = ',',
         hide_env_values = true
     )]
@@ -159,27 +194,47 @@ pub struct ServeArgs {
     #[arg(
         long = "cors-origin",
         env = "UDESK_CALLS_CORS_ORIGINS",
+        value_name = "ORIGIN",
         value_delimiter = ',',
         value_parser = parse_cors_origin
     )]
     pub cors_origins: Vec<String>,
 
-    /// Push bodies larger than this are answered 413.
-    #[arg(long, env = "UDESK_CALLS_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    /// The largest push body accepted, in bytes; a larger one is answered
+    /// 413 and not stored.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_MAX_BODY_BYTES",
+        default_value_t = DEFAULT_MAX_BODY_BYTES,
+        value_name = "BYTES"
+    )]
     pub max_body_bytes: usize,
 
-    /// Allow listening on a non-loopback address without tokens.
+    /// Allow listening on a non-loopback address without --webhook-token or
+    /// --api-token: anyone who reaches it can then read and write call data.
+    /// Off unless given (or the variable is `true`).
     #[arg(long, env = "UDESK_CALLS_INSECURE")]
     pub insecure: bool,
 
     /// Erase calls that started more than this many days ago, at start and
     /// then every six hours (with the rejected pushes of that age). Without
     /// it, calls are kept forever.
-    #[arg(long, env = "UDESK_CALLS_RETAIN_DAYS", value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(
+        long,
+        env = "UDESK_CALLS_RETAIN_DAYS",
+        value_name = "DAYS",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
     pub retain_days: Option<u32>,
 
-    /// Reader connections for GraphQL queries.
-    #[arg(long, env = "UDESK_CALLS_READERS", default_value_t = 8)]
+    /// How many read-only database connections serve GraphQL queries; that
+    /// many queries run at once, the next ones wait.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_READERS",
+        default_value_t = 8,
+        value_name = "N"
+    )]
     pub readers: u32,
 }
 
@@ -188,7 +243,8 @@ pub struct ImportArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
-    /// Newline-delimited JSON pushes; `-` reads standard input.
+    /// The file of pushes, one JSON object per line (newline-delimited
+    /// JSON); `-` reads standard input.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 }
@@ -205,7 +261,7 @@ pub struct BackupArgs {
     pub dest: PathBuf,
 
     /// Replace DEST if it already exists.
-    #[arg(long)]
+    #[arg(long, env = "UDESK_CALLS_BACKUP_FORCE")]
     pub force: bool,
 }
 

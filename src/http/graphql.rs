@@ -1,13 +1,15 @@
 //! `/graphql`: GraphQL over HTTP, the GraphiQL page, and bearer-token auth.
 //!
-//! `POST` takes a JSON request (or a batch); `GET` takes a query in the URL
-//! and refuses mutations, as the GraphQL-over-HTTP spec asks. The response is
-//! `application/graphql-response+json` when the client accepts it (then a
-//! request that could not run is a `400`), else `application/json` with `200`.
-//! async-graphql-axum always answers the former, so this module negotiates
-//! itself. A browser's `GET` without a query gets GraphiQL; that page holds
-//! no data, so it is served without a token, and GraphiQL sends the token
-//! from its headers editor with each query.
+//! `POST` takes a JSON request (or a batch) declared as JSON; `GET` takes a
+//! query in the URL and refuses mutations, as the GraphQL-over-HTTP spec
+//! asks. The response is `application/graphql-response+json` when the client
+//! accepts it (then a request that could not run is a `400`), else
+//! `application/json` with `200`; a request that could not run has no `data`
+//! entry. async-graphql-axum always answers the former, so this module
+//! negotiates itself; `scripts/graphql-http-audit.sh` checks it against the
+//! spec's audit suite. A browser's `GET` without a query gets GraphiQL; that
+//! page holds no data, so it is served without a token, and GraphiQL sends
+//! the token from its headers editor with each query.
 
 use std::sync::Arc;
 
@@ -100,6 +102,9 @@ async fn over_get(
             );
         }
     };
+    if request.query.is_empty() {
+        return request_error(&headers, "the URL has no `query` parameter".to_owned());
+    }
     if is_mutation(&request) {
         let mut response =
             request_error(&headers, "mutations are only accepted over POST".to_owned());
@@ -116,6 +121,9 @@ async fn over_post(State(state): State<GraphqlState>, headers: HeaderMap, body: 
     if let Some(refusal) = check_token(&state, &headers) {
         return refusal;
     }
+    if let Some(refusal) = check_content_type(&headers) {
+        return refusal;
+    }
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(error) => {
@@ -125,6 +133,12 @@ async fn over_post(State(state): State<GraphqlState>, headers: HeaderMap, body: 
             );
         }
     };
+    if batch.iter().any(|request| request.query.is_empty()) {
+        return request_error(
+            &headers,
+            "the request has no `query`: send {\"query\": \"{ … }\"}".to_owned(),
+        );
+    }
     if let BatchRequest::Batch(requests) = &batch
         && requests.len() > MAX_BATCH
     {
@@ -159,6 +173,35 @@ fn check_token(state: &GraphqlState, headers: &HeaderMap) -> Option<Response> {
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"udesk-calls\""),
     );
+    Some(response)
+}
+
+/// A `415` unless the body is declared JSON. The spec asks for a 4xx when
+/// no type is given (and `fetch` then sends `text/plain`); refusing the types
+/// a page of another site may send without a CORS preflight (`text/plain`,
+/// forms) also keeps such pages from running queries with a user's cookies
+/// or a local trial's open API.
+fn check_content_type(headers: &HeaderMap) -> Option<Response> {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.split(';').next().unwrap_or_default().trim());
+    let json = declared.is_some_and(|media_type| {
+        media_type.eq_ignore_ascii_case("application/json")
+            || media_type.to_ascii_lowercase().ends_with("+json")
+    });
+    if json {
+        return None;
+    }
+    let what = match declared {
+        Some(media_type) => format!("this one is `{media_type}`"),
+        None => "this one has none".to_owned(),
+    };
+    let mut response = request_error(
+        headers,
+        format!("a POST to /graphql needs `Content-Type: application/json`; {what}"),
+    );
+    *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
     Some(response)
 }
 
@@ -217,26 +260,23 @@ fn media_type(headers: &HeaderMap) -> HeaderValue {
     }
 }
 
-fn respond(headers: &HeaderMap, mut batch: BatchResponse) -> Response {
-    let responses: Vec<&mut async_graphql::Response> = match &mut batch {
-        BatchResponse::Single(response) => vec![response],
-        BatchResponse::Batch(responses) => responses.iter_mut().collect(),
-    };
+fn respond(headers: &HeaderMap, batch: BatchResponse) -> Response {
     let mut not_run = false;
-    for response in responses {
-        response.errors.iter_mut().for_each(code_or_bad_input);
-        // Errors without a path come before execution: the request was not run.
-        not_run |= response.data == async_graphql::Value::Null
-            && !response.errors.is_empty()
-            && response.errors.iter().all(|error| error.path.is_empty());
-    }
+    let json = match batch {
+        BatchResponse::Single(response) => result_json(response, &mut not_run),
+        BatchResponse::Batch(responses) => responses
+            .into_iter()
+            .map(|response| result_json(response, &mut not_run))
+            .collect::<Result<Vec<_>, _>>()
+            .map(serde_json::Value::Array),
+    };
     let content_type = media_type(headers);
     let status = if not_run && content_type == GRAPHQL_RESPONSE {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    let body = match serde_json::to_vec(&batch) {
+    let body = match json.and_then(|json| serde_json::to_vec(&json)) {
         Ok(body) => body,
         Err(error) => {
             tracing::error!(%error, "a GraphQL response could not be serialized");
@@ -248,4 +288,24 @@ fn respond(headers: &HeaderMap, mut batch: BatchResponse) -> Response {
         .headers_mut()
         .insert(header::CONTENT_TYPE, content_type);
     response
+}
+
+/// One execution result as JSON, with the codes of its errors. A request that
+/// failed before execution (errors without a path and no data: a syntax
+/// error, a validation error, a bad variable) has no `data` entry at all, as
+/// the GraphQL spec says, and sets `not_run`.
+fn result_json(
+    mut response: async_graphql::Response,
+    not_run: &mut bool,
+) -> serde_json::Result<serde_json::Value> {
+    response.errors.iter_mut().for_each(code_or_bad_input);
+    let failed_before_execution = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty());
+    *not_run |= failed_before_execution;
+    let mut json = serde_json::to_value(&response)?;
+    if failed_before_execution && let Some(result) = json.as_object_mut() {
+        result.remove("data");
+    }
+    Ok(json)
 }

@@ -36,11 +36,18 @@ impl Server {
 
     /// Starts `serve` with a listen address and a `RUST_LOG` filter.
     pub fn launch(db: &Path, listen: &str, extra: &[&str], log_filter: &str) -> Server {
-        let mut child = binary()
+        let mut command = binary();
+        command
             .args(["serve", "--listen", listen, "--db"])
             .arg(db)
             .args(extra)
-            .env("RUST_LOG", log_filter)
+            .env("RUST_LOG", log_filter);
+        Server::spawn(command)
+    }
+
+    /// Starts `command` (a `serve` from [`binary`]) and waits until it listens.
+    pub fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
