@@ -1,23 +1,15 @@
 //! The `udesk-calls` binary: parses the command line, sets up logging and
 //! hands over to the library.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
-use udesk_calls::cli::{Cli, run};
+use udesk_calls::cli::{Cli, logging, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    logging::init(cli.log_format);
     match run(cli).await {
         Ok(code) => code,
         Err(error) => {

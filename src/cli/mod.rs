@@ -4,6 +4,7 @@
 //! the flags that open the database are shared by every command.
 
 mod import;
+pub mod logging;
 mod reprocess;
 mod serve;
 
@@ -21,6 +22,18 @@ use crate::config::{DEFAULT_MAX_BODY_BYTES, parse_cors_origin, parse_utc_offset}
     about = "Receives Udesk call event pushes, keeps them in SQLite and serves the calls over GraphQL"
 )]
 pub struct Cli {
+    /// How log lines (on standard error) are written: `text` for people,
+    /// `json` (one object per line) for a log collector. `RUST_LOG` picks
+    /// what is logged (default `info`).
+    #[arg(
+        long,
+        global = true,
+        env = "UDESK_CALLS_LOG_FORMAT",
+        value_enum,
+        default_value_t = logging::LogFormat::Text
+    )]
+    pub log_format: logging::LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }

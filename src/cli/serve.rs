@@ -7,7 +7,8 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::{Settings, check_exposure};
-use crate::storage::{Store, StoreOptions};
+use crate::http::ServeError;
+use crate::storage::{Store, StoreError, StoreOptions};
 
 use super::ServeArgs;
 
@@ -26,22 +27,36 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Err(refusal) = check_exposure(address, &settings, args.insecure) {
         anyhow::bail!(refusal);
     }
-    let store = Store::open(&StoreOptions {
-        path: args.database.db.clone(),
+    let db = args.database.db.clone();
+    let options = StoreOptions {
+        path: db.clone(),
         default_offset: settings.default_offset,
         readers: args.readers,
-    })
-    .with_context(|| format!("cannot open the database {}", args.database.db.display()))?;
+    };
     tracing::info!(
-        %address,
-        db = %args.database.db.display(),
+        listen = %address,
+        db = %db.display(),
         webhook = %format!("http://{address}/webhooks/udesk/calls"),
         graphql = %format!("http://{address}/graphql"),
+        metrics = %format!("http://{address}/metrics"),
         webhook_open = settings.webhook_tokens.is_empty(),
         api_open = settings.api_tokens.is_empty(),
-        "udesk-calls is listening"
+        "udesk-calls is listening; opening the database"
     );
-    crate::serve(listener, Arc::new(store), settings, shutdown_signal()).await?;
+    // Opened (and migrated) off the runtime, while the probes are answered.
+    let opening = async move {
+        tokio::task::spawn_blocking(move || Store::open(&options).map(Arc::new))
+            .await
+            .map_err(|error| StoreError::Internal(format!("opening the database: {error}")))?
+    };
+    match crate::http::serve_opening(listener, opening, settings, shutdown_signal()).await {
+        Ok(()) => {}
+        Err(ServeError::Open(error)) => {
+            return Err(anyhow::Error::new(error))
+                .with_context(|| format!("cannot open the database {}", db.display()));
+        }
+        Err(error) => return Err(error.into()),
+    }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -74,5 +89,5 @@ async fn shutdown_signal() {
         _ = interrupt => {},
         _ = terminate => {},
     }
-    tracing::info!("shutting down: finishing requests in flight");
+    tracing::info!("shutting down: refusing new connections, finishing requests in flight");
 }

@@ -10,6 +10,7 @@ mod support;
 
 mod cli_commands;
 mod crash_safety;
+mod graceful_shutdown;
 mod graphiql_browser;
 mod graphql_calls;
 mod graphql_cors;
@@ -20,6 +21,8 @@ mod graphql_paging;
 mod graphql_query_plans;
 mod graphql_schema;
 mod graphql_stats;
+mod health_and_metrics;
 mod merge_rules;
+mod request_logs;
 mod vendor_sample;
 mod webhook_answers;
