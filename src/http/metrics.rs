@@ -264,58 +264,6 @@ pub async fn track_graphql(
 mod tests {
     use super::*;
 
-    fn sample(text: &str, series: &str) -> Option<f64> {
-        text.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-            .and_then(|value| value.parse().ok())
-    }
-
-    #[test]
-    fn every_pinned_name_is_exposed_and_each_outcome_starts_at_zero() {
-        let metrics = Metrics::new();
-        metrics
-            .pushes
-            .get_or_create(&PushLabels {
-                outcome: PushOutcome::Stored,
-            })
-            .inc();
-        metrics.push_duration.observe(0.003);
-        metrics
-            .graphql_requests
-            .get_or_create(&StatusLabels { status: 200 })
-            .inc();
-        metrics.graphql_duration.observe(0.02);
-        let text = metrics.encode().unwrap();
-        assert_eq!(
-            sample(&text, r#"udesk_calls_pushes_total{outcome="stored"}"#),
-            Some(1.0)
-        );
-        for outcome in [
-            "duplicate",
-            "rejected",
-            "unauthorized",
-            "too_large",
-            "unavailable",
-        ] {
-            let series = format!(r#"udesk_calls_pushes_total{{outcome="{outcome}"}}"#);
-            assert_eq!(sample(&text, &series), Some(0.0), "{text}");
-        }
-        assert_eq!(
-            sample(&text, "udesk_calls_push_duration_seconds_count"),
-            Some(1.0)
-        );
-        assert_eq!(
-            sample(&text, r#"udesk_calls_graphql_requests_total{status="200"}"#),
-            Some(1.0)
-        );
-        assert_eq!(
-            sample(&text, "udesk_calls_graphql_duration_seconds_count"),
-            Some(1.0)
-        );
-        assert_eq!(sample(&text, "udesk_calls_writer_queue_depth"), Some(0.0));
-        assert_eq!(sample(&text, "udesk_calls_database_bytes"), Some(0.0));
-    }
-
     #[test]
     fn answers_made_in_front_of_the_webhook_are_read_from_their_status() {
         for (status, outcome) in [
