@@ -132,7 +132,9 @@ async fn sigterm_mid_burst_answers_every_request_it_read_and_exits_0_with_the_wa
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(refused, "new connections are still accepted while draining");
-    more.send(Ok(tail.as_bytes().to_vec())).await.unwrap();
+    more.send(Ok(tail.as_bytes().to_vec()))
+        .await
+        .expect("the push in flight is still being read");
     drop(more);
     let slow = slow.await.unwrap().expect("the push in flight is answered");
     assert_eq!(slow.status(), 200, "{:?}", slow.text().await);
