@@ -13,8 +13,9 @@
 //!   group-committing writer, the reader pool and the typed reads of
 //!   [`Store`], `reprocess`.
 //! - Transports: [`graphql`] (the API's schema over the store's types),
-//!   [`http`] (webhook, `/graphql`, GraphiQL, the server) and [`cli`] (the
-//!   commands), with [`config`] (validated settings).
+//!   [`http`] (webhook, `/graphql`, GraphiQL, health, metrics, the server)
+//!   and [`cli`] (the commands, logging), with [`config`] (validated
+//!   settings).
 //!
 //! `ARCHITECTURE.md` has the bird's-eye view and the invariants.
 

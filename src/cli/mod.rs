@@ -7,6 +7,7 @@
 mod backup;
 mod config_file;
 mod import;
+pub mod logging;
 mod progress;
 mod purge;
 mod reprocess;
@@ -29,6 +30,18 @@ pub use config_file::{parse, try_parse_from};
     about = "Receives Udesk call event pushes, keeps them in SQLite and serves the calls over GraphQL"
 )]
 pub struct Cli {
+    /// How log lines (on standard error) are written: `text` for people,
+    /// `json` (one object per line) for a log collector. `RUST_LOG` picks
+    /// what is logged (default `info`).
+    #[arg(
+        long,
+        global = true,
+        env = "UDESK_CALLS_LOG_FORMAT",
+        value_enum,
+        default_value_t = logging::LogFormat::Text
+    )]
+    pub log_format: logging::LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 

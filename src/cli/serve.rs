@@ -7,7 +7,8 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::{Settings, check_exposure};
-use crate::storage::Store;
+use crate::http::ServeError;
+use crate::storage::{Store, StoreError};
 
 use super::ServeArgs;
 
@@ -26,22 +27,37 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Err(refusal) = check_exposure(address, &settings, args.insecure) {
         anyhow::bail!(refusal);
     }
-    let store = Store::open(&args.database.store_options(args.readers))
-        .with_context(|| format!("cannot open the database {}", args.database.db.display()))?;
+    let db = args.database.db.clone();
+    let options = args.database.store_options(args.readers);
     tracing::info!(
-        %address,
-        db = %args.database.db.display(),
+        listen = %address,
+        db = %db.display(),
         webhook = %format!("http://{address}/webhooks/udesk/calls"),
         graphql = %format!("http://{address}/graphql"),
+        metrics = %format!("http://{address}/metrics"),
         webhook_open = settings.webhook_tokens.is_empty(),
         api_open = settings.api_tokens.is_empty(),
-        "udesk-calls is listening"
+        "udesk-calls is listening; opening the database"
     );
-    let store = Arc::new(store);
-    if let Some(days) = args.retain_days {
-        tokio::spawn(crate::storage::purge::retain(store.writer().clone(), days));
+    // Opened (and migrated) off the runtime, while the probes are answered.
+    let retain_days = args.retain_days;
+    let opening = async move {
+        let store = tokio::task::spawn_blocking(move || Store::open(&options).map(Arc::new))
+            .await
+            .map_err(|error| StoreError::Internal(format!("opening the database: {error}")))??;
+        if let Some(days) = retain_days {
+            tokio::spawn(crate::storage::purge::retain(store.writer().clone(), days));
+        }
+        Ok(store)
+    };
+    match crate::http::serve_opening(listener, opening, settings, shutdown_signal()).await {
+        Ok(()) => {}
+        Err(ServeError::Open(error)) => {
+            return Err(anyhow::Error::new(error))
+                .with_context(|| format!("cannot open the database {}", db.display()));
+        }
+        Err(error) => return Err(error.into()),
     }
-    crate::serve(listener, store, settings, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -74,5 +90,5 @@ async fn shutdown_signal() {
         _ = interrupt => {},
         _ = terminate => {},
     }
-    tracing::info!("shutting down: finishing requests in flight");
+    tracing::info!("shutting down: refusing new connections, finishing requests in flight");
 }

@@ -7,12 +7,14 @@
 //! - [`call`]: the merge of a call's pushes into one [`Call`] (the rule of
 //!   the service contract lives there and nowhere else).
 //! - [`ids`], [`warnings`]: the small types the rest shares.
+//! - [`masking`]: how a phone number may appear in a log line.
 
 pub mod call;
 pub mod collections;
 pub mod fields;
 pub mod ids;
 pub mod intake;
+pub mod masking;
 pub mod push;
 pub mod table;
 pub mod warnings;

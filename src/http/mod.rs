@@ -1,60 +1,51 @@
-//! The HTTP transport: the webhook, GraphQL, and the server around them.
+//! The HTTP transport: the webhook, GraphQL, health, metrics, and the server
+//! around them.
 //!
 //! Request logs name the method and path only: a push URL carries its token
 //! in the query string, and a token must never reach a log line.
 
 pub mod graphiql;
 pub mod graphql;
+pub mod health;
+pub mod metrics;
+mod request_log;
+mod server;
 pub mod tokens;
 pub mod webhook;
 
-use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::Request;
-use axum::routing::post;
-use tokio::net::TcpListener;
-use tower_http::trace::TraceLayer;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
 
 use crate::config::Settings;
 use crate::storage::Store;
+
+pub use server::{DRAIN_LIMIT, ServeError, serve, serve_opening};
 
 /// What every handler may use; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
     pub settings: Arc<Settings>,
+    /// This app's own registry: apps in one process never share counts.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
+/// The app once its database is open; `/livez` and `/readyz` are served in
+/// front of it (see `server`).
 pub fn router(state: AppState) -> Router {
-    let graphql = graphql::routes(&state);
+    let counted = state.metrics.clone();
+    let graphql = graphql::routes(&state)
+        .route_layer(from_fn_with_state(counted.clone(), metrics::track_graphql));
     Router::new()
-        .route("/webhooks/udesk/calls", post(webhook::receive_push))
+        .route(
+            "/webhooks/udesk/calls",
+            post(webhook::receive_push)
+                .route_layer(from_fn_with_state(counted, metrics::track_push)),
+        )
+        .route("/metrics", get(metrics::scrape))
         .with_state(state)
         .merge(graphql)
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
-            }),
-        )
-}
-
-/// Serves `store` on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish and the writer commit what it holds.
-pub async fn serve(
-    listener: TcpListener,
-    store: Arc<Store>,
-    settings: Settings,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let state = AppState {
-        store: store.clone(),
-        settings: Arc::new(settings),
-    };
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    store.close().await;
-    served
 }

@@ -1,5 +1,18 @@
 //! Checking a presented secret against the configured ones.
 
+use axum::http::{HeaderMap, header};
+
+/// The token of an `Authorization: Bearer TOKEN` header, if there is one.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+}
+
 /// True when no tokens are configured (open service) or `presented` equals
 /// one of them. Compared in constant time, so timing reveals nothing.
 pub fn token_allowed(configured: &[String], presented: Option<&str>) -> bool {
@@ -26,5 +39,15 @@ mod tests {
         assert!(!token_allowed(&tokens, Some("ne")));
         assert!(!token_allowed(&tokens, None));
         assert!(token_allowed(&[], None));
+    }
+
+    #[test]
+    fn a_bearer_token_is_read_whatever_the_case_of_the_scheme() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer_token(&headers), None);
+        headers.insert(header::AUTHORIZATION, "bearer  abc ".parse().unwrap());
+        assert_eq!(bearer_token(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(bearer_token(&headers), None);
     }
 }

@@ -11,11 +11,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::domain::masking::MaskedPhone;
 use crate::domain::{RawPush, RejectReason, Rejection, prepare};
 use crate::storage::{Intake, StoreError, WriteOutcome};
 use crate::wire::{ContentEncoding, DecompressError, decompress};
 
 use super::AppState;
+use super::metrics::PushOutcome;
 use super::tokens::token_allowed;
 
 /// How long a push may wait for its commit before the answer is 503.
@@ -78,7 +80,7 @@ pub async fn receive_push(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<serde_json::Value>, WebhookError> {
+) -> Result<Response, WebhookError> {
     let token = query_token(query.as_deref());
     if !token_allowed(&state.settings.webhook_tokens, token.as_deref()) {
         return Err(WebhookError::Unauthorized);
@@ -129,43 +131,73 @@ pub async fn receive_push(
     // A push not committed in time is answered 503: Udesk retries it, and
     // should the first attempt commit after all, the retry is counted as a
     // redelivery, not stored twice.
+    let customer_phone = match &intake {
+        Intake::Push(accepted) => accepted.push.scalars.customer_phone.clone(),
+        Intake::Rejected { .. } => None,
+    };
     let write = state.store.writer().write(intake);
     let outcome = tokio::time::timeout(COMMIT_TIMEOUT, write)
         .await
         .map_err(|_| WebhookError::Unavailable(StoreError::Unavailable("commit timed out".into())))?
         .map_err(WebhookError::Unavailable)?;
+    let customer_phone = customer_phone.as_deref().map(MaskedPhone);
     match outcome {
         WriteOutcome::Stored {
             conversation_id,
             event_id,
-        } => Ok(Json(json!({
-            "ok": true,
-            "status": "stored",
-            "conversation_id": conversation_id.to_string(),
-            "event_id": event_id,
-        }))),
+        } => {
+            tracing::debug!(%conversation_id, event_id, customer_phone = customer_phone.map(tracing::field::display), "push stored");
+            Ok(answered(
+                PushOutcome::Stored,
+                json!({
+                    "ok": true,
+                    "status": "stored",
+                    "conversation_id": conversation_id.to_string(),
+                    "event_id": event_id,
+                }),
+            ))
+        }
         WriteOutcome::Duplicate {
             conversation_id,
             event_id,
             deliveries,
-        } => Ok(Json(json!({
-            "ok": true,
-            "status": "duplicate",
-            "conversation_id": conversation_id.to_string(),
-            "event_id": event_id,
-            "deliveries": deliveries,
-        }))),
+        } => {
+            tracing::debug!(%conversation_id, event_id, deliveries, customer_phone = customer_phone.map(tracing::field::display), "push was a redelivery");
+            Ok(answered(
+                PushOutcome::Duplicate,
+                json!({
+                    "ok": true,
+                    "status": "duplicate",
+                    "conversation_id": conversation_id.to_string(),
+                    "event_id": event_id,
+                    "deliveries": deliveries,
+                }),
+            ))
+        }
         WriteOutcome::Rejected {
             rejected_id,
             reason,
         } => {
-            tracing::info!(rejected_id, status = %rejection_status(&reason), %reason, "a push was rejected");
+            // The reason's text may quote the body (a token, a URL), so the
+            // log names its kind; the text is in `rejected_pushes`.
+            let kind = match &reason {
+                RejectReason::Malformed(_) => "not a JSON object",
+                RejectReason::Unusable(_) => "no usable conversation_id",
+            };
+            tracing::info!(rejected_id, status = %rejection_status(&reason), reason = kind, "a push was rejected");
             Err(WebhookError::Rejected {
                 reason,
                 rejected_id,
             })
         }
     }
+}
+
+/// A `200` labelled with its outcome for the metrics.
+fn answered(outcome: PushOutcome, body: serde_json::Value) -> Response {
+    let mut response = Json(body).into_response();
+    response.extensions_mut().insert(outcome);
+    response
 }
 
 /// The status a body that is no push is answered with: `400` for what is

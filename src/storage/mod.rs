@@ -30,8 +30,9 @@ pub mod reprocess;
 pub mod sql;
 pub mod writer;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use chrono::FixedOffset;
@@ -103,6 +104,10 @@ pub struct Store {
     writer: Writer,
     readers: ReadPool,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
+    path: PathBuf,
+    /// Set as `close` begins, before the writer drains: from then on the
+    /// store no longer counts as taking pushes.
+    closing: AtomicBool,
 }
 
 impl Store {
@@ -122,7 +127,24 @@ impl Store {
             writer,
             readers,
             writer_thread: Mutex::new(Some(thread)),
+            path: options.path.clone(),
+            closing: AtomicBool::new(false),
         })
+    }
+
+    /// True while the writer thread runs and the store is not closing: a
+    /// push sent now would be committed.
+    pub fn takes_writes(&self) -> bool {
+        !self.closing.load(Ordering::SeqCst) && self.writer.is_running()
+    }
+
+    /// The size of the database file and its WAL, in bytes. A missing WAL
+    /// (after a checkpoint on close) counts as empty.
+    pub fn database_bytes(&self) -> u64 {
+        let size = |path: &Path| std::fs::metadata(path).map_or(0, |meta| meta.len());
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        size(&self.path) + size(Path::new(&wal))
     }
 
     pub fn writer(&self) -> &Writer {
@@ -147,8 +169,10 @@ impl Store {
         }
     }
 
-    /// Commits what is queued, stops the writer and waits for it.
+    /// Commits what is queued, stops the writer (which checkpoints the WAL
+    /// into the database file) and waits for it.
     pub async fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
         self.writer.stop().await;
         let thread = self
             .writer_thread

@@ -128,6 +128,16 @@ impl Writer {
     pub async fn stop(&self) {
         let _ = self.queue.send(Request::Stop).await;
     }
+
+    /// False once the thread has ended (stopped, or died): its queue is closed.
+    pub fn is_running(&self) -> bool {
+        !self.queue.is_closed()
+    }
+
+    /// Requests waiting for the thread, not counting the batch it is writing.
+    pub fn queue_depth(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
 }
 
 /// A queued push whose commit has not been awaited yet.
@@ -178,6 +188,7 @@ fn run(
         }
         writer.commit_batch(&mut batch);
     }
+    writer.checkpoint();
     tracing::debug!("the writer stopped");
 }
 
@@ -248,6 +259,31 @@ impl BatchWriter {
         self.optimized_at = Instant::now();
         if let Err(error) = self.connection.execute_batch("PRAGMA optimize;") {
             tracing::warn!(%error, "refreshing the planner statistics failed");
+        }
+    }
+
+    /// Moves the whole WAL into the database file and truncates it, so a
+    /// stopped service leaves one self-contained file (for copies, `sqlite3`
+    /// on a read-only mount, a backup tool that ignores the WAL).
+    fn checkpoint(&mut self) {
+        // With autocheckpoints off, another program (Litestream) owns the
+        // checkpoints; it copies the WAL before it checkpoints it itself.
+        let automatic: rusqlite::Result<i64> =
+            self.connection
+                .query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0));
+        if matches!(automatic, Ok(0)) {
+            tracing::debug!("the WAL is left to the program that owns checkpoints");
+            return;
+        }
+        let result = self
+            .connection
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                row.get::<_, i64>(0)
+            });
+        match result {
+            Ok(0) => tracing::debug!("the WAL was checkpointed and truncated"),
+            Ok(_) => tracing::warn!("the WAL could not be truncated: a reader was still busy"),
+            Err(error) => tracing::warn!(%error, "checkpointing the WAL failed"),
         }
     }
 

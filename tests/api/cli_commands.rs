@@ -191,7 +191,7 @@ async fn tokens_never_appear_in_the_log() {
             .await
             .unwrap();
     }
-    let log = server.log_until(|log| log.matches("finished processing request").count() >= 2);
+    let log = server.log_until(|log| log.matches(" request method=").count() >= 2);
     server.kill_hard();
     assert!(
         log.contains("/webhooks/udesk/calls"),

@@ -2,9 +2,9 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The binary, with none of the settings of the environment the tests run
 /// in: no `RUST_LOG` and no `UDESK_CALLS_*` variable at all, so only what a
@@ -21,7 +21,8 @@ pub fn binary() -> Command {
     command
 }
 
-/// A running `udesk-calls serve`, its address and everything it logs.
+/// A running `udesk-calls serve`, its address and everything it writes (to
+/// standard error and standard output), line by line.
 pub struct Server {
     pub child: Child,
     pub address: String,
@@ -49,18 +50,12 @@ impl Server {
     pub fn spawn(mut command: Command) -> Server {
         let mut child = command
             .stderr(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .expect("the binary starts");
         let (lines, log) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        forward_lines(child.stderr.take().unwrap(), lines.clone());
+        forward_lines(child.stdout.take().unwrap(), lines);
         let mut server = Server {
             child,
             address: String::new(),
@@ -68,8 +63,7 @@ impl Server {
         };
         let mut seen = Vec::new();
         while let Ok(line) = server.log.recv_timeout(Duration::from_secs(30)) {
-            if let Some(rest) = line.split("address=").nth(1) {
-                let address = rest.split_whitespace().next().unwrap();
+            if let Some(address) = announced_address(&line) {
                 server.address = format!("http://{address}");
                 return server;
             }
@@ -98,6 +92,62 @@ impl Server {
         }
         log
     }
+
+    /// Sends a signal (`TERM`, `INT`) as an operator's `kill` does; the
+    /// shell's own `kill`, since a minimal system may have no `kill` binary.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -{name} {}", self.child.id())])
+            .status()
+            .expect("sh runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits up to `limit` for the process to exit: its status and how long
+    /// the wait took, or `None` if it still runs.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Option<(ExitStatus, Duration)> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .expect("the process can be waited for")
+            {
+                return Some((status, started.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// Every line not read yet, up to the end of the output of a process
+    /// that exited.
+    pub fn rest_of_log(&self) -> Vec<String> {
+        let mut rest = Vec::new();
+        while let Ok(line) = self.log.recv_timeout(Duration::from_secs(10)) {
+            rest.push(line);
+        }
+        rest
+    }
+}
+
+/// Sends each line `output` writes into `lines`, from a thread of its own.
+fn forward_lines(output: impl Read + Send + 'static, lines: mpsc::Sender<String>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// The address of the `udesk-calls is ready` line, in text or JSON.
+fn announced_address(line: &str) -> Option<&str> {
+    if let Some(rest) = line.split("address=").nth(1) {
+        return rest.split_whitespace().next();
+    }
+    line.split(r#""address":""#).nth(1)?.split('"').next()
 }
 
 impl Drop for Server {

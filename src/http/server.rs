@@ -1,0 +1,182 @@
+//! The server's life: probes from the first moment, the app once the
+//! database is open, and a graceful shutdown that ends in bounded time.
+//!
+//! While the database opens (a migration may take minutes) the listener is
+//! already served: `/livez` answers `200`, `/readyz` `503`, and every other
+//! path `503` with `Retry-After`, so a supervisor does not kill a migrating
+//! service and Udesk retries its pushes. On the shutdown signal, readiness
+//! turns to `503` first; then the listener is closed (new connections are
+//! refused) and every request already received is answered, a push after its
+//! commit. Requests still unanswered after [`DRAIN_LIMIT`] are dropped, so
+//! the process exits within 10 s. Last, the writer commits what it holds,
+//! checkpoints the WAL and stops.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::from_fn;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tower::ServiceExt;
+
+use crate::config::Settings;
+use crate::storage::{Store, StoreError};
+
+use super::health::{self, Readiness};
+use super::metrics::Metrics;
+use super::{AppState, request_log, router};
+
+/// How long requests in flight may take to finish once shutdown began; the
+/// rest of the 10 s is for the writer's last commit and the checkpoint.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(8);
+
+/// Why serving ended in failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("serving HTTP failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Open(StoreError),
+}
+
+/// Serves an open `store` on `listener` until `shutdown` completes, then
+/// drains requests in flight and closes the store.
+pub async fn serve(
+    listener: TcpListener,
+    store: Arc<Store>,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match serve_opening(listener, std::future::ready(Ok(store)), settings, shutdown).await {
+        Ok(()) => Ok(()),
+        Err(ServeError::Io(error)) => Err(error),
+        Err(error) => Err(std::io::Error::other(error)),
+    }
+}
+
+/// Like [`serve`], but starts answering probes at once and serves the app
+/// when `opening` yields the store. Should opening fail, serving stops and
+/// the error is returned.
+pub async fn serve_opening(
+    listener: TcpListener,
+    opening: impl Future<Output = Result<Arc<Store>, StoreError>>,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let address = listener.local_addr()?;
+    let readiness = Readiness::starting();
+    let app = App {
+        address,
+        router: Arc::default(),
+        settings: Arc::new(settings),
+        metrics: Arc::new(Metrics::new()),
+        readiness: readiness.clone(),
+    };
+    // A store that is already open is installed before the first request
+    // is accepted, so no request of a test or a bench sees "starting".
+    let mut opening = pin!(opening);
+    let opened_now = tokio::select! {
+        biased;
+        opened = &mut opening => Some(opened.map_err(ServeError::Open)?),
+        () = std::future::ready(()) => None,
+    };
+    if let Some(store) = &opened_now {
+        app.install(store.clone());
+    }
+
+    let draining = Arc::new(Notify::new());
+    let open_failed = Arc::new(Notify::new());
+    let signal = {
+        let (readiness, draining, open_failed) =
+            (readiness.clone(), draining.clone(), open_failed.clone());
+        async move {
+            tokio::select! {
+                () = shutdown => {},
+                () = open_failed.notified() => {},
+            }
+            readiness.draining();
+            draining.notify_one();
+        }
+    };
+    let routes = {
+        let app = app.router.clone();
+        health::routes(readiness)
+            .fallback(move |request: Request| when_open(app.clone(), request))
+            .layer(from_fn(request_log::log_request))
+    };
+    let server = axum::serve(listener, routes).with_graceful_shutdown(signal);
+    let serving = async {
+        tokio::select! {
+            served = server.into_future() => served,
+            () = async { draining.notified().await; tokio::time::sleep(DRAIN_LIMIT).await } => {
+                tracing::warn!(
+                    limit_s = DRAIN_LIMIT.as_secs(),
+                    "requests still unanswered at the drain limit are dropped"
+                );
+                Ok(())
+            }
+        }
+    };
+    let store = async {
+        if let Some(store) = opened_now {
+            return Ok(store);
+        }
+        let opened = opening.await;
+        match &opened {
+            Ok(store) => app.install(store.clone()),
+            Err(_) => open_failed.notify_one(),
+        }
+        opened
+    };
+    let (served, store) = tokio::join!(serving, store);
+    let store = store.map_err(ServeError::Open)?;
+    store.close().await;
+    tracing::info!("the database is closed");
+    served.map_err(ServeError::Io)
+}
+
+/// What the fallback route needs to build and find the app.
+struct App {
+    address: std::net::SocketAddr,
+    router: Arc<OnceLock<Router>>,
+    settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
+}
+
+impl App {
+    fn install(&self, store: Arc<Store>) {
+        let state = AppState {
+            store: store.clone(),
+            settings: self.settings.clone(),
+            metrics: self.metrics.clone(),
+        };
+        let _ = self.router.set(router(state));
+        self.readiness.opened(store);
+        tracing::info!(address = %self.address, "udesk-calls is ready");
+    }
+}
+
+/// Every path but the probes: the app, or `503` while the database opens.
+async fn when_open(app: Arc<OnceLock<Router>>, request: Request) -> Response {
+    let Some(router) = app.get() else {
+        let body =
+            json!({ "error": "the service is starting (opening the database); retry shortly" });
+        let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return response;
+    };
+    match router.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
