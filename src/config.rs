@@ -120,6 +120,33 @@ pub fn parse_cors_origin(text: &str) -> Result<String, String> {
     }
 }
 
+/// The shortest token accepted: 16 characters of a random string put any
+/// guessing out of reach; "secret" or a word is refused at start.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// Refuses a token shorter than [`MIN_TOKEN_CHARS`], naming its flag but
+/// never the token.
+pub fn check_token_lengths(settings: &Settings) -> Result<(), String> {
+    for (flag, tokens) in [
+        (
+            "--webhook-token (UDESK_CALLS_WEBHOOK_TOKEN)",
+            &settings.webhook_tokens,
+        ),
+        ("--api-token (UDESK_CALLS_API_TOKEN)", &settings.api_tokens),
+    ] {
+        if let Some(short) = tokens
+            .iter()
+            .find(|token| token.chars().count() < MIN_TOKEN_CHARS)
+        {
+            return Err(format!(
+                "a token of {flag} has {} characters; use at least {MIN_TOKEN_CHARS}, e.g. from `openssl rand -hex 16`",
+                short.chars().count()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The rule for exposure: with no tokens, only a loopback address may be
 /// served, unless the operator says `--insecure`.
 pub fn check_exposure(
@@ -220,6 +247,17 @@ mod tests {
         let shown = format!("{settings:?}");
         assert!(!shown.contains("secret"), "{shown}");
         assert!(shown.contains("<2 redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn short_tokens_are_refused_without_being_shown() {
+        let mut settings = Settings::open_local();
+        settings.api_tokens = vec!["0123456789abcdef".into()];
+        assert!(check_token_lengths(&settings).is_ok());
+        settings.webhook_tokens = vec!["0123456789abcdef".into(), "hunter2".into()];
+        let refusal = check_token_lengths(&settings).unwrap_err();
+        assert!(refusal.contains("--webhook-token") && refusal.contains("7 characters"));
+        assert!(!refusal.contains("hunter2"), "{refusal}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Progress bars for the long commands (`import`, `reprocess`, `backup`).
+//! Progress bars for the long commands (`import`, `reprocess`, `backup`,
+//! `purge`).
 //!
 //! They are drawn on standard error only when it is a terminal: indicatif's
 //! stderr target hides itself otherwise, so what scripts, log collectors and
@@ -44,6 +45,11 @@ impl Bar {
             bar: ticking(None, SPINNER, "opening the database", 0),
             stage: None,
         }
+    }
+
+    /// Sets how many units are done.
+    pub fn set(&self, done: u64) {
+        self.bar.set_position(done);
     }
 
     /// Counts one more unit.

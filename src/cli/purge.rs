@@ -1,6 +1,6 @@
 //! `udesk-calls purge`: erase one customer's calls, or every call before a
-//! time. The report gives counts only: the number itself is never printed
-//! or logged.
+//! time, with a progress bar on a terminal. The report gives counts only:
+//! the number itself is never printed or logged.
 
 use std::process::ExitCode;
 
@@ -9,6 +9,7 @@ use anyhow::Context;
 use crate::storage::purge::{PurgeTarget, purge};
 
 use super::PurgeArgs;
+use super::progress::Bar;
 
 /// A number shorter than this is refused: it would match inside other
 /// numbers' pushes and erase calls that are not the customer's.
@@ -35,8 +36,12 @@ pub async fn run(args: PurgeArgs) -> anyhow::Result<ExitCode> {
     let wal_autocheckpoint = args.database.wal_autocheckpoint;
     let dry_run = args.dry_run;
     let report = tokio::task::spawn_blocking(move || {
-        purge(&db, wal_autocheckpoint, &target, dry_run, |_| {})
-            .with_context(|| format!("purging {} failed", db.display()))
+        let bar = Bar::counting("calls erased");
+        let report = purge(&db, wal_autocheckpoint, &target, dry_run, |calls| {
+            bar.set(calls)
+        });
+        bar.finish();
+        report.with_context(|| format!("purging {} failed", db.display()))
     })
     .await??;
     let verb = if dry_run { "would erase" } else { "erased" };

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::config::{Settings, check_exposure};
+use crate::config::{Settings, check_exposure, check_token_lengths};
 use crate::http::ServeError;
 use crate::storage::{Store, StoreError};
 
@@ -25,6 +25,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     if let Err(refusal) = check_exposure(address, &settings, args.insecure) {
+        anyhow::bail!(refusal);
+    }
+    if let Err(refusal) = check_token_lengths(&settings) {
         anyhow::bail!(refusal);
     }
     let db = args.database.db.clone();

@@ -173,14 +173,14 @@ async fn tokens_never_appear_in_the_log() {
         "127.0.0.1:0",
         &[
             "--webhook-token",
-            "hook-SECRET-1",
+            "hook-SECRET-0001",
             "--api-token",
-            "api-SECRET-2",
+            "api-SECRET-00002",
         ],
         "trace",
     );
     let client = reqwest::Client::new();
-    for token in ["hook-SECRET-1", "WRONG-SECRET-3"] {
+    for token in ["hook-SECRET-0001", "WRONG-SECRET-003"] {
         let _ = client
             .post(format!(
                 "{}/webhooks/udesk/calls?token={token}",
@@ -270,4 +270,25 @@ async fn a_push_imported_beside_the_running_server_is_part_of_its_next_merge() {
         projection_dump(&open_read_only(&db)),
         projection_dump(&reference.db())
     );
+}
+
+#[test]
+fn serve_refuses_a_token_shorter_than_16_characters_without_showing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(binary()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--api-token",
+            "short-api-tok",
+        ])
+        .arg("--db")
+        .arg(dir.path().join("calls.db")));
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("--api-token") && stderr.contains("at least 16"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("short-api-tok"), "{stderr}");
 }

@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 
 use crate::support::binary::{Server, binary, run};
 
-const HOOK_TOKEN: &str = "hook-Zq81vX";
-const API_TOKEN: &str = "api-Kp42rW";
-const WRONG_HOOK_TOKEN: &str = "wrong-hook-Jd73";
-const WRONG_API_TOKEN: &str = "wrong-api-Tm55";
+const HOOK_TOKEN: &str = "hook-Zq81vX-7d2e19";
+const API_TOKEN: &str = "api-Kp42rW-c3b09f8";
+const WRONG_HOOK_TOKEN: &str = "wrong-hook-Jd73-a1";
+const WRONG_API_TOKEN: &str = "wrong-api-Tm55-b2c";
 const PHONE: &str = "13912345678";
 const MASKED_PHONE: &str = "139****5678";
 const OTHER_PHONE: &str = "18612349876";
