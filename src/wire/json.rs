@@ -17,6 +17,8 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::value::truncate;
+
 /// Something in a body that was read tolerantly.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Oddity {
@@ -97,7 +99,7 @@ fn read_raw(raw: &RawValue, path: &str, oddities: &mut Vec<Oddity>) -> Value {
             } else {
                 path.to_owned()
             },
-            raw: shorten(text),
+            raw: truncate(text),
             problem: "a number beyond 64-bit range; kept as text".into(),
         });
         Value::String(text.trim_end().to_owned())
@@ -212,14 +214,6 @@ fn repair_lone_surrogates(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
         }
     }
     (repaired > 0).then_some((out, repaired))
-}
-
-fn shorten(text: &str) -> String {
-    const LIMIT: usize = 80;
-    match text.char_indices().nth(LIMIT) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
 }
 
 #[cfg(test)]

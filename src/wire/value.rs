@@ -179,7 +179,8 @@ pub fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-fn truncate(text: &str) -> String {
+/// `text` cut to 80 characters, for quoting a value in a message.
+pub(crate) fn truncate(text: &str) -> String {
     const LIMIT: usize = 80;
     match text.char_indices().nth(LIMIT) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
