@@ -44,7 +44,10 @@ impl fmt::Debug for Settings {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("cors_origins", &self.cors_origins)
             .field("graphql_timeout", &self.graphql_timeout)
-            .field("graphql_max_response_bytes", &self.graphql_max_response_bytes)
+            .field(
+                "graphql_max_response_bytes",
+                &self.graphql_max_response_bytes,
+            )
             .finish()
     }
 }

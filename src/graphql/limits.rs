@@ -7,21 +7,23 @@
 //! ([`super::cost`]), in one linear walk, so that no fragment fan-out ever
 //! reaches async-graphql's own walks, which expand every spread. After
 //! validation, async-graphql's depth and complexity against [`MAX_DEPTH`]
-//! and [`MAX_COMPLEXITY`]. While resolving, the bytes of the answer against
-//! the request's [`RequestBudget`], which the requests of a batch share
-//! with their complexity.
+//! and [`MAX_COMPLEXITY`], for the request and for its batch together
+//! (see [`super::budget`]). While resolving, the bytes of the answer
+//! against the budget its batch shares.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextResolve,
-    NextValidation, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextResolve, NextValidation,
+    ResolveInfo,
 };
 use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Value};
 
+use super::budget::{Report, RequestBudget};
 use super::cost::{self, Refusal};
-use super::error::{BAD_USER_INPUT, QUERY_TOO_COMPLEX, RESPONSE_TOO_LARGE, with_code};
+use super::error::{
+    BAD_USER_INPUT, QUERY_TIMEOUT, QUERY_TOO_COMPLEX, RESPONSE_TOO_LARGE, with_code,
+};
 
 /// How deep a query may nest. A dashboard query (calls → edges → node →
 /// events → payload, or one level of related calls) needs about 6; the
@@ -35,57 +37,6 @@ pub const MAX_DEPTH: usize = 15;
 /// 500 calls with every field and child (about 125,000) fits; ten such pages
 /// in one batch, or 500 calls with their related calls' related calls, do not.
 pub const MAX_COMPLEXITY: usize = 250_000;
-
-/// What the requests of one HTTP request share: what is left of the
-/// complexity allowed, and the bytes their answer may take.
-#[derive(Debug)]
-pub struct RequestBudget {
-    complexity_left: AtomicUsize,
-    response_bytes: AtomicUsize,
-    max_response_bytes: usize,
-    response_too_large: AtomicBool,
-}
-
-impl RequestBudget {
-    pub fn new(max_response_bytes: usize) -> Arc<RequestBudget> {
-        Arc::new(RequestBudget {
-            complexity_left: AtomicUsize::new(MAX_COMPLEXITY),
-            response_bytes: AtomicUsize::new(0),
-            max_response_bytes,
-            response_too_large: AtomicBool::new(false),
-        })
-    }
-
-    /// Whether the answer outgrew the limit while being resolved.
-    pub fn response_too_large(&self) -> bool {
-        self.response_too_large.load(Ordering::Relaxed)
-    }
-
-    pub fn max_response_bytes(&self) -> usize {
-        self.max_response_bytes
-    }
-
-    /// Takes `cost` from what is left, or nothing and `false` when it exceeds it.
-    fn spend_complexity(&self, cost: usize) -> bool {
-        self.complexity_left
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                left.checked_sub(cost)
-            })
-            .is_ok()
-    }
-
-    /// Counts `bytes` more of the answer; `false` once over the limit.
-    fn add_response_bytes(&self, bytes: usize) -> bool {
-        let total = self
-            .response_bytes
-            .fetch_add(bytes, Ordering::Relaxed)
-            .saturating_add(bytes);
-        if total > self.max_response_bytes {
-            self.response_too_large.store(true, Ordering::Relaxed);
-        }
-        !self.response_too_large()
-    }
-}
 
 /// The refusal of an answer over `max_bytes`, as the client sees it.
 pub fn response_too_large(max_bytes: usize) -> ServerError {
@@ -101,12 +52,42 @@ pub fn response_too_large(max_bytes: usize) -> ServerError {
     )
 }
 
+/// The refusal of a request still running at its time limit.
+pub fn timed_out(limit: std::time::Duration) -> ServerError {
+    with_code(
+        ServerError::new(
+            format!(
+                "Query timeout: the request ran longer than {limit:?} and was stopped; ask for \
+                 less at once (smaller pages, fewer fields, a narrower filter)"
+            ),
+            None,
+        ),
+        QUERY_TIMEOUT,
+    )
+}
+
 /// The extension enforcing the limits above.
 pub struct QueryLimits;
 
 impl ExtensionFactory for QueryLimits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(QueryLimits)
+        Arc::new(RequestLimits::default())
+    }
+}
+
+/// The limits of one request (async-graphql creates one per request).
+#[derive(Default)]
+struct RequestLimits {
+    /// Its report to its batch's budget, when it has one.
+    report: Mutex<Option<Report>>,
+}
+
+impl RequestLimits {
+    fn take_report(&self) -> Option<Report> {
+        self.report
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 }
 
@@ -134,13 +115,16 @@ pub fn measure_request(request: &mut Request) -> Result<cost::Measure, ServerErr
 }
 
 #[async_trait::async_trait]
-impl Extension for QueryLimits {
+impl Extension for RequestLimits {
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
+        // Taken first: refused below, the request still reports (nothing).
+        *self.report.lock().unwrap_or_else(PoisonError::into_inner) =
+            RequestBudget::of(&request).map(Report::new);
         let measure = measure_request(&mut request)?;
         cost::check(&measure, "the query").map_err(refusal_error)?;
         next.run(ctx, request).await
@@ -151,7 +135,9 @@ impl Extension for QueryLimits {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
+        let validated = next.run(ctx).await;
+        let report = self.take_report();
+        let result = validated?;
         let refusal = if result.complexity > MAX_COMPLEXITY {
             format!(
                 "Query is too complex: it may cost {}, the limit is {MAX_COMPLEXITY}; ask for fewer items or fields",
@@ -162,17 +148,18 @@ impl Extension for QueryLimits {
                 "Query is nested too deep: {} levels, the limit is {MAX_DEPTH}",
                 result.depth
             )
-        } else if ctx
-            .data_opt::<Arc<RequestBudget>>()
-            .is_some_and(|budget| !budget.spend_complexity(result.complexity))
-        {
-            format!(
-                "Query is too complex: the requests of this batch together may cost more than \
-                 {MAX_COMPLEXITY} (this one {}); send fewer or smaller requests",
-                result.complexity
-            )
         } else {
-            return Ok(result);
+            let total = match report {
+                Some(report) => report.cost(result.complexity).await,
+                None => result.complexity,
+            };
+            if total <= MAX_COMPLEXITY {
+                return Ok(result);
+            }
+            format!(
+                "Query is too complex: the requests of this batch may cost {total} together, the \
+                 limit is {MAX_COMPLEXITY}; send fewer or smaller requests"
+            )
         };
         Err(vec![with_code(
             ServerError::new(refusal, None),
@@ -181,7 +168,10 @@ impl Extension for QueryLimits {
     }
 
     /// Counts the answer's bytes as its fields are resolved, and refuses
-    /// every field once over the limit, so that no more is read or built.
+    /// every field once over the limit or past the time limit, so that no
+    /// more is read or built. The time is checked here, not only where the
+    /// request waits: resolving a page of ready values may take seconds
+    /// without ever waiting.
     async fn resolve(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -192,7 +182,13 @@ impl Extension for QueryLimits {
             return next.run(ctx, info).await;
         };
         if budget.response_too_large() {
-            return Err(response_too_large(budget.max_response_bytes));
+            return Err(response_too_large(budget.max_response_bytes()));
+        }
+        if budget.past_deadline() {
+            return Err(with_code(
+                ServerError::new("Query timeout", None),
+                QUERY_TIMEOUT,
+            ));
         }
         let leaf = info.field.selection_set.node.items.is_empty();
         let list_item = info.parent_type.starts_with('[');
@@ -206,7 +202,7 @@ impl Extension for QueryLimits {
             (None, _, _) => 0,
         };
         if !budget.add_response_bytes(bytes) {
-            return Err(response_too_large(budget.max_response_bytes));
+            return Err(response_too_large(budget.max_response_bytes()));
         }
         Ok(value)
     }
@@ -221,7 +217,13 @@ fn value_bytes(value: &Value) -> usize {
         Value::String(text) => text.len() + 2,
         Value::Binary(bytes) => bytes.len() + 2,
         Value::Enum(name) => name.len() + 2,
-        Value::List(items) => items.iter().map(|item| value_bytes(item) + 1).sum::<usize>() + 2,
+        Value::List(items) => {
+            items
+                .iter()
+                .map(|item| value_bytes(item) + 1)
+                .sum::<usize>()
+                + 2
+        }
         Value::Object(map) => keys_bytes(value) + map.values().map(value_bytes).sum::<usize>(),
     }
 }

@@ -9,6 +9,7 @@
 //! the root (`query`); what a query may cost (`cost`, `limits`) and the
 //! runtime queries run on (`runtime`).
 
+pub mod budget;
 pub mod call;
 pub mod collections;
 pub mod connection;

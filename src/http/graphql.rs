@@ -122,7 +122,10 @@ async fn over_get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    respond(&headers, state.runner.run(request.into()).await)
+    match state.runner.run(move || Ok(request.into())).await {
+        Ok(answer) => respond(&headers, answer),
+        Err(unreadable) => request_error(&headers, unreadable),
+    }
 }
 
 async fn over_post(State(state): State<GraphqlState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -132,33 +135,29 @@ async fn over_post(State(state): State<GraphqlState>, headers: HeaderMap, body: 
     if let Some(refusal) = check_content_type(&headers) {
         return refusal;
     }
-    let batch: BatchRequest = match serde_json::from_slice(&body) {
-        Ok(batch) => batch,
-        Err(error) => {
-            return request_error(
-                &headers,
-                format!("the body is not a GraphQL request in JSON: {error}"),
-            );
-        }
-    };
+    // Read on the GraphQL threads too: a body of megabytes takes a while.
+    match state.runner.run(move || read_batch(&body)).await {
+        Ok(answer) => respond(&headers, answer),
+        Err(unreadable) => request_error(&headers, unreadable),
+    }
+}
+
+/// The request or batch in a POST body, or why there is none to run.
+fn read_batch(body: &[u8]) -> Result<BatchRequest, String> {
+    let batch: BatchRequest = serde_json::from_slice(body)
+        .map_err(|error| format!("the body is not a GraphQL request in JSON: {error}"))?;
     if batch.iter().any(|request| request.query.is_empty()) {
-        return request_error(
-            &headers,
-            "the request has no `query`: send {\"query\": \"{ … }\"}".to_owned(),
-        );
+        return Err("the request has no `query`: send {\"query\": \"{ … }\"}".to_owned());
     }
     if let BatchRequest::Batch(requests) = &batch
         && requests.len() > MAX_BATCH
     {
-        return request_error(
-            &headers,
-            format!(
-                "a batch holds at most {MAX_BATCH} requests; this one holds {}",
-                requests.len()
-            ),
-        );
+        return Err(format!(
+            "a batch holds at most {MAX_BATCH} requests; this one holds {}",
+            requests.len()
+        ));
     }
-    respond(&headers, state.runner.run(batch).await)
+    Ok(batch)
 }
 
 /// A `401` unless the request carries an accepted bearer token (or none is configured).

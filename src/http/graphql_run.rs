@@ -5,19 +5,23 @@
 //! GraphQL runtime ([`QueryRuntime`]), never on the threads answering
 //! pushes. A batch is measured as a whole before anything runs (its
 //! documents' sizes added up) and its requests share one [`RequestBudget`]:
-//! the complexity they may cost together and the bytes of their answer.
-//! Execution stops at the time limit: the request's future is dropped, so
-//! no resolver issues another read and the read in flight is interrupted
-//! (see `Store::read`). An answer over the byte limit is replaced by one
-//! error, so its bytes are never sent.
+//! the complexity they may cost together (all run or none), the bytes of
+//! their answer and the time.
+//!
+//! Execution stops at the time limit: a request waiting is dropped, so no
+//! resolver issues another read and the read in flight is interrupted (see
+//! `Store::read`); a request busy resolving has every further field
+//! refused. An answer over the byte limit is replaced by one error, so its
+//! bytes are never sent.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{BatchRequest, BatchResponse, ServerError};
 
-use crate::graphql::error::{QUERY_TIMEOUT, code_or_bad_input, with_code};
-use crate::graphql::limits::{RequestBudget, measure_request, refusal_error, response_too_large};
+use crate::graphql::budget::RequestBudget;
+use crate::graphql::error::{INTERNAL, code_or_bad_input, with_code};
+use crate::graphql::limits::{measure_request, refusal_error, response_too_large, timed_out};
 use crate::graphql::runtime::QueryRuntime;
 use crate::graphql::{ApiSchema, cost};
 
@@ -39,17 +43,24 @@ pub struct Answer {
 }
 
 impl Runner {
-    /// Runs `batch` on the GraphQL runtime. Dropping the future (the client
-    /// went away) stops it there too.
-    pub async fn run(&self, batch: BatchRequest) -> Answer {
+    /// Runs the batch `read` reads, on the GraphQL runtime; the error is why
+    /// there is none. Dropping the future (the client went away) stops it
+    /// there too.
+    pub async fn run(
+        &self,
+        read: impl FnOnce() -> Result<BatchRequest, String> + Send + 'static,
+    ) -> Result<Answer, String> {
         let runner = self.clone();
-        match self.runtime.spawn(runner.run_here(batch)).await {
+        let running = self
+            .runtime
+            .spawn(async move { Ok(runner.run_here(read()?).await) });
+        match running.await {
             Ok(answer) => answer,
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(_) => {
                 tracing::warn!("a GraphQL request was cancelled: the service is stopping");
                 let refusal = ServerError::new("the service is stopping; retry shortly", None);
-                refused(&with_code(refusal, crate::graphql::error::INTERNAL), None)
+                Ok(refused(&with_code(refusal, INTERNAL), None))
             }
         }
     }
@@ -62,10 +73,16 @@ impl Runner {
         if let Err(refusal) = measure_batch(&mut batch) {
             return refused(&refusal, batch_len);
         }
-        let budget = RequestBudget::new(self.max_response_bytes);
+        let budget = RequestBudget::new(
+            batch_len.unwrap_or(1),
+            self.max_response_bytes,
+            self.timeout,
+        );
         let batch = batch.data(budget.clone());
+        // The timeout stops a request waiting (for reads); the budget's
+        // deadline one busy resolving (see `limits`).
         let executed = tokio::time::timeout(self.timeout, self.schema.execute_batch(batch)).await;
-        let Ok(executed) = executed else {
+        let Some(executed) = executed.ok().filter(|_| !budget.past_deadline()) else {
             tracing::warn!(
                 limit = ?self.timeout,
                 "a GraphQL request ran past the time limit and was stopped"
@@ -87,8 +104,9 @@ impl Runner {
             Ok(answer) => answer,
             Err(error) => {
                 tracing::error!(%error, "a GraphQL response could not be serialized");
-                let internal = ServerError::new("internal error; the server log has the details", None);
-                refused(&with_code(internal, crate::graphql::error::INTERNAL), batch_len)
+                let internal =
+                    ServerError::new("internal error; the server log has the details", None);
+                refused(&with_code(internal, INTERNAL), batch_len)
             }
         }
     }
@@ -105,19 +123,6 @@ fn measure_batch(batch: &mut BatchRequest) -> Result<(), ServerError> {
         .filter_map(|request| measure_request(request).ok())
         .fold(cost::Measure::default(), |total, measure| total + measure);
     cost::check(&total, "the batch's queries together").map_err(refusal_error)
-}
-
-fn timed_out(limit: Duration) -> ServerError {
-    with_code(
-        ServerError::new(
-            format!(
-                "Query timeout: the request ran longer than {limit:?} and was stopped; ask for \
-                 less at once (smaller pages, fewer fields, a narrower filter)"
-            ),
-            None,
-        ),
-        QUERY_TIMEOUT,
-    )
 }
 
 /// `error` as the whole answer: one result, or one per request of a batch.

@@ -29,7 +29,10 @@ fn a_fan_out_of_fragments_is_measured_in_one_walk_and_refused() {
         let started = Instant::now();
         let measure = measured(&query).unwrap();
         let took = started.elapsed();
-        assert!(took < Duration::from_millis(50), "{levels}×{spreads}: {took:?}");
+        assert!(
+            took < Duration::from_millis(50),
+            "{levels}×{spreads}: {took:?}"
+        );
         assert!(measure.selections > MAX_SELECTIONS, "{measure:?}");
         let refusal = check(&measure, "the query").unwrap_err();
         assert!(
