@@ -34,7 +34,7 @@ pub const MAX_DEPTH: usize = 15;
 /// The most a query, or the requests of a batch together, may cost. A page
 /// costs its children once per call it may return and a call's lists (its
 /// events, collections, warnings) several times their fields, so a page of
-/// 500 calls with every field and child (about 125,000) fits; ten such pages
+/// 500 calls with every field and child (126,501) fits; ten such pages
 /// in one batch, or 500 calls with their related calls' related calls, do not.
 pub const MAX_COMPLEXITY: usize = 250_000;
 
