@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
 
@@ -22,9 +23,17 @@ pub struct Settings {
     /// Origins whose pages may call the GraphQL API from a browser (CORS);
     /// `*` allows any. Empty: same-origin pages only.
     pub cors_origins: Vec<String>,
+    /// A GraphQL request still running after this is stopped (`QUERY_TIMEOUT`).
+    pub graphql_timeout: Duration,
+    /// A GraphQL answer over this many bytes is replaced by one error
+    /// (`RESPONSE_TOO_LARGE`).
+    pub graphql_max_response_bytes: usize,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// See `SECURITY.md`, "GraphQL limits".
+pub const DEFAULT_GRAPHQL_TIMEOUT_SECONDS: u64 = 30;
+pub const DEFAULT_GRAPHQL_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -34,6 +43,11 @@ impl fmt::Debug for Settings {
             .field("default_offset", &self.default_offset)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("cors_origins", &self.cors_origins)
+            .field("graphql_timeout", &self.graphql_timeout)
+            .field(
+                "graphql_max_response_bytes",
+                &self.graphql_max_response_bytes,
+            )
             .finish()
     }
 }
@@ -56,6 +70,8 @@ impl Settings {
             default_offset: beijing(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             cors_origins: Vec::new(),
+            graphql_timeout: Duration::from_secs(DEFAULT_GRAPHQL_TIMEOUT_SECONDS),
+            graphql_max_response_bytes: DEFAULT_GRAPHQL_MAX_RESPONSE_BYTES,
         }
     }
 }

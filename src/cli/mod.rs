@@ -18,7 +18,10 @@ use std::path::PathBuf;
 use chrono::FixedOffset;
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{DEFAULT_MAX_BODY_BYTES, parse_cors_origin, parse_utc_offset};
+use crate::config::{
+    DEFAULT_GRAPHQL_MAX_RESPONSE_BYTES, DEFAULT_GRAPHQL_TIMEOUT_SECONDS, DEFAULT_MAX_BODY_BYTES,
+    parse_cors_origin, parse_utc_offset,
+};
 use crate::storage::{DEFAULT_WAL_AUTOCHECKPOINT, StoreOptions};
 
 pub use config_file::{parse, try_parse_from};
@@ -249,6 +252,29 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub readers: u32,
+
+    /// Stop a GraphQL request (a batch counts as one) still running after
+    /// this many seconds; it is answered with the code QUERY_TIMEOUT.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_GRAPHQL_TIMEOUT_SECONDS",
+        default_value_t = DEFAULT_GRAPHQL_TIMEOUT_SECONDS,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub graphql_timeout_seconds: u64,
+
+    /// The largest GraphQL answer sent, in bytes (a batch's answers
+    /// together); a larger one is replaced by an error with the code
+    /// RESPONSE_TOO_LARGE, and its building stops once over.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_GRAPHQL_MAX_RESPONSE_BYTES",
+        default_value_t = DEFAULT_GRAPHQL_MAX_RESPONSE_BYTES,
+        value_name = "BYTES",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..)
+    )]
+    pub graphql_max_response_bytes: usize,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         default_offset: args.database.default_utc_offset,
         max_body_bytes: args.max_body_bytes,
         cors_origins: args.cors_origins,
+        graphql_timeout: std::time::Duration::from_secs(args.graphql_timeout_seconds),
+        graphql_max_response_bytes: args.graphql_max_response_bytes,
     };
     let listener = TcpListener::bind(&args.listen)
         .await

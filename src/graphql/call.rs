@@ -27,6 +27,18 @@ use super::loaders::{CallLoader, ChildrenOf, SharingCallId};
 /// a series rarely holds more than a few calls, and nesting it should cost.
 const RELATED_CALLS_COST: usize = 10;
 
+/// How many elements a call's list (its events, a collection, its parse
+/// warnings) is counted as holding: a call has a handful of pushes and
+/// most collections a few elements, so a page of calls costs its lists
+/// several times over, not once.
+const CHILD_LIST_COST: usize = 5;
+
+/// The complexity of one of a call's lists: its element's fields (one for
+/// a list of scalars) for each element it is counted as holding.
+fn child_list_complexity(child_complexity: usize) -> usize {
+    CHILD_LIST_COST * child_complexity.max(1) + 1
+}
+
 /// How a push field's value is served.
 pub trait ToGraphql {
     type Output: OutputType;
@@ -140,6 +152,7 @@ macro_rules! call_object {
 
             /// Every stored push of this call, whole, in event-time order (pushes
             /// without a timestamp first, then by arrival).
+            #[graphql(complexity = "child_list_complexity(child_complexity)")]
             async fn events(&self, ctx: &Context<'_>) -> Result<Vec<CallEvent>, ApiError> {
                 Ok(match load(ctx, self, Child::Events).await? {
                     Some(Children::Events(events)) => events,
@@ -149,6 +162,7 @@ macro_rules! call_object {
 
             $(
                 $(#[doc = $cdoc])*
+                #[graphql(complexity = "child_list_complexity(child_complexity)")]
                 async fn $cname(&self, ctx: &Context<'_>) -> Result<Vec<$item>, ApiError> {
                     let child = Child::Collection(CollectionKind::$variant);
                     Ok(match load(ctx, self, child).await? {
@@ -162,6 +176,7 @@ macro_rules! call_object {
 
             /// Fields of this call's pushes that could not be read; their normalized
             /// value was left empty, the raw push keeps them.
+            #[graphql(complexity = "child_list_complexity(child_complexity)")]
             async fn parse_warnings(&self, ctx: &Context<'_>) -> Result<Vec<EventWarning>, ApiError> {
                 Ok(match load(ctx, self, Child::ParseWarnings).await? {
                     Some(Children::ParseWarnings(warnings)) => warnings,

@@ -2,7 +2,8 @@
 //!
 //! Every code comes from where the error arises: resolvers return
 //! [`ApiError`], each variant one code; the query limits
-//! ([`super::limits`]) refuse with `QUERY_TOO_COMPLEX`; what async-graphql
+//! ([`super::limits`]) refuse with `QUERY_TOO_COMPLEX` or
+//! `RESPONSE_TOO_LARGE`, the time limit with `QUERY_TIMEOUT`; what async-graphql
 //! refuses itself before running anything (syntax, validation, variables)
 //! is the client's mistake, `BAD_USER_INPUT` ([`code_or_bad_input`]). Storage failures
 //! are logged with their detail and shown to clients only as "internal
@@ -18,6 +19,10 @@ use crate::storage::StoreError;
 pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 /// The code of a query over the depth or complexity limit.
 pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
+/// The code of an answer that would exceed the response size limit.
+pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
+/// The code of a request that ran past the time limit and was stopped.
+pub const QUERY_TIMEOUT: &str = "QUERY_TIMEOUT";
 pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
 pub const INTERNAL: &str = "INTERNAL";
 

@@ -6,17 +6,21 @@
 //! rows of `storage::read`): this module adds their GraphQL fields and
 //! descriptions (`call`, `collections`, `stats`, `lookups`), paging
 //! (`connection`), input validation (`filter`), batching (`loaders`) and
-//! the root (`query`).
+//! the root (`query`); what a query may cost (`cost`, `limits`) and the
+//! runtime queries run on (`runtime`).
 
+pub mod budget;
 pub mod call;
 pub mod collections;
 pub mod connection;
+pub mod cost;
 pub mod error;
 pub mod filter;
 pub mod limits;
 pub mod loaders;
 pub mod lookups;
 pub mod query;
+pub mod runtime;
 pub mod stats;
 
 use std::sync::Arc;
@@ -42,7 +46,7 @@ pub fn build_schema(store: Arc<Store>, default_offset: FixedOffset) -> ApiSchema
         loaders::CallLoader {
             store: store.clone(),
         },
-        tokio::spawn,
+        |load| tokio::spawn(runtime::traced(load)),
     );
     builder()
         .data(store)

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{BatchRequest, BatchResponse};
+use async_graphql::BatchRequest;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -23,28 +23,36 @@ use axum::routing::get;
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::graphql::error::{BAD_USER_INPUT, UNAUTHENTICATED, code_or_bad_input};
-use crate::graphql::{ApiSchema, build_schema};
+use crate::graphql::build_schema;
+use crate::graphql::error::{BAD_USER_INPUT, UNAUTHENTICATED};
+use crate::graphql::runtime::QueryRuntime;
 
 use super::AppState;
+use super::graphql_run::{Answer, Runner};
 use super::tokens::token_allowed;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
-/// The most requests one batched POST may hold: the complexity limit applies
-/// to each request, so an unbounded batch would get around it.
+/// The most requests one batched POST may hold. The requests of a batch
+/// also share one budget of complexity and response bytes.
 const MAX_BATCH: usize = 10;
 
 #[derive(Clone)]
 struct GraphqlState {
-    schema: ApiSchema,
+    runner: Runner,
     api_tokens: Arc<Vec<String>>,
 }
 
-/// The `/graphql` routes, with their own state so the app's stays small.
+/// The `/graphql` routes, with their own state so the app's stays small,
+/// and their own runtime (see `graphql::runtime`).
 pub fn routes(state: &AppState) -> Router {
     let graphql = GraphqlState {
-        schema: build_schema(state.store.clone(), state.settings.default_offset),
+        runner: Runner {
+            schema: build_schema(state.store.clone(), state.settings.default_offset),
+            runtime: Arc::new(QueryRuntime::new()),
+            timeout: state.settings.graphql_timeout,
+            max_response_bytes: state.settings.graphql_max_response_bytes,
+        },
         api_tokens: Arc::new(state.settings.api_tokens.clone()),
     };
     let router = Router::new()
@@ -114,7 +122,10 @@ async fn over_get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    respond(&headers, state.schema.execute(request).await.into())
+    match state.runner.run(move || Ok(request.into())).await {
+        Ok(answer) => respond(&headers, answer),
+        Err(unreadable) => request_error(&headers, unreadable),
+    }
 }
 
 async fn over_post(State(state): State<GraphqlState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -124,33 +135,29 @@ async fn over_post(State(state): State<GraphqlState>, headers: HeaderMap, body: 
     if let Some(refusal) = check_content_type(&headers) {
         return refusal;
     }
-    let batch: BatchRequest = match serde_json::from_slice(&body) {
-        Ok(batch) => batch,
-        Err(error) => {
-            return request_error(
-                &headers,
-                format!("the body is not a GraphQL request in JSON: {error}"),
-            );
-        }
-    };
+    // Read on the GraphQL threads too: a body of megabytes takes a while.
+    match state.runner.run(move || read_batch(&body)).await {
+        Ok(answer) => respond(&headers, answer),
+        Err(unreadable) => request_error(&headers, unreadable),
+    }
+}
+
+/// The request or batch in a POST body, or why there is none to run.
+fn read_batch(body: &[u8]) -> Result<BatchRequest, String> {
+    let batch: BatchRequest = serde_json::from_slice(body)
+        .map_err(|error| format!("the body is not a GraphQL request in JSON: {error}"))?;
     if batch.iter().any(|request| request.query.is_empty()) {
-        return request_error(
-            &headers,
-            "the request has no `query`: send {\"query\": \"{ … }\"}".to_owned(),
-        );
+        return Err("the request has no `query`: send {\"query\": \"{ … }\"}".to_owned());
     }
     if let BatchRequest::Batch(requests) = &batch
         && requests.len() > MAX_BATCH
     {
-        return request_error(
-            &headers,
-            format!(
-                "a batch holds at most {MAX_BATCH} requests; this one holds {}",
-                requests.len()
-            ),
-        );
+        return Err(format!(
+            "a batch holds at most {MAX_BATCH} requests; this one holds {}",
+            requests.len()
+        ));
     }
-    respond(&headers, state.schema.execute_batch(batch).await)
+    Ok(batch)
 }
 
 /// A `401` unless the request carries an accepted bearer token (or none is configured).
@@ -207,6 +214,10 @@ fn check_content_type(headers: &HeaderMap) -> Option<Response> {
 
 fn is_mutation(request: &async_graphql::Request) -> bool {
     use async_graphql::parser::types::{DocumentOperations, OperationType};
+    // Too long to parse here: the runner refuses it, mutation or not.
+    if crate::graphql::cost::check_length(&request.query).is_err() {
+        return false;
+    }
     let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
         return false;
     };
@@ -260,52 +271,16 @@ fn media_type(headers: &HeaderMap) -> HeaderValue {
     }
 }
 
-fn respond(headers: &HeaderMap, batch: BatchResponse) -> Response {
-    let mut not_run = false;
-    let json = match batch {
-        BatchResponse::Single(response) => result_json(response, &mut not_run),
-        BatchResponse::Batch(responses) => responses
-            .into_iter()
-            .map(|response| result_json(response, &mut not_run))
-            .collect::<Result<Vec<_>, _>>()
-            .map(serde_json::Value::Array),
-    };
+fn respond(headers: &HeaderMap, answer: Answer) -> Response {
     let content_type = media_type(headers);
-    let status = if not_run && content_type == GRAPHQL_RESPONSE {
+    let status = if answer.not_run && content_type == GRAPHQL_RESPONSE {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    let body = match json.and_then(|json| serde_json::to_vec(&json)) {
-        Ok(body) => body,
-        Err(error) => {
-            tracing::error!(%error, "a GraphQL response could not be serialized");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    };
-    let mut response = (status, body).into_response();
+    let mut response = (status, answer.body).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, content_type);
     response
-}
-
-/// One execution result as JSON, with the codes of its errors. A request that
-/// failed before execution (errors without a path and no data: a syntax
-/// error, a validation error, a bad variable) has no `data` entry at all, as
-/// the GraphQL spec says, and sets `not_run`.
-fn result_json(
-    mut response: async_graphql::Response,
-    not_run: &mut bool,
-) -> serde_json::Result<serde_json::Value> {
-    response.errors.iter_mut().for_each(code_or_bad_input);
-    let failed_before_execution = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|error| error.path.is_empty());
-    *not_run |= failed_before_execution;
-    let mut json = serde_json::to_value(&response)?;
-    if failed_before_execution && let Some(result) = json.as_object_mut() {
-        result.remove("data");
-    }
-    Ok(json)
 }

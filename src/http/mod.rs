@@ -6,6 +6,7 @@
 
 pub mod graphiql;
 pub mod graphql;
+mod graphql_run;
 pub mod health;
 pub mod metrics;
 mod request_log;

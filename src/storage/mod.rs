@@ -15,6 +15,7 @@
 //!   online copy), [`progress`] (how far those two are), [`sql`] (value
 //!   conversions).
 
+mod abandoned;
 pub mod backup;
 pub mod call_rows;
 pub mod collection_rows;
@@ -153,7 +154,8 @@ impl Store {
 
     /// Runs blocking read work on a pooled connection, off the async runtime,
     /// inside a `store_read` span (so a trace shows each request's reads). A
-    /// panic in `work` is raised again in the caller.
+    /// panic in `work` is raised again in the caller. Should the caller stop
+    /// waiting, the read is interrupted (see `abandoned`).
     async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -161,8 +163,13 @@ impl Store {
     {
         let span = tracing::debug_span!("store_read");
         let readers = self.readers.clone();
-        let task = tokio::task::spawn_blocking(move || span.in_scope(|| work(&*readers.get()?)));
-        match task.await {
+        let (caller, reader) = abandoned::pair();
+        let task = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| reader.run(&*readers.get()?, work))
+        });
+        let finished = task.await;
+        caller.finished();
+        match finished {
             Ok(result) => result,
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(error) => Err(StoreError::Internal(error.to_string())),

@@ -21,6 +21,8 @@ mod graphql_cors;
 mod graphql_examples;
 mod graphql_filters;
 mod graphql_http;
+mod graphql_isolation;
+mod graphql_limits;
 mod graphql_over_http_spec;
 mod graphql_paging;
 mod graphql_query_plans;

@@ -17,6 +17,22 @@ use super::db::open_read_only;
 
 pub const WEBHOOK: &str = "/webhooks/udesk/calls";
 
+/// Registers an inert global tracing subscriber, once for the test binary.
+///
+/// tracing-core asks a callsite used for the first time while only one
+/// subscriber is registered (a test's own, set for its thread) about its
+/// interest from the thread using it: another test's thread, with no
+/// subscriber, would then turn the span off for good and the test's
+/// subscriber would never see it. With a second subscriber registered,
+/// every subscriber is asked. The global one sees nothing: it is no-op.
+fn register_a_global_subscriber() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ =
+            tracing::subscriber::set_global_default(tracing::subscriber::NoSubscriber::default());
+    });
+}
+
 /// A running service; stops when dropped (or with `stop_keeping_files`).
 pub struct TestApp {
     pub address: SocketAddr,
@@ -38,6 +54,7 @@ impl TestApp {
     }
 
     pub async fn start_with(settings: Settings) -> TestApp {
+        register_a_global_subscriber();
         let dir = tempfile::tempdir().expect("a temporary directory");
         let db_path = dir.path().join("calls.db");
         let store = Arc::new(
