@@ -37,5 +37,6 @@ for target in "${targets[@]}"; do
   # --sanitizer NONE: the sanitizers need a nightly compiler; libFuzzer's
   # coverage instrumentation does not.
   nice -n 19 cargo bolero test "$target" --sanitizer NONE \
-    --time "${seconds}s" --max-input-length 4096
+    -T "${seconds}s" --max-input-length 4096 \
+    --corpus-dir "target/fuzz/corpus/$target" --crashes-dir "target/fuzz/crashes/$target"
 done

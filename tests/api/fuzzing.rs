@@ -35,7 +35,9 @@ use udesk_calls::wire::{ContentEncoding, DecompressError, decompress};
 use udesk_calls::{StoreOptions, wire::time::beijing};
 
 use crate::support::db::{open_read_only, projection_dump, rows};
-use crate::support::fuzz_input::{ByteEdit, Encoding, FuzzPush, RenderedPush, SEEDS, Transport};
+use crate::support::fuzz_input::{
+    ByteEdit, Edit, Encoding, FuzzPush, Key, Odd, RenderedPush, SEEDS, Transport,
+};
 
 /// The webhook's default body limit, applied after decompression too.
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -95,6 +97,56 @@ fn every_recorded_push_passes_the_fuzz_checks_unchanged_and_all_in_one_call() {
     let stored = outcomes.iter().filter(|o| **o == "stored").count();
     let duplicates = outcomes.iter().filter(|o| **o == "duplicate").count();
     assert_eq!((stored, duplicates), (SEEDS.len(), SEEDS.len()));
+}
+
+/// Inputs the fuzzers found failing, kept failing no more.
+fn findings() -> Vec<(&'static str, Vec<Delivery>)> {
+    let seed = |start: u8, edits: Vec<Edit>, transport: Transport| FuzzPush {
+        start,
+        raw: Vec::new(),
+        edits,
+        byte_edit: ByteEdit::Truncate(0),
+        mangle: 1,
+        transport,
+        encoding: Encoding::Plain,
+    };
+    vec![(
+        // A form field of 127 nested arrays was accepted, but its
+        // `form_payload` (one level deeper) could not be parsed back:
+        // reprocess failed, and so would every later merge of the call.
+        "a form field nested 127 deep",
+        vec![
+            Delivery::New(seed(
+                2,
+                vec![Edit::Set {
+                    key: Key::Known(6),
+                    value: Odd::Nested(127),
+                }],
+                Transport::FormFields,
+            )),
+            Delivery::New(seed(
+                3,
+                vec![Edit::Set {
+                    key: Key::Known(6),
+                    value: Odd::Nested(127),
+                }],
+                Transport::FormFields,
+            )),
+        ],
+    )]
+}
+
+#[test]
+fn inputs_the_fuzzers_found_failing_pass() {
+    for (finding, deliveries) in findings() {
+        for delivery in &deliveries {
+            if let Delivery::New(push) = delivery {
+                assert!(parse(push).starts_with("accepted"), "{finding}");
+            }
+        }
+        let outcomes = ingest(&deliveries);
+        assert!(outcomes.iter().all(|o| *o == "stored"), "{finding}");
+    }
 }
 
 /// The budget of one fuzz target: `UDESK_CALLS_FUZZ_SECONDS`, else `short`.
