@@ -18,12 +18,9 @@
 //! SECURITY.md). A watchdog aborts on an input that takes too long, after
 //! printing it: a hang is a finding too.
 
-use std::collections::{BTreeMap, HashSet};
-use std::fmt::Debug;
+use std::collections::HashSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bolero::generator::{TypeGenerator, produce};
 use udesk_calls::domain::{RawPush, RejectReason, Rejection, project};
@@ -38,6 +35,7 @@ use crate::support::db::{open_read_only, projection_dump, rows};
 use crate::support::fuzz_input::{
     ByteEdit, Edit, Encoding, FuzzPush, Key, Odd, RenderedPush, SEEDS, Transport,
 };
+use crate::support::fuzz_runs::{Runs, budget};
 
 /// The webhook's default body limit, applied after decompression too.
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -147,14 +145,6 @@ fn inputs_the_fuzzers_found_failing_pass() {
         let outcomes = ingest(&deliveries);
         assert!(outcomes.iter().all(|o| *o == "stored"), "{finding}");
     }
-}
-
-/// The budget of one fuzz target: `UDESK_CALLS_FUZZ_SECONDS`, else `short`.
-fn budget(short: Duration) -> Duration {
-    std::env::var("UDESK_CALLS_FUZZ_SECONDS")
-        .ok()
-        .and_then(|seconds| seconds.parse().ok())
-        .map_or(short, Duration::from_secs)
 }
 
 /// What the webhook makes of a body after its token and size checks: an
@@ -314,70 +304,4 @@ fn scratch_dir() -> tempfile::TempDir {
         return dir;
     }
     tempfile::tempdir().unwrap()
-}
-
-/// Counts executions and watches for hangs: a thread aborts the process,
-/// printing the input, once one input runs longer than `limit`.
-struct Runs {
-    name: &'static str,
-    started: Instant,
-    executions: AtomicU64,
-    outcomes: Mutex<BTreeMap<&'static str, u64>>,
-    current: Arc<Mutex<Option<(Instant, String)>>>,
-}
-
-impl Runs {
-    fn new(name: &'static str, limit: Duration) -> Runs {
-        let current: Arc<Mutex<Option<(Instant, String)>>> = Arc::default();
-        let watched = Arc::downgrade(&current);
-        std::thread::spawn(move || {
-            while let Some(current) = watched.upgrade() {
-                if let Some((since, input)) = &*current.lock().unwrap_or_else(|p| p.into_inner())
-                    && since.elapsed() > limit
-                {
-                    eprintln!("fuzz {name}: an input ran over {limit:?} (a hang): {input}");
-                    std::process::abort();
-                }
-                drop(current);
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        });
-        Runs {
-            name,
-            started: Instant::now(),
-            executions: AtomicU64::new(0),
-            outcomes: Mutex::default(),
-            current,
-        }
-    }
-
-    fn run(&self, input: &impl Debug, check: impl FnOnce() -> Vec<&'static str>) {
-        /// Clears the watched input however the check ends (a panic is
-        /// bolero's to shrink, not a hang).
-        struct Done<'a>(&'a Mutex<Option<(Instant, String)>>);
-        impl Drop for Done<'_> {
-            fn drop(&mut self) {
-                *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            }
-        }
-        *self.current.lock().unwrap() = Some((Instant::now(), format!("{input:?}")));
-        let _done = Done(&self.current);
-        let outcomes = check();
-        self.executions.fetch_add(1, Ordering::Relaxed);
-        let mut tally = self.outcomes.lock().unwrap();
-        for outcome in outcomes {
-            *tally.entry(outcome).or_default() += 1;
-        }
-    }
-
-    fn report(&self) {
-        let executions = self.executions.load(Ordering::Relaxed);
-        eprintln!(
-            "fuzz {}: {executions} executions in {:.1?}, no failure; bodies: {:?}",
-            self.name,
-            self.started.elapsed(),
-            self.outcomes.lock().unwrap()
-        );
-        assert!(executions > 0, "the fuzz target ran no input");
-    }
 }
