@@ -79,7 +79,11 @@ async fn pushes_answered_200_survive_random_kill_9_and_restarts_stored_once_and_
     let mut kills = 0;
     let server = loop {
         let server = Server::start(&db, &[]);
-        assert_integrity(&db, kills);
+        // Off the runtime's threads, so the senders go on meanwhile.
+        let checked = db.clone();
+        tokio::task::spawn_blocking(move || assert_integrity(&checked, kills))
+            .await
+            .unwrap();
         *shared.address.write().unwrap() = Some(server.address.clone());
         let (low, high) = plan.kill_after_ms;
         let wait = low + random.next(high - low + 1);
