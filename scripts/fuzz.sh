@@ -36,7 +36,9 @@ fi
 for target in "${targets[@]}"; do
   # --sanitizer NONE: the sanitizers need a nightly compiler; libFuzzer's
   # coverage instrumentation does not.
+  # -t: an input is a hang after 60 s (it takes milliseconds; generous
+  # for a niced process on a busy machine).
   nice -n 19 cargo bolero test "$target" --sanitizer NONE \
-    -T "${seconds}s" --max-input-length 4096 \
+    -T "${seconds}s" -t 60s --max-input-length 4096 \
     --corpus-dir "target/fuzz/corpus/$target" --crashes-dir "target/fuzz/crashes/$target"
 done

@@ -50,7 +50,7 @@ enum Delivery {
 #[test]
 fn the_push_parser_survives_any_body_and_parses_stored_pushes_the_same_again() {
     let budget = budget(Duration::from_secs(2));
-    let runs = Runs::new("push parser", Duration::from_secs(5));
+    let runs = Runs::new("push parser", Duration::from_secs(60));
     bolero::check!()
         .with_type::<FuzzPush>()
         .with_test_time(budget)
@@ -61,7 +61,7 @@ fn the_push_parser_survives_any_body_and_parses_stored_pushes_the_same_again() {
 #[test]
 fn the_ingest_path_stores_what_each_body_calls_for_and_reprocess_rebuilds_it() {
     let budget = budget(Duration::from_secs(4));
-    let runs = Runs::new("ingest path", Duration::from_secs(30));
+    let runs = Runs::new("ingest path", Duration::from_secs(120));
     bolero::check!()
         .with_generator(produce::<Vec<Delivery>>().with().len(1usize..10))
         .with_test_time(budget)

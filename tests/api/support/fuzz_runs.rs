@@ -16,7 +16,9 @@ pub fn budget(short: Duration) -> Duration {
 }
 
 /// Counts executions and watches for hangs: a thread aborts the process,
-/// printing the input, once one input runs longer than `limit`.
+/// printing the input, once one input runs longer than `limit`. The limits
+/// are wall-clock time and generous (an input takes milliseconds): a run
+/// under `nice -n 19` on a busy machine can wait seconds for a core.
 pub struct Runs {
     name: &'static str,
     started: Instant,
