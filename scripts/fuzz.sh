@@ -31,8 +31,9 @@ fi
 
 if ! cargo bolero --version >/dev/null 2>&1; then
   # libFuzzer only: the AFL and honggfuzz engines need more system libraries.
-  cargo install cargo-bolero --locked --no-default-features --features libfuzzer
+  cargo install cargo-bolero --version 0.13.5 --locked --no-default-features --features libfuzzer
 fi
+export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER="$PWD/scripts/fuzz-link.sh"
 for target in "${targets[@]}"; do
   # --sanitizer NONE: the sanitizers need a nightly compiler; libFuzzer's
   # coverage instrumentation does not.
