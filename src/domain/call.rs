@@ -302,3 +302,6 @@ mod tests {
         assert_eq!(bare.last_occasion, "");
     }
 }
+
+#[cfg(test)]
+mod properties;

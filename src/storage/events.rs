@@ -116,6 +116,9 @@ pub fn insert_rejected(
         )?)
 }
 
+/// The Content-Type under which a stored form body was read on arrival.
+const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
 /// The columns [`CallEvent::read`] reads, in its order.
 pub const EVENT_COLUMNS: &str = "id, conversation_id, occasion, event_at, received_at, deliveries, \
      body_format, body, form_payload";
@@ -163,16 +166,17 @@ impl CallEvent {
     }
 
     /// The stored body decoded again, exactly as on arrival: the object
-    /// received, or a form body's fields as one.
+    /// received, or a form body's fields as one. A form body is read from
+    /// its own bytes, not from `form_payload` (kept for people): that JSON
+    /// text can nest deeper than a JSON parser reads back (a field of 127
+    /// nested arrays, inside the object), so a push accepted once could
+    /// then never be merged or reprocessed again.
     pub fn decoded(&self) -> Result<Decoded, String> {
-        match (&self.format, &self.form_payload) {
-            (BodyFormat::Form, Some(payload)) => Ok(Decoded {
-                format: BodyFormat::Form,
-                object: serde_json::from_str(payload).map_err(|e| e.to_string())?,
-                oddities: Vec::new(),
-            }),
-            _ => decode_body(&self.body, None).map_err(|e| e.to_string()),
-        }
+        let content_type = match self.format {
+            BodyFormat::Form => Some(FORM_CONTENT_TYPE),
+            BodyFormat::Json => None,
+        };
+        decode_body(&self.body, content_type).map_err(|e| e.to_string())
     }
 
     /// The push as a JSON object.

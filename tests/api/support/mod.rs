@@ -6,6 +6,8 @@
 //! - [`calls`]: generated calls and pushes.
 //! - [`payloads`]: the recorded pushes in `tests/payloads/`.
 //! - [`db`]: read-only views of a database file.
+//! - [`fuzz_input`]: fuzzer-chosen pushes, edited from recorded ones;
+//!   [`fuzz_runs`]: budgets, counts and a hang watchdog for fuzz targets.
 //! - [`steady_pushes`]: concurrent senders that remember what was answered 200.
 //! - [`tools`]: programs run beside the service (Datasette, Litestream from a
 //!   cached virtualenv; a pseudo-terminal) and a guard that ends them.
@@ -14,6 +16,8 @@ pub mod app;
 pub mod binary;
 pub mod calls;
 pub mod db;
+pub mod fuzz_input;
+pub mod fuzz_runs;
 pub mod payloads;
 pub mod steady_pushes;
 pub mod tools;
