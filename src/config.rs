@@ -1,11 +1,15 @@
 //! Settings of a running service, validated once at start.
 
+pub mod http_limits;
+
 use std::fmt;
 use std::net::SocketAddr;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
 
 use crate::wire::time::beijing;
+
+pub use http_limits::HttpLimits;
 
 /// What the HTTP layer needs to know; built by the CLI, or by tests directly.
 /// Its `Debug` shows how many tokens there are, never the tokens.
@@ -22,6 +26,8 @@ pub struct Settings {
     /// Origins whose pages may call the GraphQL API from a browser (CORS);
     /// `*` allows any. Empty: same-origin pages only.
     pub cors_origins: Vec<String>,
+    /// Timeouts, connection caps and the GraphQL rate limit.
+    pub http_limits: HttpLimits,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -34,6 +40,7 @@ impl fmt::Debug for Settings {
             .field("default_offset", &self.default_offset)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("cors_origins", &self.cors_origins)
+            .field("http_limits", &self.http_limits)
             .finish()
     }
 }
@@ -56,6 +63,7 @@ impl Settings {
             default_offset: beijing(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             cors_origins: Vec::new(),
+            http_limits: HttpLimits::default(),
         }
     }
 }

@@ -19,7 +19,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         default_offset: args.database.default_utc_offset,
         max_body_bytes: args.max_body_bytes,
         cors_origins: args.cors_origins,
+        http_limits: args.http_limits.limits(),
     };
+    raise_descriptor_limit();
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -63,6 +65,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the soft limit on open files to the hard one, so that the
+/// connection cap (which stays below it) is not needlessly low.
+fn raise_descriptor_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-files limit"),
+        Err(error) => tracing::warn!(%error, "the open-files limit could not be raised"),
+    }
 }
 
 /// Blank tokens (an empty variable, a trailing comma) are no tokens.
