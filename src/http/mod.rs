@@ -4,7 +4,9 @@
 //! Request logs name the method and path only: a push URL carries its token
 //! in the query string, and a token must never reach a log line.
 
+pub mod body_deadline;
 pub mod browsers;
+mod connection_caps;
 mod connections;
 pub mod graphiql;
 pub mod graphql;

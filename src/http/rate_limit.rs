@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::config::HttpLimits;
 
-use super::connections::client_address;
+use super::connection_caps::client_address;
 use super::tokens::{bearer_token, matching_token};
 
 /// The code of a GraphQL request refused for coming too often.

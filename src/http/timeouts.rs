@@ -5,7 +5,7 @@
 //! or idle between them. The head must be complete within the header read
 //! timeout, and an idle connection is closed after the keep-alive timeout;
 //! a busy one has no deadline of its own, but its request body must arrive
-//! within the body read timeout ([`DeadlineBody`]). This is what hyper's own
+//! within the body read timeout ([`super::body_deadline`]). This is what hyper's own
 //! header timeout cannot tell apart: it runs from the end of one answer, so
 //! it would be the idle limit too.
 //!
@@ -23,7 +23,7 @@ use axum::body::{Body, Bytes};
 use http_body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 /// Which limit a connection overstayed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,61 +260,6 @@ impl http_body::Body for Answering {
     }
 }
 
-/// A request body that did not arrive within the body read timeout.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body did not arrive within {0} s")]
-pub struct BodyReadTimeout(pub u64);
-
-/// A request body that fails with [`BodyReadTimeout`] if it is still
-/// incomplete at its deadline; the deadline counts from the request head.
-pub struct DeadlineBody<B> {
-    body: B,
-    timeout: Duration,
-    deadline: Pin<Box<Sleep>>,
-}
-
-impl<B> DeadlineBody<B> {
-    pub fn new(body: B, timeout: Duration) -> DeadlineBody<B> {
-        DeadlineBody {
-            body,
-            timeout,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
-        }
-    }
-}
-
-impl<B> http_body::Body for DeadlineBody<B>
-where
-    B: http_body::Body<Data = Bytes> + Unpin,
-    B::Error: Into<axum::BoxError>,
-{
-    type Data = Bytes;
-    type Error = axum::BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::BoxError>>> {
-        if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
-            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
-        }
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => {
-                Poll::Ready(Some(Err(BodyReadTimeout(self.timeout.as_secs()).into())))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,32 +296,5 @@ mod tests {
         let head_since = Instant::now();
         assert_eq!(activity.overstayed().await, Overstayed::HeaderRead);
         assert_eq!(head_since.elapsed(), HEAD);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_body_still_incomplete_at_its_deadline_fails() {
-        use http_body_util::BodyExt;
-        let started = Instant::now();
-        let error = DeadlineBody::new(Stalled, HEAD)
-            .collect()
-            .await
-            .unwrap_err();
-        assert!(error.is::<BodyReadTimeout>(), "{error}");
-        assert_eq!(started.elapsed(), HEAD);
-    }
-
-    /// A body whose sender never sends another byte.
-    struct Stalled;
-
-    impl http_body::Body for Stalled {
-        type Data = Bytes;
-        type Error = std::io::Error;
-
-        fn poll_frame(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-            Poll::Pending
-        }
     }
 }

@@ -17,8 +17,8 @@ use crate::storage::{Intake, StoreError, WriteOutcome};
 use crate::wire::{ContentEncoding, DecompressError, decompress};
 
 use super::AppState;
+use super::body_deadline::BodyReadTimeout;
 use super::metrics::PushOutcome;
-use super::timeouts::BodyReadTimeout;
 use super::tokens::token_allowed;
 
 /// How long a push may wait for its commit before the answer is 503.
