@@ -4,7 +4,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
 
 use crate::config::{Settings, check_exposure, check_token_lengths};
 use crate::http::ServeError;
@@ -22,7 +21,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         http_limits: args.http_limits.limits(),
     };
     raise_descriptor_limit();
-    let listener = TcpListener::bind(&args.listen)
+    let listener = crate::http::listen(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;

@@ -26,7 +26,7 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
@@ -36,6 +36,37 @@ use crate::config::http_limits::connection_cap;
 use super::body_deadline::DeadlineBody;
 use super::connection_caps::Caps;
 use super::timeouts::{Activity, Answering, Watched};
+
+/// Connections the kernel completes and queues before they are accepted.
+/// The standard library's 128 overflows under a burst of connections, and a
+/// client whose handshake the kernel then drops waits seconds for a retry;
+/// the accept loop is quick, so a deeper queue only absorbs bursts. The
+/// kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Listens on `address` (`host:port`; a name is resolved, its first
+/// address that can be bound is used).
+pub async fn listen(address: &str) -> std::io::Result<TcpListener> {
+    let mut last_error = None;
+    for candidate in tokio::net::lookup_host(address).await? {
+        let socket = match candidate {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        // Lets a restarted service bind while old connections linger.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(candidate) {
+            Ok(()) => return socket.listen(LISTEN_BACKLOG),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{address} names no address"),
+        )
+    }))
+}
 
 /// Serves `app` on `listener` until `shutdown` completes and every
 /// connection has been answered and closed.

@@ -29,6 +29,7 @@ use axum::routing::{get, post};
 use crate::config::Settings;
 use crate::storage::Store;
 
+pub use connections::listen;
 pub use server::{DRAIN_LIMIT, ServeError, serve, serve_opening};
 
 /// What every handler may use; cheap to clone.
