@@ -1,5 +1,7 @@
 //! Settings of a running service, validated once at start.
 
+pub mod http_limits;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -7,6 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
 
 use crate::wire::time::beijing;
+
+pub use http_limits::HttpLimits;
 
 /// What the HTTP layer needs to know; built by the CLI, or by tests directly.
 /// Its `Debug` shows how many tokens there are, never the tokens.
@@ -28,6 +32,8 @@ pub struct Settings {
     /// A GraphQL answer over this many bytes is replaced by one error
     /// (`RESPONSE_TOO_LARGE`).
     pub graphql_max_response_bytes: usize,
+    /// Timeouts, connection caps and the GraphQL rate limit.
+    pub http_limits: HttpLimits,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -48,6 +54,7 @@ impl fmt::Debug for Settings {
                 "graphql_max_response_bytes",
                 &self.graphql_max_response_bytes,
             )
+            .field("http_limits", &self.http_limits)
             .finish()
     }
 }
@@ -72,6 +79,7 @@ impl Settings {
             cors_origins: Vec::new(),
             graphql_timeout: Duration::from_secs(DEFAULT_GRAPHQL_TIMEOUT_SECONDS),
             graphql_max_response_bytes: DEFAULT_GRAPHQL_MAX_RESPONSE_BYTES,
+            http_limits: HttpLimits::default(),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 mod backup;
 mod config_file;
+mod http_limits;
 mod import;
 pub mod logging;
 mod progress;
@@ -242,6 +243,9 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub retain_days: Option<u32>,
+
+    #[command(flatten)]
+    pub http_limits: http_limits::HttpLimitArgs,
 
     /// How many read-only database connections serve GraphQL queries; that
     /// many queries run at once, the next ones wait.

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
 
 use crate::config::{Settings, check_exposure, check_token_lengths};
 use crate::http::ServeError;
@@ -21,8 +20,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         cors_origins: args.cors_origins,
         graphql_timeout: std::time::Duration::from_secs(args.graphql_timeout_seconds),
         graphql_max_response_bytes: args.graphql_max_response_bytes,
+        http_limits: args.http_limits.limits(),
     };
-    let listener = TcpListener::bind(&args.listen)
+    raise_descriptor_limit();
+    let listener = crate::http::listen(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
@@ -65,6 +66,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the soft limit on open files to the hard one, so that the
+/// connection cap (which stays below it) is not needlessly low.
+fn raise_descriptor_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-files limit"),
+        Err(error) => tracing::warn!(%error, "the open-files limit could not be raised"),
+    }
 }
 
 /// Blank tokens (an empty variable, a trailing comma) are no tokens.

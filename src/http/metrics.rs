@@ -76,6 +76,8 @@ impl PushOutcome {
             200..=299 => PushOutcome::Stored,
             401 | 403 => PushOutcome::Unauthorized,
             413 => PushOutcome::TooLarge,
+            // The body came too slowly: not stored, the sender retries.
+            408 => PushOutcome::Unavailable,
             400..=499 => PushOutcome::Rejected,
             _ => PushOutcome::Unavailable,
         }

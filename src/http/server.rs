@@ -31,7 +31,7 @@ use crate::storage::{Store, StoreError};
 
 use super::health::{self, Readiness};
 use super::metrics::Metrics;
-use super::{AppState, request_log, router};
+use super::{AppState, browsers, connections, request_log, router};
 
 /// How long requests in flight may take to finish once shutdown began; the
 /// rest of the 10 s is for the writer's last commit and the checkpoint.
@@ -79,6 +79,7 @@ pub async fn serve_opening(
         metrics: Arc::new(Metrics::new()),
         readiness: readiness.clone(),
     };
+    let limits = app.settings.http_limits.clone();
     // A store that is already open is installed before the first request
     // is accepted, so no request of a test or a bench sees "starting".
     let mut opening = pin!(opening);
@@ -107,14 +108,14 @@ pub async fn serve_opening(
     };
     let routes = {
         let app = app.router.clone();
-        health::routes(readiness)
-            .fallback(move |request: Request| when_open(app.clone(), request))
-            .layer(from_fn(request_log::log_request))
+        let routes = health::routes(readiness)
+            .fallback(move |request: Request| when_open(app.clone(), request));
+        browsers::with_security_headers(routes).layer(from_fn(request_log::log_request))
     };
-    let server = axum::serve(listener, routes).with_graceful_shutdown(signal);
+    let server = connections::serve(listener, routes, &limits, signal);
     let serving = async {
         tokio::select! {
-            served = server.into_future() => served,
+            served = server => served,
             () = async { draining.notified().await; tokio::time::sleep(DRAIN_LIMIT).await } => {
                 tracing::warn!(
                     limit_s = DRAIN_LIMIT.as_secs(),
@@ -157,6 +158,7 @@ impl App {
             store: store.clone(),
             settings: self.settings.clone(),
             metrics: self.metrics.clone(),
+            listening_on: self.address,
         };
         let _ = self.router.set(router(state));
         self.readiness.opened(store);

@@ -27,6 +27,19 @@ pub fn token_allowed(configured: &[String], presented: Option<&str>) -> bool {
     })
 }
 
+/// The index of the configured token `presented` equals, if any; every
+/// token is compared, in constant time, whichever matches.
+pub fn matching_token(configured: &[String], presented: Option<&str>) -> Option<usize> {
+    let presented = presented?;
+    configured
+        .iter()
+        .enumerate()
+        .fold(None, |found, (index, token)| {
+            let equal = constant_time_eq::constant_time_eq(token.as_bytes(), presented.as_bytes());
+            if equal { Some(index) } else { found }
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,6 +52,9 @@ mod tests {
         assert!(!token_allowed(&tokens, Some("ne")));
         assert!(!token_allowed(&tokens, None));
         assert!(token_allowed(&[], None));
+        assert_eq!(matching_token(&tokens, Some("new")), Some(1));
+        assert_eq!(matching_token(&tokens, Some("neww")), None);
+        assert_eq!(matching_token(&[], Some("new")), None);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::storage::{Intake, StoreError, WriteOutcome};
 use crate::wire::{ContentEncoding, DecompressError, decompress};
 
 use super::AppState;
+use super::body_deadline::BodyReadTimeout;
 use super::metrics::PushOutcome;
 use super::tokens::token_allowed;
 
@@ -32,6 +33,8 @@ pub enum WebhookError {
     TooLarge(usize),
     #[error("the request body could not be read: {0}")]
     Unreadable(String),
+    #[error("{0}; send it again")]
+    TimedOut(String),
     #[error(
         "the body's Content-Encoding {0:?} is not one this service reads; send it plain, gzip or deflate"
     )]
@@ -51,6 +54,7 @@ impl IntoResponse for WebhookError {
             WebhookError::Unauthorized => StatusCode::UNAUTHORIZED,
             WebhookError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebhookError::Unreadable(_) => StatusCode::BAD_REQUEST,
+            WebhookError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
             WebhookError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             WebhookError::Rejected { reason, .. } => rejection_status(reason),
             WebhookError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -94,8 +98,10 @@ pub async fn receive_push(
         return Err(WebhookError::TooLarge(limit));
     }
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|error| {
-        if is_length_limit(&error) {
+        if caused_by::<http_body_util::LengthLimitError>(&error) {
             WebhookError::TooLarge(limit)
+        } else if caused_by::<BodyReadTimeout>(&error) {
+            WebhookError::TimedOut(error.to_string())
         } else {
             WebhookError::Unreadable(error.to_string())
         }
@@ -230,10 +236,10 @@ fn query_token(query: Option<&str>) -> Option<String> {
         .map(|(_, value)| value)
 }
 
-fn is_length_limit(error: &axum::Error) -> bool {
+fn caused_by<Cause: std::error::Error + 'static>(error: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = source {
-        if current.is::<http_body_util::LengthLimitError>() {
+        if current.is::<Cause>() {
             return true;
         }
         source = current.source();

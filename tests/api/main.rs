@@ -9,6 +9,7 @@
 mod support;
 
 mod backup;
+mod browsers;
 mod cli_commands;
 mod command_help;
 mod config_file;
@@ -32,6 +33,7 @@ mod graphql_query_plans;
 mod graphql_schema;
 mod graphql_stats;
 mod health_and_metrics;
+mod http_limits;
 mod litestream;
 mod merge_rules;
 mod odd_bodies;

@@ -67,7 +67,7 @@ impl TestApp {
             .expect("the store opens"),
         );
         let token = settings.api_tokens.first().cloned();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = udesk_calls::http::listen("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let served = tokio::spawn(serve(listener, store, settings, async move {

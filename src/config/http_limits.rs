@@ -1,0 +1,94 @@
+//! Limits on what one HTTP client may hold or ask of the service: how long
+//! it may take to send a request, how many connections it may keep open,
+//! how large a request head may be, and how often it may query GraphQL.
+//!
+//! Each is a flag of `serve` (`cli::http_limits`); `SECURITY.md` ("HTTP
+//! limits and browsers") says why each default is what it is.
+
+use std::time::Duration;
+
+/// The longest a client may take to send a request head: 10 s, ample for a
+/// head of a few hundred bytes, short enough that slow clients cannot pile up.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most a header read timeout may be set to.
+pub const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest a client may take to send a request body after its head.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may wait, idle, for its next request.
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(15);
+/// The largest request head (request line and headers), in bytes.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Connections served at once, all clients together.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Connections served at once from one client address (an IPv6 /64).
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 128;
+/// GraphQL requests per second for one token (one address in open mode).
+pub const DEFAULT_GRAPHQL_RATE_LIMIT: u32 = 20;
+/// GraphQL requests one token may send at once before the rate applies.
+pub const DEFAULT_GRAPHQL_BURST: u32 = 100;
+
+/// The limits a server applies; `Default` is what `serve` uses unflagged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// From a connection's opening, or from the first byte of a request
+    /// after an idle wait, to the end of the request head.
+    pub header_read_timeout: Duration,
+    /// From a request's head to the end of its body.
+    pub body_read_timeout: Duration,
+    /// How long a connection may stay open with no request; zero closes
+    /// each connection after its answer.
+    pub keep_alive_timeout: Duration,
+    /// A larger request head is answered `431`.
+    pub max_header_bytes: usize,
+    /// Connections beyond these are answered `503` and closed.
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
+    /// GraphQL requests per second per token (per client address when the
+    /// API is open); 0 turns rate limiting off.
+    pub graphql_rate_limit: u32,
+    pub graphql_burst: u32,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+            graphql_rate_limit: DEFAULT_GRAPHQL_RATE_LIMIT,
+            graphql_burst: DEFAULT_GRAPHQL_BURST,
+        }
+    }
+}
+
+/// Descriptors kept free of connections: the database files of every
+/// connection to it, the log, the runtime's own, a backup's copy.
+pub const RESERVED_DESCRIPTORS: u64 = 256;
+
+/// How many connections may be open at once: what was asked, but never so
+/// many that connections alone use up `descriptor_limit` (the process's
+/// soft `RLIMIT_NOFILE`), since a service out of descriptors cannot open
+/// its database files nor accept the next push.
+pub fn connection_cap(asked: usize, descriptor_limit: Option<u64>) -> usize {
+    let Some(limit) = descriptor_limit else {
+        return asked;
+    };
+    let available = limit.saturating_sub(RESERVED_DESCRIPTORS).max(16);
+    asked.min(usize::try_from(available).unwrap_or(usize::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_leaves_descriptors_for_the_database() {
+        assert_eq!(connection_cap(1024, Some(20_000)), 1024);
+        assert_eq!(connection_cap(1024, Some(1024)), 768);
+        assert_eq!(connection_cap(1024, Some(100)), 16);
+        assert_eq!(connection_cap(50, None), 50);
+    }
+}
