@@ -1,8 +1,14 @@
 //! The caps on open connections: in all, and per client address.
 //!
-//! A connection beyond either cap is answered `503` with `Retry-After` and
-//! closed at once, without reading it, so it holds nothing and Udesk sends
-//! its push again. A place is given back when its connection closes.
+//! When every place is taken, the connection that has waited longest
+//! without a request in progress (one that sent nothing, trickles its
+//! headers, or sits idle) is closed to make room: a flood of connections
+//! that send nothing cannot keep Udesk's pushes out, since a push's
+//! connection sends its request at once. When no connection can be closed
+//! (all are busy), or the client's address has its share, the new
+//! connection is answered `503` with `Retry-After` and closed at once,
+//! without reading it, so it holds nothing and Udesk sends its push again.
+//! A place is given back when its connection closes.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,46 +16,73 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::timeouts::Activity;
 
 /// What a connection beyond a cap is told before it is closed.
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: application/json\r\nContent-Length: 52\r\nConnection: close\r\n\r\n{\"error\":\"too many connections; retry in 5 seconds\"}";
 
-/// How often refused connections are logged: one line per connection
-/// would let a flood fill the disk with log lines.
-const REFUSALS_LOGGED_EVERY: Duration = Duration::from_secs(10);
+/// How often refused and closed connections are logged: one line per
+/// connection would let a flood fill the disk with log lines.
+const CROWDING_LOGGED_EVERY: Duration = Duration::from_secs(10);
 
-/// The two caps on connections, and the refusals not logged yet.
+/// The two caps on connections, and what they did that is not logged yet.
 pub struct Caps {
-    total: Arc<Semaphore>,
+    limit: usize,
+    open: Arc<Mutex<Open>>,
     per_address: Arc<PerAddress>,
-    refusals: Mutex<Refusals>,
+    crowding: Mutex<Crowding>,
+}
+
+/// The open connections, by an id of their own.
+#[derive(Default)]
+struct Open {
+    next_id: u64,
+    connections: HashMap<u64, Arc<Activity>>,
 }
 
 #[derive(Default)]
-struct Refusals {
+struct Crowding {
     last_logged: Option<Instant>,
-    unlogged: u64,
+    refused: u64,
+    closed: u64,
 }
 
 impl Caps {
     pub fn new(total: usize, per_address: usize) -> Caps {
         Caps {
-            total: Arc::new(Semaphore::new(total)),
+            limit: total,
+            open: Arc::default(),
             per_address: Arc::new(PerAddress {
                 limit: per_address,
                 open: Mutex::default(),
             }),
-            refusals: Mutex::default(),
+            crowding: Mutex::default(),
         }
     }
 
-    /// A place for a connection from `ip`, if both caps leave one.
-    pub fn take(&self, ip: IpAddr) -> Option<Place> {
-        let permit = self.total.clone().try_acquire_owned().ok()?;
+    /// A place for a connection from `ip`, whose phases `activity` follows,
+    /// if the caps leave one or one can be made.
+    pub fn take(&self, ip: IpAddr, activity: &Arc<Activity>) -> Option<Place> {
         let slot = PerAddress::take(&self.per_address, ip)?;
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if open.connections.len() >= self.limit {
+            let (_, longest) = open
+                .connections
+                .iter()
+                .filter_map(|(id, activity)| Some((activity.waiting_since()?, *id)))
+                .min()?;
+            if let Some(waiting) = open.connections.remove(&longest) {
+                waiting.make_room();
+                self.note(|crowding| crowding.closed += 1);
+            }
+        }
+        let id = open.next_id;
+        open.next_id += 1;
+        open.connections.insert(id, activity.clone());
         Some(Place {
-            _permit: permit,
+            id,
+            open: self.open.clone(),
             _slot: slot,
         })
     }
@@ -58,27 +91,42 @@ impl Caps {
     pub fn refuse(&self, socket: TcpStream) {
         // The answer fits any socket buffer; should it not, closing is enough.
         let _ = socket.try_write(BUSY);
-        let mut refusals = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
-        refusals.unlogged += 1;
-        if refusals
+        self.note(|crowding| crowding.refused += 1);
+    }
+
+    fn note(&self, count: impl FnOnce(&mut Crowding)) {
+        let mut crowding = self.crowding.lock().unwrap_or_else(|p| p.into_inner());
+        count(&mut crowding);
+        if crowding
             .last_logged
-            .is_some_and(|at| at.elapsed() < REFUSALS_LOGGED_EVERY)
+            .is_some_and(|at| at.elapsed() < CROWDING_LOGGED_EVERY)
         {
             return;
         }
         tracing::warn!(
-            refused = refusals.unlogged,
-            "connections were refused: too many open (see --max-connections and --max-connections-per-address)"
+            refused = crowding.refused,
+            closed_waiting = crowding.closed,
+            "too many connections: new ones were refused, or waiting ones closed to make room (see --max-connections and --max-connections-per-address)"
         );
-        refusals.last_logged = Some(Instant::now());
-        refusals.unlogged = 0;
+        *crowding = Crowding {
+            last_logged: Some(Instant::now()),
+            ..Crowding::default()
+        };
     }
 }
 
 /// One open connection's place under both caps; given back when dropped.
 pub struct Place {
-    _permit: OwnedSemaphorePermit,
+    id: u64,
+    open: Arc<Mutex<Open>>,
     _slot: AddressSlot,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.connections.remove(&self.id);
+    }
 }
 
 /// Open connections by client address.
@@ -163,6 +211,26 @@ mod tests {
             "{head}"
         );
         serde_json::from_str::<serde_json::Value>(body).unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_full_the_longest_waiting_connection_makes_room_and_busy_ones_never_do() {
+        use super::super::timeouts::Overstayed;
+        let timeout = Duration::from_secs(60);
+        let caps = Caps::new(2, 10);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let oldest = Activity::new(timeout, timeout);
+        let _first = caps.take(ip, &oldest).unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let younger = Activity::new(timeout, timeout);
+        let _second = caps.take(ip, &younger).unwrap();
+
+        let newcomer = Activity::new(timeout, timeout);
+        let _third = caps.take(ip, &newcomer).expect("room is made");
+        assert_eq!(oldest.overstayed().await, Overstayed::MadeRoom);
+
+        let _busy = (younger.request_began(), newcomer.request_began());
+        assert!(caps.take(ip, &Activity::new(timeout, timeout)).is_none());
     }
 
     #[test]

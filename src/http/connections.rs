@@ -106,14 +106,15 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(place) = caps.take(peer.ip()) else {
+        let activity = Activity::new(limits.header_read_timeout, limits.keep_alive_timeout);
+        let Some(place) = caps.take(peer.ip(), &activity) else {
             caps.refuse(socket);
             continue;
         };
         tracing::trace!("connection accepted");
         let (connection, stopping, held) = (connection.clone(), stopping.clone(), held.clone());
         tokio::spawn(async move {
-            connection.serve(socket, peer, stopping).await;
+            connection.serve(socket, peer, activity, stopping).await;
             tracing::trace!("connection closed");
             drop((place, held));
         });
@@ -172,13 +173,10 @@ impl ConnectionConfig {
         &self,
         socket: TcpStream,
         peer: SocketAddr,
+        activity: Arc<Activity>,
         mut stopping: watch::Receiver<bool>,
     ) {
         let _ = socket.set_nodelay(true);
-        let activity = Activity::new(
-            self.limits.header_read_timeout,
-            self.limits.keep_alive_timeout,
-        );
         let body_read_timeout = self.limits.body_read_timeout;
         let service = {
             let (app, activity) = (self.app.clone(), activity.clone());

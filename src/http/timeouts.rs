@@ -32,6 +32,8 @@ pub enum Overstayed {
     HeaderRead,
     /// It sent no new request in time.
     KeepAlive,
+    /// It waited longest when the connection cap was reached.
+    MadeRoom,
 }
 
 impl Overstayed {
@@ -41,6 +43,7 @@ impl Overstayed {
                 "its request head was not complete within the header read timeout"
             }
             Overstayed::KeepAlive => "it was idle for the keep-alive timeout",
+            Overstayed::MadeRoom => "it had waited longest when every place was taken",
         }
     }
 }
@@ -59,6 +62,8 @@ pub struct Activity {
     state: Mutex<State>,
     /// Set while idle, so that reads need not lock until a new request starts.
     idle: AtomicBool,
+    /// Set when the connection is to be closed to make room for another.
+    evicted: AtomicBool,
     changed: Notify,
 }
 
@@ -80,6 +85,7 @@ impl Activity {
                 in_flight: 0,
             }),
             idle: AtomicBool::new(false),
+            evicted: AtomicBool::new(false),
             changed: Notify::new(),
         })
     }
@@ -128,7 +134,25 @@ impl Activity {
         }
     }
 
+    /// Since when the connection has waited for a request head (sending
+    /// one, or idle); `None` while a request is in progress.
+    pub fn waiting_since(&self) -> Option<Instant> {
+        match self.state().phase {
+            Phase::Head { since } | Phase::Idle { since } => Some(since),
+            Phase::Busy => None,
+        }
+    }
+
+    /// Closes the connection, to give its place to another.
+    pub fn make_room(&self) {
+        self.evicted.store(true, Ordering::Release);
+        self.changed.notify_one();
+    }
+
     fn deadline(&self) -> Option<(Instant, Overstayed)> {
+        if self.evicted.load(Ordering::Acquire) {
+            return Some((Instant::now(), Overstayed::MadeRoom));
+        }
         match self.state().phase {
             Phase::Head { since } => {
                 Some((since + self.header_read_timeout, Overstayed::HeaderRead))

@@ -1,8 +1,9 @@
 //! Slow and greedy clients: connections that never finish a request, or
 //! sit idle, are closed after their timeout while ordinary pushes are
-//! answered; request heads are bounded; connections are capped in all and
-//! per client address; GraphQL requests are rate limited per token; the
-//! open-files limit is raised at start.
+//! answered; request heads are bounded; connections are capped in all (a
+//! waiting one making room for a new one) and per client address; GraphQL
+//! requests are rate limited per token; the open-files limit is raised at
+//! start.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -267,25 +268,45 @@ async fn first_words(socket: &mut TcpStream) -> String {
 }
 
 #[tokio::test]
-async fn connections_past_the_cap_are_answered_503_at_once_and_a_freed_place_is_taken_again() {
+async fn when_every_place_is_taken_a_waiting_connection_makes_room_and_busy_ones_get_503() {
     let app = app_with(HttpLimits {
         max_connections: 4,
         ..HttpLimits::default()
     })
     .await;
-    let mut held = Vec::new();
+    // Four connections that send nothing take every place...
+    let mut silent = Vec::new();
     for _ in 0..4 {
-        held.push(TcpStream::connect(app.address).await.unwrap());
+        silent.push(TcpStream::connect(app.address).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...yet a push gets in, and the one that waited longest is closed.
+    let (status, answer) = app.push(synthetic_call(1, 1).remove(0)).await;
+    assert_eq!(status, 200, "{answer}");
+    let oldest = first_words(&mut silent[0]).await;
+    assert_eq!(oldest, "", "the oldest silent connection was answered");
+
+    // Four pushes whose bodies are on their way cannot be closed: the next
+    // connection is answered 503 at once.
+    let mut busy = Vec::new();
+    for _ in 0..4 {
+        let mut socket = TcpStream::connect(app.address).await.unwrap();
+        socket
+            .write_all(b"POST /webhooks/udesk/calls HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
+            .await
+            .unwrap();
+        busy.push(socket);
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut extra = TcpStream::connect(app.address).await.unwrap();
     let answer = first_words(&mut extra).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
     assert!(answer.contains("Retry-After: 5"), "{answer}");
 
-    drop(held.pop());
+    drop(busy.pop());
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let (status, _) = app.push(synthetic_call(1, 1).remove(0)).await;
+        let (status, _) = app.push(synthetic_call(2, 1).remove(0)).await;
         if status == 200 {
             break;
         }
