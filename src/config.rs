@@ -7,6 +7,8 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
 
 use crate::wire::time::beijing;
 
+pub mod forwarding;
+
 /// What the HTTP layer needs to know; built by the CLI, or by tests directly.
 /// Its `Debug` shows how many tokens there are, never the tokens.
 #[derive(Clone)]
@@ -22,6 +24,8 @@ pub struct Settings {
     /// Origins whose pages may call the GraphQL API from a browser (CORS);
     /// `*` allows any. Empty: same-origin pages only.
     pub cors_origins: Vec<String>,
+    /// Where stored pushes are passed on to; none by default.
+    pub forwarding: forwarding::ForwardSettings,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -34,6 +38,7 @@ impl fmt::Debug for Settings {
             .field("default_offset", &self.default_offset)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("cors_origins", &self.cors_origins)
+            .field("forwarding", &self.forwarding)
             .finish()
     }
 }
@@ -56,6 +61,7 @@ impl Settings {
             default_offset: beijing(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             cors_origins: Vec::new(),
+            forwarding: forwarding::ForwardSettings::default(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `import`, `reprocess`, `backup`, `schema`.
+//! The command line: `serve`, `import`, `reprocess`, `purge`, `backup`,
+//! `forward`, `schema`.
 //!
 //! Each flag can also come from the environment variable named in `--help`,
 //! and from the TOML file `--config` names (see `config_file`); the flags
@@ -6,6 +7,7 @@
 
 mod backup;
 mod config_file;
+mod forward;
 mod import;
 pub mod logging;
 mod progress;
@@ -18,6 +20,9 @@ use std::path::PathBuf;
 use chrono::FixedOffset;
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::forwarding::{
+    DEFAULT_FORWARD_CONCURRENCY, ForwardTarget, SigningSecret, parse_timeout,
+};
 use crate::config::{DEFAULT_MAX_BODY_BYTES, parse_cors_origin, parse_utc_offset};
 use crate::storage::{DEFAULT_WAL_AUTOCHECKPOINT, StoreOptions};
 
@@ -78,6 +83,10 @@ pub enum Command {
     /// runs and takes pushes. The copy is checked with `PRAGMA
     /// integrity_check` and only then appears under DEST's name.
     Backup(BackupArgs),
+    /// Forwarding to the `serve --forward-to` URLs: re-queue the pushes a
+    /// target refused.
+    #[command(subcommand)]
+    Forward(ForwardCommand),
     /// Print the GraphQL schema (SDL).
     Schema,
 }
@@ -249,6 +258,89 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub readers: u32,
+
+    /// Send every stored push (not duplicates, not rejected bodies) on to
+    /// this URL, byte for byte with its Content-Type, as a POST: at least
+    /// once, in arrival order for each call, retried with backoff until a
+    /// 2xx. Give it several times (comma-separated in the variable) for
+    /// several receivers. Without it, nothing is forwarded.
+    #[arg(
+        long = "forward-to",
+        env = "UDESK_CALLS_FORWARD_TO",
+        value_name = "URL",
+        value_delimiter = ',',
+        value_parser = ForwardTarget::parse,
+        hide_env_values = true
+    )]
+    pub forward_to: Vec<ForwardTarget>,
+
+    /// Sign forwarded pushes with this key, `whsec_` and base64 (make one
+    /// with `echo "whsec_$(openssl rand -base64 32)"`): each request then
+    /// carries a Standard Webhooks `webhook-signature`. Without it, requests
+    /// are not signed.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_FORWARD_SECRET",
+        value_name = "SECRET",
+        value_parser = SigningSecret::parse,
+        hide_env_values = true
+    )]
+    pub forward_secret: Option<SigningSecret>,
+
+    /// How long one forwarding request may take, connecting included (like
+    /// 10s or 500ms); a slower one is tried again later.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_FORWARD_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse_timeout
+    )]
+    pub forward_timeout: std::time::Duration,
+
+    /// Forwarding requests in flight to each URL at most; pushes of one call
+    /// always go one after another.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_FORWARD_CONCURRENCY",
+        value_name = "N",
+        default_value_t = DEFAULT_FORWARD_CONCURRENCY,
+        value_parser = parse_concurrency
+    )]
+    pub forward_concurrency: usize,
+}
+
+/// Reads `--forward-concurrency`: 1 to 256.
+fn parse_concurrency(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n @ 1..=256) => Ok(n),
+        _ => Err(format!("{text:?} is not a number from 1 to 256")),
+    }
+}
+
+#[derive(Subcommand)]
+pub enum ForwardCommand {
+    /// Re-queue the pushes parked for a target (after it refused them a few
+    /// times, e.g. with a 400), once the receiver is fixed. Safe while
+    /// `serve` runs: it sends them within a second or two.
+    Retry(ForwardRetryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ForwardRetryArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Only the pushes parked for this URL, as given to --forward-to or as
+    /// GraphQL's forwardingTargets shows it (without its query string).
+    /// Without it, those of every target.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_FORWARD_RETRY_TARGET",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +378,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Reprocess(args) => reprocess::run(args).await,
         Command::Purge(args) => purge::run(args).await,
         Command::Backup(args) => backup::run(args).await,
+        Command::Forward(ForwardCommand::Retry(args)) => forward::retry(args).await,
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
             Ok(std::process::ExitCode::SUCCESS)

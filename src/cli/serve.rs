@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::config::forwarding::ForwardSettings;
 use crate::config::{Settings, check_exposure, check_token_lengths};
 use crate::http::ServeError;
 use crate::storage::{Store, StoreError};
@@ -13,12 +14,21 @@ use crate::storage::{Store, StoreError};
 use super::ServeArgs;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Err(refusal) = ForwardSettings::check_targets(&args.forward_to) {
+        anyhow::bail!(refusal);
+    }
     let settings = Settings {
         webhook_tokens: non_empty(args.webhook_tokens),
         api_tokens: non_empty(args.api_tokens),
         default_offset: args.database.default_utc_offset,
         max_body_bytes: args.max_body_bytes,
         cors_origins: args.cors_origins,
+        forwarding: ForwardSettings {
+            targets: args.forward_to,
+            signing_key: args.forward_secret,
+            timeout: args.forward_timeout,
+            concurrency: args.forward_concurrency,
+        },
     };
     let listener = TcpListener::bind(&args.listen)
         .await

@@ -4,7 +4,7 @@
 //! described in the schema itself (`schema.graphql`). The API serves the
 //! domain's and the store's own types ([`Call`](crate::domain::Call), the
 //! rows of `storage::read`): this module adds their GraphQL fields and
-//! descriptions (`call`, `collections`, `stats`, `lookups`), paging
+//! descriptions (`call`, `collections`, `stats`, `lookups`, `forwarding`), paging
 //! (`connection`), input validation (`filter`), batching (`loaders`) and
 //! the root (`query`).
 
@@ -13,6 +13,7 @@ pub mod collections;
 pub mod connection;
 pub mod error;
 pub mod filter;
+pub mod forwarding;
 pub mod limits;
 pub mod loaders;
 pub mod lookups;

@@ -4,21 +4,25 @@
 //! Requests queue on a channel. The thread takes everything waiting (up to
 //! [`MAX_BATCH`]), writes them in one transaction, commits once, and only
 //! then answers each request. Concurrent pushes share an fsync, yet every
-//! `Ok` still means "on disk".
+//! `Ok` still means "on disk". A stored push gets its jobs (see `jobs`) in
+//! the same transaction, and the outcomes of jobs' tries are committed with
+//! the pushes queued beside them, so the queue's bookkeeping adds no commit
+//! of its own while pushes arrive.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use chrono::FixedOffset;
+use chrono::{DateTime, FixedOffset, Utc};
 use rusqlite::{Connection, TransactionBehavior};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::domain::{AcceptedPush, ConversationId, RejectReason, Rejection, StoredPush};
 
 use super::StoreError;
 use super::events::{count_redelivery, insert_event, insert_rejected};
 use super::file_checks::OpenedFile;
+use super::jobs::{self, JobUpdate, PushJob};
 use super::projection::merge_arrived_push;
 use super::purge::{self, PurgeReport, PurgeTarget};
 use super::recent_calls::{REMEMBERED_CALLS, RecentCalls};
@@ -68,6 +72,16 @@ enum Request {
         intake: Intake,
         reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
     },
+    /// Outcomes of jobs' tries, committed with the pushes queued beside them.
+    Jobs {
+        updates: Vec<JobUpdate>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// The jobs every push stored from now on gets.
+    PushJobs {
+        jobs: Vec<PushJob>,
+        reply: oneshot::Sender<()>,
+    },
     /// One chunk of a purge, in a transaction of its own between batches.
     Purge {
         target: PurgeTarget,
@@ -80,6 +94,8 @@ enum Request {
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Request>,
+    /// Changes after each commit that enqueued jobs, to wake their workers.
+    jobs_added: watch::Receiver<u64>,
 }
 
 impl Writer {
@@ -90,10 +106,50 @@ impl Writer {
         default_offset: FixedOffset,
     ) -> std::io::Result<(Writer, JoinHandle<()>)> {
         let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
+        let (jobs_added_tx, jobs_added) = watch::channel(0);
         let thread = std::thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || run(connection, file, requests, default_offset))?;
-        Ok((Writer { queue }, thread))
+            .spawn(move || {
+                run(
+                    BatchWriter {
+                        connection,
+                        file,
+                        offset: default_offset,
+                        recent: RecentCalls::new(REMEMBERED_CALLS),
+                        optimized_at: Instant::now(),
+                        push_jobs: Vec::new(),
+                        jobs_added: jobs_added_tx,
+                    },
+                    requests,
+                )
+            })?;
+        Ok((Writer { queue, jobs_added }, thread))
+    }
+
+    /// From now on, every stored push gets `jobs` (one per target), in its
+    /// own transaction; pushes queued before this call get the earlier ones.
+    pub async fn set_push_jobs(&self, jobs: Vec<PushJob>) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Request::PushJobs { jobs, reply })
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
+        answer.await.map_err(|_| StoreError::ShuttingDown)
+    }
+
+    /// Records the outcomes of jobs' tries; returns once they are committed.
+    pub async fn record_jobs(&self, updates: Vec<JobUpdate>) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Request::Jobs { updates, reply })
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
+        answer.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    /// A receiver that sees a change after each commit that enqueued jobs.
+    pub fn jobs_added(&self) -> watch::Receiver<u64> {
+        self.jobs_added.clone()
     }
 
     /// Stores an intake; returns once it is committed durably.
@@ -149,20 +205,24 @@ impl PendingWrite {
     }
 }
 
-fn run(
-    connection: Connection,
-    file: OpenedFile,
-    mut requests: mpsc::Receiver<Request>,
-    offset: FixedOffset,
-) {
-    let mut writer = BatchWriter {
-        connection,
-        file,
-        offset,
-        recent: RecentCalls::new(REMEMBERED_CALLS),
-        optimized_at: Instant::now(),
-    };
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+type WriteReply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
+type JobsReply = oneshot::Sender<Result<(), StoreError>>;
+
+/// What one transaction commits: pushes, and outcomes of jobs' tries.
+#[derive(Default)]
+struct Batch {
+    pushes: Vec<(Intake, WriteReply)>,
+    job_updates: Vec<(Vec<JobUpdate>, JobsReply)>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.pushes.len() + self.job_updates.len()
+    }
+}
+
+fn run(mut writer: BatchWriter, mut requests: mpsc::Receiver<Request>) {
+    let mut batch = Batch::default();
     let mut stopping = false;
     while !stopping {
         let Some(first) = requests.blocking_recv() else {
@@ -170,47 +230,57 @@ fn run(
         };
         let mut next = Some(first);
         let mut purge = None;
+        let mut push_jobs = None;
         while let Some(request) = next.take() {
             match request {
-                Request::Write { intake, reply } => batch.push((intake, reply)),
+                Request::Write { intake, reply } => batch.pushes.push((intake, reply)),
+                Request::Jobs { updates, reply } => batch.job_updates.push((updates, reply)),
+                Request::PushJobs { jobs, reply } => push_jobs = Some((jobs, reply)),
                 Request::Purge { target, reply } => purge = Some((target, reply)),
                 Request::Stop => stopping = true,
             }
-            if batch.len() < MAX_BATCH && !stopping && purge.is_none() {
+            if batch.len() < MAX_BATCH && !stopping && purge.is_none() && push_jobs.is_none() {
                 next = requests.try_recv().ok();
             }
         }
-        if let Some((target, reply)) = purge {
-            // Pushes queued before the purge are committed first.
-            writer.commit_batch(&mut batch);
-            let _ = reply.send(writer.purge_chunk(&target));
-            continue;
-        }
+        // What was queued before a purge or a change of jobs is committed first.
         writer.commit_batch(&mut batch);
+        if let Some((jobs, reply)) = push_jobs {
+            writer.push_jobs = jobs;
+            let _ = reply.send(());
+        }
+        if let Some((target, reply)) = purge {
+            let _ = reply.send(writer.purge_chunk(&target));
+        }
     }
     writer.checkpoint();
     tracing::debug!("the writer stopped");
 }
 
 impl BatchWriter {
-    /// Writes and answers the queued pushes, if any.
-    fn commit_batch(
-        &mut self,
-        batch: &mut Vec<(Intake, oneshot::Sender<Result<WriteOutcome, StoreError>>)>,
-    ) {
-        if batch.is_empty() {
+    /// Writes and answers what is queued, if anything.
+    fn commit_batch(&mut self, batch: &mut Batch) {
+        if batch.len() == 0 {
             return;
         }
-        let (jobs, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        let outcomes =
-            catch_unwind(AssertUnwindSafe(|| self.write_batch(&jobs))).unwrap_or_else(|panic| {
-                let message = panic_message(&panic);
-                tracing::error!(%message, "the writer panicked; the batch was rolled back");
-                self.recent.forget_all();
-                vec![Err(StoreError::Internal(format!("writer panicked: {message}"))); jobs.len()]
-            });
+        let (intakes, replies): (Vec<_>, Vec<_>) = batch.pushes.drain(..).unzip();
+        let (updates, update_replies): (Vec<_>, Vec<_>) = batch.job_updates.drain(..).unzip();
+        let updates: Vec<JobUpdate> = updates.into_iter().flatten().collect();
+        let (outcomes, updated) =
+            catch_unwind(AssertUnwindSafe(|| self.write_batch(&intakes, &updates))).unwrap_or_else(
+                |panic| {
+                    let message = panic_message(&panic);
+                    tracing::error!(%message, "the writer panicked; the batch was rolled back");
+                    self.recent.forget_all();
+                    let error = StoreError::Internal(format!("writer panicked: {message}"));
+                    (vec![Err(error.clone()); intakes.len()], Err(error))
+                },
+            );
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let _ = reply.send(outcome);
+        }
+        for reply in update_replies {
+            let _ = reply.send(updated.clone());
         }
         self.refresh_planner_statistics();
     }
@@ -245,6 +315,9 @@ struct BatchWriter {
     offset: FixedOffset,
     recent: RecentCalls,
     optimized_at: Instant,
+    /// The jobs each stored push gets.
+    push_jobs: Vec<PushJob>,
+    jobs_added: watch::Sender<u64>,
 }
 
 impl BatchWriter {
@@ -289,47 +362,123 @@ impl BatchWriter {
 
     /// Writes a batch in one transaction. Should a push fail on its own
     /// account, the batch is rolled back and each push retried in a
-    /// transaction of its own, so it cannot take the others down and none is
-    /// half-written. When the database itself cannot take writes (locked,
-    /// full, unavailable), every push of the batch is answered at once:
-    /// retrying each would only wait out the lock again, push by push.
-    fn write_batch(&mut self, jobs: &[Intake]) -> Vec<Result<WriteOutcome, StoreError>> {
-        match self.write_together(jobs) {
-            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-            Err(error) if jobs.len() == 1 || !matches!(error, StoreError::Internal(_)) => {
-                vec![Err(error); jobs.len()]
+    /// transaction of its own (the jobs' outcomes in one more), so it cannot
+    /// take the others down and none is half-written. When the database
+    /// itself cannot take writes (locked, full, unavailable), everything in
+    /// the batch is answered at once: retrying each would only wait out the
+    /// lock again, push by push.
+    fn write_batch(
+        &mut self,
+        intakes: &[Intake],
+        updates: &[JobUpdate],
+    ) -> (
+        Vec<Result<WriteOutcome, StoreError>>,
+        Result<(), StoreError>,
+    ) {
+        let parts = intakes.len() + usize::from(!updates.is_empty());
+        match self.write_together(intakes, updates) {
+            Ok(outcomes) => (outcomes.into_iter().map(Ok).collect(), Ok(())),
+            Err(error) if parts == 1 || !matches!(error, StoreError::Internal(_)) => {
+                (vec![Err(error.clone()); intakes.len()], Err(error))
             }
-            Err(_) => jobs
-                .iter()
-                .map(|job| {
-                    self.write_together(std::slice::from_ref(job))
-                        .map(|mut outcome| outcome.remove(0))
-                })
-                .collect(),
+            Err(_) => {
+                let outcomes = intakes
+                    .iter()
+                    .map(|intake| {
+                        self.write_together(std::slice::from_ref(intake), &[])
+                            .map(|mut outcome| outcome.remove(0))
+                    })
+                    .collect();
+                let updated = if updates.is_empty() {
+                    Ok(())
+                } else {
+                    self.write_together(&[], updates).map(drop)
+                };
+                (outcomes, updated)
+            }
         }
     }
 
-    fn write_together(&mut self, jobs: &[Intake]) -> Result<Vec<WriteOutcome>, StoreError> {
-        let result = self.try_write_together(jobs);
+    fn write_together(
+        &mut self,
+        intakes: &[Intake],
+        updates: &[JobUpdate],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let result = self.try_write_together(intakes, updates);
         if let Err(error) = &result {
             // What was remembered during the failed transaction was never committed.
             self.recent.forget_all();
-            tracing::error!(%error, pushes = jobs.len(), "a transaction failed and was rolled back");
+            tracing::error!(%error, pushes = intakes.len(), job_updates = updates.len(),
+                "a transaction failed and was rolled back");
         }
         result
     }
 
-    fn try_write_together(&mut self, jobs: &[Intake]) -> Result<Vec<WriteOutcome>, StoreError> {
+    fn try_write_together(
+        &mut self,
+        intakes: &[Intake],
+        updates: &[JobUpdate],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let now = Utc::now();
         let tx = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let outcomes = jobs
+        let mut enqueued = false;
+        let mut stored = StoredPushes {
+            offset: self.offset,
+            recent: &mut self.recent,
+            push_jobs: &self.push_jobs,
+            now,
+            enqueued: &mut enqueued,
+        };
+        let outcomes = intakes
             .iter()
-            .map(|job| apply(&tx, job, self.offset, &mut self.recent))
+            .map(|intake| stored.apply(&tx, intake))
             .collect::<Result<Vec<_>, _>>()?;
+        jobs::record(&tx, updates, now)?;
         self.file.still_there()?;
         tx.commit()?;
+        if enqueued {
+            self.jobs_added
+                .send_modify(|count| *count = count.wrapping_add(1));
+        }
         Ok(outcomes)
+    }
+}
+
+/// What storing a push needs beside its transaction.
+struct StoredPushes<'a> {
+    offset: FixedOffset,
+    recent: &'a mut RecentCalls,
+    push_jobs: &'a [PushJob],
+    now: DateTime<Utc>,
+    /// Set when a push got jobs.
+    enqueued: &'a mut bool,
+}
+
+impl StoredPushes<'_> {
+    fn apply(&mut self, tx: &Connection, intake: &Intake) -> Result<WriteOutcome, StoreError> {
+        let outcome = apply(tx, intake, self.offset, self.recent)?;
+        // A stored push only: a duplicate was given its jobs when first
+        // stored, and a rejected body is no push to pass on.
+        if let WriteOutcome::Stored {
+            conversation_id,
+            event_id,
+        } = &outcome
+        {
+            for job in self.push_jobs {
+                jobs::enqueue(
+                    tx,
+                    job.kind,
+                    &job.target,
+                    Some(*event_id),
+                    Some(conversation_id.0),
+                    self.now,
+                )?;
+                *self.enqueued = true;
+            }
+        }
+        Ok(outcome)
     }
 }
 

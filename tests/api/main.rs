@@ -14,6 +14,8 @@ mod command_help;
 mod config_file;
 mod crash_safety;
 mod database_file;
+mod forwarding;
+mod forwarding_faults;
 mod graceful_shutdown;
 mod graphiql_browser;
 mod graphql_calls;

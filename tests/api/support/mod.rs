@@ -7,6 +7,8 @@
 //! - [`payloads`]: the recorded pushes in `tests/payloads/`.
 //! - [`db`]: read-only views of a database file.
 //! - [`steady_pushes`]: concurrent senders that remember what was answered 200.
+//! - [`receiver`]: a real HTTP receiver for forwarded pushes that can fail
+//!   at random; [`forwarded`]: what it got, checked against the database.
 //! - [`tools`]: programs run beside the service (Datasette, Litestream from a
 //!   cached virtualenv; a pseudo-terminal) and a guard that ends them.
 
@@ -14,7 +16,9 @@ pub mod app;
 pub mod binary;
 pub mod calls;
 pub mod db;
+pub mod forwarded;
 pub mod payloads;
+pub mod receiver;
 pub mod steady_pushes;
 pub mod tools;
 
