@@ -11,8 +11,8 @@ use axum::http::HeaderValue;
 
 /// A push's first retry comes after about this long.
 const PUSH_FIRST: Duration = Duration::from_secs(1);
-/// A push waits at most this long between tries.
-const PUSH_MOST: Duration = Duration::from_secs(300);
+/// A push waits at most this long between tries (its call waits with it).
+const PUSH_MOST: Duration = Duration::from_secs(60);
 /// A target that stopped answering is tried again after about this long.
 const TARGET_FIRST: Duration = Duration::from_millis(500);
 /// A target that stays down is tried at least this often, so it is found

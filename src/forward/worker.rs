@@ -52,7 +52,10 @@ pub struct TargetWorker {
 /// How a target is doing.
 #[derive(Debug, Default)]
 struct Health {
+    /// Failures since the target last answered.
     failures: u32,
+    /// Pauses in a row: each failed probe doubles the next pause.
+    pauses: u32,
     paused_until: Option<Instant>,
     /// After a pause: one push at a time until one is answered.
     probing: bool,
@@ -74,7 +77,7 @@ impl Health {
         recovered
     }
 
-    /// A try failed; returns the pause it starts, if any.
+    /// A try failed; returns the pause the target is in, if any.
     fn failed(&mut self, failure: Failure, retry_after: Option<Duration>) -> Option<Duration> {
         self.failures += 1;
         let pause = matches!(failure, Failure::Connect | Failure::Throttled)
@@ -83,12 +86,17 @@ impl Health {
         if !pause {
             return None;
         }
-        let wait = retry_after.unwrap_or_else(|| target_backoff(self.failures));
-        let until = Instant::now() + wait;
-        self.paused_until = Some(
-            self.paused_until
-                .map_or(until, |earlier| earlier.max(until)),
-        );
+        let now = Instant::now();
+        if let Some(until) = self.paused_until.filter(|until| *until > now) {
+            // The other tries in flight when the target went down fail
+            // with it: one pause for them all, not one more each.
+            let until = retry_after.map_or(until, |wait| until.max(now + wait));
+            self.paused_until = Some(until);
+            return Some(until - now);
+        }
+        self.pauses += 1;
+        let wait = retry_after.unwrap_or_else(|| target_backoff(self.pauses));
+        self.paused_until = Some(now + wait);
         self.probing = true;
         Some(wait)
     }
@@ -268,9 +276,18 @@ impl TargetWorker {
                 } else {
                     tracing::debug!(target = %shown, %error, tries, "a forwarded push failed");
                 }
-                let wait = push_backoff(tries)
-                    .max(retry_after.unwrap_or_default())
-                    .max(pause.unwrap_or_default());
+                let wait = match failure {
+                    // The target's trouble, not the push's: the target's
+                    // pause (in memory) spaces the tries, and the push is due
+                    // again soon, however often it failed, so it goes with
+                    // the first try after the pause, or at once after a
+                    // restart.
+                    Failure::Connect | Failure::Throttled => push_backoff(1),
+                    // Maybe the push's own (a body the receiver chokes on):
+                    // its own backoff, so it never holds the others back.
+                    _ => push_backoff(tries),
+                };
+                let wait = wait.max(retry_after.unwrap_or_default());
                 JobOutcome::RetryAt {
                     at: Utc::now() + wait,
                     error,

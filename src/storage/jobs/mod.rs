@@ -117,6 +117,19 @@ pub fn enqueue(
         )?)
 }
 
+/// The claim: due pending jobs of a kind (?1) and target (?2) at a time
+/// (?3), not in a JSON array of ids (?4), that no earlier pending job of
+/// their key holds back, oldest first, at most ?5.
+pub const CLAIM_SQL: &str = "SELECT id, event_id, ordering_key, attempts FROM jobs AS job
+     WHERE kind = ?1 AND target = ?2 AND state = 'pending' AND next_attempt_at <= ?3
+       AND id NOT IN (SELECT value FROM json_each(?4))
+       AND NOT EXISTS (
+           SELECT 1 FROM jobs AS earlier
+           WHERE earlier.kind = job.kind AND earlier.target = job.target
+             AND earlier.ordering_key = job.ordering_key
+             AND earlier.state = 'pending' AND earlier.id < job.id)
+     ORDER BY id LIMIT ?5";
+
 /// Up to `limit` pending jobs of `kind` for `target` that are due at `now`,
 /// oldest first, leaving out those in `exclude` (in hand already) and those
 /// an earlier pending job of the same ordering key holds back.
@@ -131,17 +144,7 @@ pub fn claim_due(
     let exclude =
         serde_json::to_string(exclude).map_err(|e| StoreError::Internal(e.to_string()))?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut select = conn.prepare_cached(
-        "SELECT id, event_id, ordering_key, attempts FROM jobs AS job
-         WHERE kind = ?1 AND target = ?2 AND state = 'pending' AND next_attempt_at <= ?3
-           AND id NOT IN (SELECT value FROM json_each(?4))
-           AND NOT EXISTS (
-               SELECT 1 FROM jobs AS earlier
-               WHERE earlier.kind = job.kind AND earlier.target = job.target
-                 AND earlier.ordering_key = job.ordering_key
-                 AND earlier.state = 'pending' AND earlier.id < job.id)
-         ORDER BY id LIMIT ?5",
-    )?;
+    let mut select = conn.prepare_cached(CLAIM_SQL)?;
     let jobs = select.query_map(
         params![kind.as_str(), target, queue_time(now), exclude, limit],
         |row| {

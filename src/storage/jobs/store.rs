@@ -78,9 +78,10 @@ impl Store {
             .await
     }
 
-    /// Pending jobs of `kind` by target.
+    /// Pending jobs of `kind` for each target every push gets them for.
     pub async fn pending_jobs(&self, kind: JobKind) -> Result<Vec<(String, i64)>, StoreError> {
-        self.read(move |conn| summary::pending_counts(conn, kind))
+        let targets = self.push_job_targets(kind);
+        self.read(move |conn| summary::pending_counts(conn, kind, &targets))
             .await
     }
 }

@@ -77,10 +77,7 @@ pub fn summaries(
     configured: &[String],
 ) -> Result<Vec<JobTargetSummary>, StoreError> {
     let mut targets = configured.to_vec();
-    let known: Vec<String> = conn
-        .prepare_cached("SELECT DISTINCT target FROM jobs WHERE kind = ?1 ORDER BY target")?
-        .query_map([kind.as_str()], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
+    let known = targets_with_jobs(conn, kind)?;
     targets.extend(known.into_iter().filter(|t| !configured.contains(t)));
     targets
         .iter()
@@ -88,14 +85,38 @@ pub fn summaries(
         .collect()
 }
 
-/// Pending jobs of `kind` by target, for the metrics' gauge; a cheap read of
-/// the partial index of pending jobs.
-pub fn pending_counts(conn: &Connection, kind: JobKind) -> Result<Vec<(String, i64)>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT target, count(*) FROM jobs WHERE kind = ?1 AND state = 'pending'
-             GROUP BY target ORDER BY target",
-        )?
-        .query_map([kind.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<Result<_, _>>()?)
+/// The targets that have jobs of `kind`, one index seek each (a `SELECT
+/// DISTINCT` would read every job ever done).
+pub fn targets_with_jobs(conn: &Connection, kind: JobKind) -> Result<Vec<String>, StoreError> {
+    let mut next =
+        conn.prepare_cached("SELECT min(target) FROM jobs WHERE kind = ?1 AND target > ?2")?;
+    let mut targets: Vec<String> = Vec::new();
+    loop {
+        let after = targets.last().map_or("", String::as_str);
+        let found: Option<String> =
+            next.query_row(params![kind.as_str(), after], |row| row.get(0))?;
+        match found {
+            Some(target) => targets.push(target),
+            None => return Ok(targets),
+        }
+    }
+}
+
+/// Pending jobs of `kind` for each of `targets`, for the metrics' gauge: an
+/// index range of the pending ones only, however many were delivered.
+pub fn pending_counts(
+    conn: &Connection,
+    kind: JobKind,
+    targets: &[String],
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut count = conn.prepare_cached(
+        "SELECT count(*) FROM jobs WHERE kind = ?1 AND target = ?2 AND state = 'pending'",
+    )?;
+    targets
+        .iter()
+        .map(|target| {
+            let pending = count.query_row(params![kind.as_str(), target], |row| row.get(0))?;
+            Ok((target.clone(), pending))
+        })
+        .collect()
 }

@@ -156,3 +156,45 @@ fn queue_times_compare_as_text_in_time_order() {
         texts[0]
     );
 }
+
+#[test]
+fn claiming_and_counting_read_indexes_only() {
+    let (_dir, conn) = database();
+    let plan = |sql: &str, values: &[&dyn rusqlite::ToSql]| -> String {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(values, |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("; ")
+    };
+    let claim = plan(CLAIM_SQL, params!["forward", A, "z", "[1, 2]", 8]);
+    assert!(claim.contains("USING INDEX jobs_pending "), "{claim}");
+    assert!(claim.contains("INDEX jobs_pending_by_key"), "{claim}");
+    let pending = plan(
+        "SELECT count(*) FROM jobs WHERE kind = 'forward' AND target = 'x' AND state = 'pending'",
+        &[],
+    );
+    assert!(
+        pending.contains("(kind=? AND target=? AND state=?)"),
+        "{pending}"
+    );
+    let next = plan(
+        "SELECT min(target) FROM jobs WHERE kind = 'forward' AND target > 'x'",
+        &[],
+    );
+    assert!(!next.contains("SCAN"), "{next}");
+}
+
+#[test]
+fn the_targets_with_jobs_are_found_one_seek_each() {
+    let (_dir, conn) = database();
+    for target in [B, A, B, A] {
+        add(&conn, target, 1);
+    }
+    let found = summary::targets_with_jobs(&conn, JobKind::Forward).unwrap();
+    assert_eq!(found, [A, B]);
+    let pending = summary::pending_counts(&conn, JobKind::Forward, &[B.to_owned()]).unwrap();
+    assert_eq!(pending, [(B.to_owned(), 2)]);
+}
