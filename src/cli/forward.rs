@@ -1,7 +1,7 @@
 //! `udesk-calls forward retry [--target URL]`: re-queues the pushes parked
 //! for a forwarding target, once its receiver is fixed. It writes through a
 //! connection of its own, so it runs beside `serve`, whose worker finds the
-//! pushes at its next look.
+//! pushes at its next look. Also the `forward` command group's arguments.
 
 use std::process::ExitCode;
 
@@ -10,7 +10,42 @@ use anyhow::Context;
 use crate::config::forwarding::display_url;
 use crate::storage::jobs::{JobKind, requeue_parked_in};
 
-use super::ForwardRetryArgs;
+use clap::{Args, Subcommand};
+
+use super::DatabaseArgs;
+
+/// Reads `--forward-concurrency`: 1 to 256.
+pub fn parse_concurrency(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n @ 1..=256) => Ok(n),
+        _ => Err(format!("{text:?} is not a number from 1 to 256")),
+    }
+}
+
+#[derive(Subcommand)]
+pub enum ForwardCommand {
+    /// Re-queue the pushes parked for a target (after it refused them a few
+    /// times, e.g. with a 400), once the receiver is fixed. Safe while
+    /// `serve` runs: it sends them within a second or two.
+    Retry(ForwardRetryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ForwardRetryArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Only the pushes parked for this URL, as given to --forward-to or as
+    /// GraphQL's forwardingTargets shows it (without its query string).
+    /// Without it, those of every target.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_FORWARD_RETRY_TARGET",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub target: Option<String>,
+}
 
 pub async fn retry(args: ForwardRetryArgs) -> anyhow::Result<ExitCode> {
     let wanted = args.target.as_deref().map(str::trim).map(str::to_owned);

@@ -27,6 +27,7 @@ use crate::config::{DEFAULT_MAX_BODY_BYTES, parse_cors_origin, parse_utc_offset}
 use crate::storage::{DEFAULT_WAL_AUTOCHECKPOINT, StoreOptions};
 
 pub use config_file::{parse, try_parse_from};
+pub use forward::{ForwardCommand, ForwardRetryArgs};
 
 #[derive(Parser)]
 #[command(
@@ -305,42 +306,9 @@ pub struct ServeArgs {
         env = "UDESK_CALLS_FORWARD_CONCURRENCY",
         value_name = "N",
         default_value_t = DEFAULT_FORWARD_CONCURRENCY,
-        value_parser = parse_concurrency
+        value_parser = forward::parse_concurrency
     )]
     pub forward_concurrency: usize,
-}
-
-/// Reads `--forward-concurrency`: 1 to 256.
-fn parse_concurrency(text: &str) -> Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(n @ 1..=256) => Ok(n),
-        _ => Err(format!("{text:?} is not a number from 1 to 256")),
-    }
-}
-
-#[derive(Subcommand)]
-pub enum ForwardCommand {
-    /// Re-queue the pushes parked for a target (after it refused them a few
-    /// times, e.g. with a 400), once the receiver is fixed. Safe while
-    /// `serve` runs: it sends them within a second or two.
-    Retry(ForwardRetryArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ForwardRetryArgs {
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-
-    /// Only the pushes parked for this URL, as given to --forward-to or as
-    /// GraphQL's forwardingTargets shows it (without its query string).
-    /// Without it, those of every target.
-    #[arg(
-        long,
-        env = "UDESK_CALLS_FORWARD_RETRY_TARGET",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    pub target: Option<String>,
 }
 
 #[derive(Debug, Args)]

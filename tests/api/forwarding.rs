@@ -1,7 +1,8 @@
 //! Forwarding (`serve --forward-to`) seen from a receiver: what is sent,
 //! with which headers, what is not sent, what a refusing receiver gets, and
-//! what GraphQL, the metrics and `forward retry` show. The faults (kill -9,
-//! a receiver down or failing at random) are in `forwarding_faults`.
+//! what GraphQL, the metrics and `forward retry` show. `kill -9` with
+//! receivers failing at random is `forwarding_kill_9`; a receiver down for a
+//! long stretch, `reprocess` and throughput are `forwarding_faults`.
 
 use std::time::{Duration, Instant};
 

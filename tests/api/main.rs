@@ -16,6 +16,7 @@ mod crash_safety;
 mod database_file;
 mod forwarding;
 mod forwarding_faults;
+mod forwarding_kill_9;
 mod graceful_shutdown;
 mod graphiql_browser;
 mod graphql_calls;

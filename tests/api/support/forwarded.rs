@@ -1,18 +1,21 @@
-//! Checking forwarded pushes against the database: every stored push
+//! Checking forwarded pushes against the database (and asking the service
+//! how far it is): every stored push
 //! reached a receiver byte for byte, with its Content-Type, in arrival order
 //! for its call, and signed as the Standard Webhooks specification says,
 //! computed here on its own from the spec (not with the service's code).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::db::open_read_only;
-use super::receiver::Received;
+use super::receiver::{Received, Receiver};
 
 /// A push as the database holds it.
 #[derive(Clone, Debug)]
@@ -118,4 +121,34 @@ pub fn check(stored: &[StoredPush], received: &[Received], what: &str) -> Delive
     }
     delivery.duplicates = received.len() - delivery.delivered;
     delivery
+}
+
+/// Waits until `receiver` holds every push stored in `db`.
+pub async fn wait_for_all(db: &Path, receiver: &Receiver, limit: Duration) -> Delivery {
+    let stored = stored_pushes(db);
+    let started = Instant::now();
+    loop {
+        let delivery = check(&stored, &receiver.received(), "the receiver");
+        if delivery.lost == 0 {
+            return delivery;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{} of {} pushes not forwarded within {limit:?}",
+            delivery.lost,
+            delivery.stored
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `data` of a GraphQL query to the service at `address`.
+pub async fn graphql(address: &str, query: &str) -> Value {
+    let answer = reqwest::Client::new()
+        .post(format!("{address}/graphql"))
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    answer.json::<Value>().await.unwrap()["data"].clone()
 }
