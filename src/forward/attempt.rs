@@ -202,6 +202,43 @@ mod tests {
         }
     }
 
+    /// An `https://` URL speaks TLS (rustls, the system's roots): a server
+    /// that answers in plain HTTP fails the handshake ("received corrupt
+    /// message"), and the error names neither the URL nor its token.
+    #[tokio::test]
+    async fn https_urls_are_sent_over_tls() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let settings = ForwardSettings::default();
+        let url = format!("https://{address}/hook?token=s3cret");
+        let target = ForwardTarget::parse(&url).unwrap();
+        let push = StoredBody {
+            event_id: 1,
+            body: b"{}".to_vec(),
+            content_type: None,
+            sha256: [0; 32],
+        };
+        let client = client(&settings).unwrap();
+        let attempt = send(&client, &target, None, &push, settings.timeout).await;
+        let Attempt::Failed { failure, error, .. } = attempt else {
+            panic!("a plain HTTP answer passed for TLS");
+        };
+        assert_eq!(failure, Failure::Connect, "{error}");
+        assert!(error.contains("corrupt message"), "{error}");
+        assert!(
+            !error.contains("s3cret") && !error.contains("127.0.0.1"),
+            "{error}"
+        );
+    }
+
     #[test]
     fn answers_are_judged_by_status() {
         assert_eq!(failure(200), None);

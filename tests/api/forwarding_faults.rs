@@ -214,3 +214,53 @@ async fn forwarding_keeps_up_with_a_burst_and_drains_a_backlog_to_a_healthy_rece
     assert_eq!(delivery.duplicates, 0);
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_log_line_shows_a_forwarding_urls_token_or_password_or_the_secret_even_at_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calls.db");
+    let receiver = Receiver::start().await;
+    let working = receiver.url("?token=tok-ok-4f1c");
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let failing = format!(
+        "http://someone:pw-9d2e@{}/hook?token=tok-down-7b3a",
+        nobody.local_addr().unwrap()
+    );
+    drop(nobody);
+    let secret = crate::forwarding::secret();
+    let flags = [
+        "--forward-to",
+        &working,
+        "--forward-to",
+        &failing,
+        "--forward-secret",
+        &secret,
+    ];
+    let mut server = Server::launch(&db, "127.0.0.1:0", &flags, "trace");
+    let client = reqwest::Client::new();
+    for body in synthetic_call(31337, 2) {
+        let url = format!("{}/webhooks/udesk/calls", server.address);
+        assert_eq!(
+            client.post(url).body(body).send().await.unwrap().status(),
+            200
+        );
+    }
+    wait_for_all(&db, &receiver, Duration::from_secs(10)).await;
+    let shown = graphql(&server.address, "{ forwardingTargets { url lastError } }").await;
+    assert!(
+        shown["forwardingTargets"][1]["lastError"].is_string(),
+        "the second URL failed: {shown}"
+    );
+    server.signal("TERM");
+    assert!(server.wait_for_exit(Duration::from_secs(10)).is_some());
+    let log = server.rest_of_log().join("\n");
+    assert!(
+        log.contains("forwarding"),
+        "the log says nothing of forwarding"
+    );
+    let key = secret.trim_start_matches("whsec_");
+    for secret in ["tok-ok-4f1c", "tok-down-7b3a", "pw-9d2e", key] {
+        assert!(!log.contains(secret), "{secret} is in the log");
+    }
+    assert!(!shown.to_string().contains("tok-") && !shown.to_string().contains("pw-9d2e"));
+}
