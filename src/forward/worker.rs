@@ -2,7 +2,8 @@
 //! `concurrency` of them at once, and records how each try ended.
 //!
 //! What it holds in memory is bounded: the pushes in flight (at most
-//! `concurrency`) and their outcomes until the writer commits them. A job
+//! `concurrency`) and their outcomes until the writer commits them (at most
+//! a few times `concurrency` in all). A job
 //! stays "in hand" until its outcome is committed, so it is never claimed
 //! twice, and the next push of its call becomes due only then. A target that
 //! stops answering (no connection, a `429`, three failures in a row) is
@@ -34,6 +35,9 @@ pub const PARK_AFTER_TRIES: u32 = 3;
 const PAUSE_AFTER_FAILURES: u32 = 3;
 /// The longest the worker goes without looking at the queue.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// Pushes in hand (sent, or their outcome not yet committed) per request
+/// slot at most.
+const IN_HAND_PER_SLOT: usize = 4;
 /// How long tries in flight may still finish once the service stops; the
 /// rest are sent again after the restart.
 const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -122,9 +126,12 @@ impl TargetWorker {
             if stopping.is_none() && (look || now >= next_look) {
                 look = false;
                 next_look = now + LOOK_EVERY;
+                // Outcomes waiting for a slow writer count too, so what
+                // is held in memory stays bounded whatever the writer does.
                 let free = health
                     .capacity(self.concurrency, now)
-                    .saturating_sub(sending.len());
+                    .saturating_sub(sending.len())
+                    .min((self.concurrency * IN_HAND_PER_SLOT).saturating_sub(in_hand.len()));
                 if free > 0 {
                     let exclude = in_hand.iter().copied().collect();
                     match self
