@@ -1,6 +1,7 @@
 //! Forwarding with the real binary: a receiver down for a long stretch
-//! while pushes keep coming, `reprocess`, and the throughput to a healthy
-//! receiver. (`kill -9` with failing receivers is `forwarding_kill_9`.)
+//! while pushes keep coming, `reprocess`, SIGTERM with a push in flight,
+//! what the log may show, and the throughput to a healthy receiver.
+//! (`kill -9` with failing receivers is `forwarding_kill_9`.)
 //!
 //! `FORWARD_OUTAGE_SECS` sets the long stretch (5 s by default, so CI stays
 //! quick; 60 or more for the long form), `FORWARD_BENCH_PUSHES` the size of
@@ -10,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::forwarding::wait_for;
 use crate::support::binary::{Server, binary, run};
 use crate::support::calls::synthetic_call;
 use crate::support::forwarded::{graphql, wait_for_all};
-use crate::support::receiver::Receiver;
+use crate::support::receiver::{Faults, Receiver};
 use crate::support::steady_pushes::SteadyPushes;
 
 /// `udesk_calls_forward_failed_attempts_total{reason="connect"}` of the
@@ -263,4 +265,54 @@ async fn no_log_line_shows_a_forwarding_urls_token_or_password_or_the_secret_eve
         assert!(!log.contains(secret), "{secret} is in the log");
     }
     assert!(!shown.to_string().contains("tok-") && !shown.to_string().contains("pw-9d2e"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_push_in_flight_exits_in_time_and_the_push_is_sent_again_after_the_restart()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calls.db");
+    let receiver = Receiver::start().await;
+    let answer_late = Faults {
+        slow: 1.0,
+        slow_for: Duration::from_secs(30),
+        ..Faults::default()
+    };
+    receiver.set_faults(answer_late, 3);
+    let url = receiver.url("");
+    let flags = ["--forward-to", url.as_str(), "--forward-timeout", "60s"];
+    let mut server = Server::start(&db, &flags);
+    let body = synthetic_call(5150, 1).remove(0);
+    let push = format!("{}/webhooks/udesk/calls", server.address);
+    let answer = reqwest::Client::new()
+        .post(push)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    wait_for(
+        Duration::from_secs(10),
+        "the push reached the receiver",
+        || receiver.received_count() == 1,
+    )
+    .await;
+
+    server.signal("TERM");
+    let (status, took) = server
+        .wait_for_exit(Duration::from_secs(15))
+        .expect("the service exits");
+    assert!(
+        status.success() && took < Duration::from_secs(10),
+        "{status} after {took:?}"
+    );
+
+    receiver.accept_all();
+    let _server = Server::start(&db, &flags);
+    wait_for(Duration::from_secs(10), "the push sent again", || {
+        receiver.received_count() == 2
+    })
+    .await;
+    let delivery = wait_for_all(&db, &receiver, Duration::from_secs(5)).await;
+    assert_eq!((delivery.delivered, delivery.duplicates), (1, 1));
 }

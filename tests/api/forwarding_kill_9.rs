@@ -6,6 +6,7 @@
 //! `cargo test --test api -- forwarding_kill_9 --nocapture` prints the
 //! figures.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -122,6 +123,7 @@ async fn every_stored_push_reaches_every_target_in_order_through_kill_9_and_fail
     let senders = Arc::new(Senders::default());
     *senders.next.lock().unwrap() = vec![(0, 0); SENDERS];
 
+    let mut failed_tries = BTreeMap::new();
     let started = Instant::now();
     for round in 1..=KILLS {
         let server = Server::start(&db, &flags);
@@ -131,6 +133,7 @@ async fn every_stored_push_reaches_every_target_in_order_through_kill_9_and_fail
             senders.acked.load(Ordering::SeqCst) >= target
         })
         .await;
+        add_failed_tries(&server.address, &mut failed_tries).await;
         server.kill_hard();
         sending.await.unwrap();
     }
@@ -184,11 +187,31 @@ async fn every_stored_push_reaches_every_target_in_order_through_kill_9_and_fail
         shown = graphql(&server.address, query).await;
     }
     let totals = senders.acked.load(Ordering::SeqCst);
+    add_failed_tries(&server.address, &mut failed_tries).await;
     println!(
-        "forwarding fault test: {} pushes stored ({totals} answered 200), {KILLS} kills, in {:.1?}\n  {}\n  {shown}",
+        "forwarding fault test: {} pushes stored ({totals} answered 200), {KILLS} kills, in {:.1?}\n  {}\n  failed tries seen by the service (both targets, all runs): {failed_tries:?}\n  {shown}",
         stored_pushes(&db).len(),
         started.elapsed(),
         figures.join("\n  ")
     );
     server.kill_hard();
+}
+
+/// Adds the service's `udesk_calls_forward_failed_attempts_total` by
+/// reason (its counts start again with each process).
+async fn add_failed_tries(address: &str, tries: &mut BTreeMap<String, u64>) {
+    let scrape = reqwest::get(format!("{address}/metrics")).await.unwrap();
+    for line in scrape.text().await.unwrap().lines() {
+        let Some(labels) = line.strip_prefix("udesk_calls_forward_failed_attempts_total{") else {
+            continue;
+        };
+        let reason = labels
+            .split("reason=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next());
+        let count = line.rsplit(' ').next().and_then(|c| c.parse::<u64>().ok());
+        if let (Some(reason), Some(count)) = (reason, count) {
+            *tries.entry(reason.to_owned()).or_default() += count;
+        }
+    }
 }
