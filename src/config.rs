@@ -11,6 +11,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
 use crate::wire::time::beijing;
 
 pub use http_limits::HttpLimits;
+pub mod forwarding;
 
 /// What the HTTP layer needs to know; built by the CLI, or by tests directly.
 /// Its `Debug` shows how many tokens there are, never the tokens.
@@ -34,6 +35,8 @@ pub struct Settings {
     pub graphql_max_response_bytes: usize,
     /// Timeouts, connection caps and the GraphQL rate limit.
     pub http_limits: HttpLimits,
+    /// Where stored pushes are passed on to; none by default.
+    pub forwarding: forwarding::ForwardSettings,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -55,6 +58,7 @@ impl fmt::Debug for Settings {
                 &self.graphql_max_response_bytes,
             )
             .field("http_limits", &self.http_limits)
+            .field("forwarding", &self.forwarding)
             .finish()
     }
 }
@@ -80,6 +84,7 @@ impl Settings {
             graphql_timeout: Duration::from_secs(DEFAULT_GRAPHQL_TIMEOUT_SECONDS),
             graphql_max_response_bytes: DEFAULT_GRAPHQL_MAX_RESPONSE_BYTES,
             http_limits: HttpLimits::default(),
+            forwarding: forwarding::ForwardSettings::default(),
         }
     }
 }

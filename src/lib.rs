@@ -13,8 +13,9 @@
 //!   group-committing writer, the reader pool and the typed reads of
 //!   [`Store`], `reprocess`.
 //! - Transports: [`graphql`] (the API's schema over the store's types),
-//!   [`http`] (webhook, `/graphql`, GraphiQL, health, metrics, the server)
-//!   and [`cli`] (the commands, logging), with [`config`] (validated
+//!   [`http`] (webhook, `/graphql`, GraphiQL, health, metrics, the server),
+//!   [`forward`] (every stored push passed on to other URLs, from the job
+//!   queue) and [`cli`] (the commands, logging), with [`config`] (validated
 //!   settings).
 //!
 //! `ARCHITECTURE.md` has the bird's-eye view and the invariants.
@@ -22,6 +23,7 @@
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod forward;
 pub mod graphql;
 pub mod http;
 pub mod storage;

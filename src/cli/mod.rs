@@ -1,4 +1,5 @@
-//! The command line: `serve`, `import`, `reprocess`, `backup`, `schema`.
+//! The command line: `serve`, `import`, `reprocess`, `purge`, `backup`,
+//! `forward`, `schema`.
 //!
 //! Each flag can also come from the environment variable named in `--help`,
 //! and from the TOML file `--config` names (see `config_file`); the flags
@@ -6,6 +7,7 @@
 
 mod backup;
 mod config_file;
+mod forward;
 mod http_limits;
 mod import;
 pub mod logging;
@@ -19,6 +21,9 @@ use std::path::PathBuf;
 use chrono::FixedOffset;
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::forwarding::{
+    DEFAULT_FORWARD_CONCURRENCY, ForwardTarget, SigningSecret, parse_timeout,
+};
 use crate::config::{
     DEFAULT_GRAPHQL_MAX_RESPONSE_BYTES, DEFAULT_GRAPHQL_TIMEOUT_SECONDS, DEFAULT_MAX_BODY_BYTES,
     parse_cors_origin, parse_utc_offset,
@@ -26,6 +31,7 @@ use crate::config::{
 use crate::storage::{DEFAULT_WAL_AUTOCHECKPOINT, StoreOptions};
 
 pub use config_file::{parse, try_parse_from};
+pub use forward::{ForwardCommand, ForwardRetryArgs};
 
 #[derive(Parser)]
 #[command(
@@ -64,6 +70,10 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once at start; boxing would only obscure the arguments"
+)]
 pub enum Command {
     /// Run the service: the webhook for Udesk and the GraphQL API.
     Serve(ServeArgs),
@@ -82,6 +92,10 @@ pub enum Command {
     /// runs and takes pushes. The copy is checked with `PRAGMA
     /// integrity_check` and only then appears under DEST's name.
     Backup(BackupArgs),
+    /// Forwarding to the `serve --forward-to` URLs: re-queue the pushes a
+    /// target refused.
+    #[command(subcommand)]
+    Forward(ForwardCommand),
     /// Print the GraphQL schema (SDL).
     Schema,
 }
@@ -279,6 +293,55 @@ pub struct ServeArgs {
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..)
     )]
     pub graphql_max_response_bytes: usize,
+    /// Send every stored push (not duplicates, not rejected bodies) on to
+    /// this URL, byte for byte with its Content-Type, as a POST: at least
+    /// once, in arrival order for each call, retried with backoff until a
+    /// 2xx. Give it several times (comma-separated in the variable) for
+    /// several receivers. Without it, nothing is forwarded.
+    #[arg(
+        long = "forward-to",
+        env = "UDESK_CALLS_FORWARD_TO",
+        value_name = "URL",
+        value_delimiter = ',',
+        value_parser = ForwardTarget::parse,
+        hide_env_values = true
+    )]
+    pub forward_to: Vec<ForwardTarget>,
+
+    /// Sign forwarded pushes with this key, `whsec_` and base64 (make one
+    /// with `echo "whsec_$(openssl rand -base64 32)"`): each request then
+    /// carries a Standard Webhooks `webhook-signature`. Without it, requests
+    /// are not signed.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_FORWARD_SECRET",
+        value_name = "SECRET",
+        value_parser = SigningSecret::parse,
+        hide_env_values = true
+    )]
+    pub forward_secret: Option<SigningSecret>,
+
+    /// How long one forwarding request may take, connecting included (like
+    /// 10s or 500ms); a slower one is tried again later.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_FORWARD_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse_timeout
+    )]
+    pub forward_timeout: std::time::Duration,
+
+    /// Forwarding requests in flight to each URL at most; pushes of one call
+    /// always go one after another.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_FORWARD_CONCURRENCY",
+        value_name = "N",
+        default_value_t = DEFAULT_FORWARD_CONCURRENCY,
+        value_parser = forward::parse_concurrency
+    )]
+    pub forward_concurrency: usize,
 }
 
 #[derive(Debug, Args)]
@@ -316,6 +379,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Reprocess(args) => reprocess::run(args).await,
         Command::Purge(args) => purge::run(args).await,
         Command::Backup(args) => backup::run(args).await,
+        Command::Forward(ForwardCommand::Retry(args)) => forward::retry(args).await,
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
             Ok(std::process::ExitCode::SUCCESS)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::config::forwarding::ForwardSettings;
 use crate::config::{Settings, check_exposure, check_token_lengths};
 use crate::http::ServeError;
 use crate::storage::{Store, StoreError};
@@ -12,6 +13,9 @@ use crate::storage::{Store, StoreError};
 use super::ServeArgs;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Err(refusal) = ForwardSettings::check_targets(&args.forward_to) {
+        anyhow::bail!(refusal);
+    }
     let settings = Settings {
         webhook_tokens: non_empty(args.webhook_tokens),
         api_tokens: non_empty(args.api_tokens),
@@ -21,6 +25,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         graphql_timeout: std::time::Duration::from_secs(args.graphql_timeout_seconds),
         graphql_max_response_bytes: args.graphql_max_response_bytes,
         http_limits: args.http_limits.limits(),
+        forwarding: ForwardSettings {
+            targets: args.forward_to,
+            signing_key: args.forward_secret,
+            timeout: args.forward_timeout,
+            concurrency: args.forward_concurrency,
+        },
     };
     raise_descriptor_limit();
     let listener = crate::http::listen(&args.listen)

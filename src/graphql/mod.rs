@@ -4,7 +4,7 @@
 //! described in the schema itself (`schema.graphql`). The API serves the
 //! domain's and the store's own types ([`Call`](crate::domain::Call), the
 //! rows of `storage::read`): this module adds their GraphQL fields and
-//! descriptions (`call`, `collections`, `stats`, `lookups`), paging
+//! descriptions (`call`, `collections`, `stats`, `lookups`, `forwarding`), paging
 //! (`connection`), input validation (`filter`), batching (`loaders`) and
 //! the root (`query`); what a query may cost (`cost`, `limits`) and the
 //! runtime queries run on (`runtime`).
@@ -16,6 +16,7 @@ pub mod connection;
 pub mod cost;
 pub mod error;
 pub mod filter;
+pub mod forwarding;
 pub mod limits;
 pub mod loaders;
 pub mod lookups;

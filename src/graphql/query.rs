@@ -1,4 +1,5 @@
-//! The `Query` root: calls, statistics, agents, code lists, rejected pushes.
+//! The `Query` root: calls, statistics, agents, code lists, rejected pushes,
+//! forwarding targets.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use chrono::FixedOffset;
 
 use crate::domain::{Call, ConversationId};
 use crate::storage::Store;
+use crate::storage::jobs::JobKind;
 use crate::storage::read::{
     Agent, CallDimension, CallOrder, CallStatsRow, CodeLabel, CodeList, DefeatCause,
 };
@@ -14,6 +16,7 @@ use crate::storage::read::{
 use super::connection::{CallConnection, MAX_PAGE_SIZE, PageInfo, call_page_query, page_size};
 use super::error::ApiError;
 use super::filter::CallFilterInput;
+use super::forwarding::ForwardingTarget;
 use super::lookups::{
     RejectedPushConnection, RejectedPushEdge, read_rejected_cursor, rejected_cursor,
 };
@@ -174,6 +177,26 @@ impl Query {
             nodes: edges.iter().map(|edge| edge.node.clone()).collect(),
             edges,
         })
+    }
+
+    /// Where stored pushes are forwarded (`serve --forward-to`), in the
+    /// order given, then any URL no longer given that still has pushes
+    /// queued; with each, how many pushes are pending, parked and delivered.
+    async fn forwarding_targets(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<ForwardingTarget>, ApiError> {
+        let store = store(ctx)?;
+        let configured = store.push_job_targets(JobKind::Forward);
+        Ok(store
+            .job_targets(JobKind::Forward)
+            .await?
+            .into_iter()
+            .map(|summary| {
+                let is_configured = configured.contains(&summary.target);
+                ForwardingTarget::of(summary, is_configured)
+            })
+            .collect())
     }
 }
 

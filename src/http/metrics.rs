@@ -25,6 +25,8 @@ use serde_json::json;
 
 use super::AppState;
 use super::tokens::{bearer_token, token_allowed};
+use crate::forward::ForwardMetrics;
+use crate::storage::jobs::JobKind;
 
 /// The OpenMetrics text format, which Prometheus asks for first.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -110,6 +112,8 @@ pub struct Metrics {
     graphql_duration: Histogram,
     writer_queue_depth: Gauge,
     database_bytes: Gauge,
+    /// `udesk_calls_forward_*`, kept by the forwarding workers.
+    pub forward: ForwardMetrics,
 }
 
 impl Default for Metrics {
@@ -165,6 +169,7 @@ impl Metrics {
             Unit::Bytes,
             database_bytes.clone(),
         );
+        let forward = ForwardMetrics::register(&mut registry);
         Metrics {
             registry,
             pushes,
@@ -173,6 +178,7 @@ impl Metrics {
             graphql_duration,
             writer_queue_depth,
             database_bytes,
+            forward,
         }
     }
 
@@ -204,6 +210,13 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
         metrics
             .database_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+    let forwarding = state.store.push_job_targets(JobKind::Forward);
+    if !forwarding.is_empty() {
+        match state.store.pending_jobs(JobKind::Forward).await {
+            Ok(pending) => metrics.forward.set_pending(&forwarding, &pending),
+            Err(error) => tracing::warn!(%error, "the pending forwards could not be counted"),
+        }
     }
     match metrics.encode() {
         Ok(text) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),

@@ -8,12 +8,14 @@
 //! turns to `503` first; then the listener is closed (new connections are
 //! refused) and every request already received is answered, a push after its
 //! commit. Requests still unanswered after [`DRAIN_LIMIT`] are dropped, so
-//! the process exits within 10 s. Last, the writer commits what it holds,
-//! checkpoints the WAL and stops.
+//! the process exits within 10 s. Forwarding (when configured) starts with
+//! the app and stops with the signal, its tries in flight given a moment to
+//! finish. Last, the writer commits what it holds, checkpoints the WAL and
+//! stops.
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -23,10 +25,11 @@ use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
 
 use crate::config::Settings;
+use crate::forward::Forwarder;
 use crate::storage::{Store, StoreError};
 
 use super::health::{self, Readiness};
@@ -72,12 +75,15 @@ pub async fn serve_opening(
 ) -> Result<(), ServeError> {
     let address = listener.local_addr()?;
     let readiness = Readiness::starting();
+    let (stop_forwarding, forwarding_stops) = watch::channel(false);
     let app = App {
         address,
         router: Arc::default(),
         settings: Arc::new(settings),
         metrics: Arc::new(Metrics::new()),
         readiness: readiness.clone(),
+        forwarding_stops,
+        forwarder: Mutex::default(),
     };
     let limits = app.settings.http_limits.clone();
     // A store that is already open is installed before the first request
@@ -89,7 +95,7 @@ pub async fn serve_opening(
         () = std::future::ready(()) => None,
     };
     if let Some(store) = &opened_now {
-        app.install(store.clone());
+        app.install(store.clone()).await.map_err(ServeError::Open)?;
     }
 
     let draining = Arc::new(Notify::new());
@@ -103,6 +109,7 @@ pub async fn serve_opening(
                 () = open_failed.notified() => {},
             }
             readiness.draining();
+            let _ = stop_forwarding.send(true);
             draining.notify_one();
         }
     };
@@ -129,15 +136,21 @@ pub async fn serve_opening(
         if let Some(store) = opened_now {
             return Ok(store);
         }
-        let opened = opening.await;
-        match &opened {
-            Ok(store) => app.install(store.clone()),
-            Err(_) => open_failed.notify_one(),
+        let opened = match opening.await {
+            Ok(store) => app.install(store.clone()).await.map(|()| store),
+            Err(error) => Err(error),
+        };
+        if opened.is_err() {
+            open_failed.notify_one();
         }
         opened
     };
     let (served, store) = tokio::join!(serving, store);
     let store = store.map_err(ServeError::Open)?;
+    let forwarder = app.forwarder.lock().ok().and_then(|mut f| f.take());
+    if let Some(forwarder) = forwarder {
+        forwarder.stopped().await;
+    }
     store.close().await;
     tracing::info!("the database is closed");
     served.map_err(ServeError::Io)
@@ -150,10 +163,25 @@ struct App {
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
     readiness: Readiness,
+    /// Turns true when shutdown begins.
+    forwarding_stops: watch::Receiver<bool>,
+    forwarder: Mutex<Option<Forwarder>>,
 }
 
 impl App {
-    fn install(&self, store: Arc<Store>) {
+    /// Starts forwarding (every push stored from then on gets its jobs),
+    /// then serves the app.
+    async fn install(&self, store: Arc<Store>) -> Result<(), StoreError> {
+        let forwarder = Forwarder::start(
+            store.clone(),
+            &self.settings.forwarding,
+            self.metrics.forward.clone(),
+            self.forwarding_stops.clone(),
+        )
+        .await?;
+        if let Ok(mut slot) = self.forwarder.lock() {
+            *slot = Some(forwarder);
+        }
         let state = AppState {
             store: store.clone(),
             settings: self.settings.clone(),
@@ -163,6 +191,7 @@ impl App {
         let _ = self.router.set(router(state));
         self.readiness.opened(store);
         tracing::info!(address = %self.address, "udesk-calls is ready");
+        Ok(())
     }
 }
 

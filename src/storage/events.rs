@@ -51,8 +51,9 @@ pub fn insert_event(tx: &Connection, push: &AcceptedPush) -> Result<i64, StoreEr
     let event_id: i64 = tx
         .prepare_cached(
             "INSERT INTO events (conversation_id, occasion, event_at, event_at_ms, received_at,
-                 last_received_at, body_format, body, body_sha256, form_payload, warning_count)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10)
+                 last_received_at, body_format, body, body_sha256, form_payload, warning_count,
+                 content_type)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              RETURNING id",
         )?
         .query_row(
@@ -67,6 +68,7 @@ pub fn insert_event(tx: &Connection, push: &AcceptedPush) -> Result<i64, StoreEr
                 &push.sha256[..],
                 push.form_payload,
                 parsed.warnings.len() as i64,
+                push.raw.content_type,
             ],
             |row| row.get(0),
         )?;

@@ -11,6 +11,8 @@
 //!   through [`call_rows`] and [`collection_rows`], each table's columns
 //!   listed once.
 //! - Reading: [`read`], the API's queries.
+//! - [`jobs`]: the durable job queue (forwarding runs on it), enqueued by
+//!   the writer with each stored push.
 //! - [`connection`] (PRAGMAs, migrations), [`reprocess`], [`backup`] (an
 //!   online copy), [`progress`] (how far those two are), [`sql`] (value
 //!   conversions).
@@ -22,6 +24,7 @@ pub mod collection_rows;
 pub mod connection;
 pub mod events;
 pub mod file_checks;
+pub mod jobs;
 pub mod progress;
 pub mod projection;
 pub mod purge;
@@ -32,8 +35,8 @@ pub mod sql;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use chrono::FixedOffset;
@@ -109,6 +112,8 @@ pub struct Store {
     /// Set as `close` begins, before the writer drains: from then on the
     /// store no longer counts as taking pushes.
     closing: AtomicBool,
+    /// The jobs every stored push gets, as last given to the writer.
+    push_jobs: RwLock<Vec<jobs::PushJob>>,
 }
 
 impl Store {
@@ -130,6 +135,7 @@ impl Store {
             writer_thread: Mutex::new(Some(thread)),
             path: options.path.clone(),
             closing: AtomicBool::new(false),
+            push_jobs: RwLock::default(),
         })
     }
 

@@ -9,6 +9,8 @@
 //! - [`fuzz_input`]: fuzzer-chosen pushes, edited from recorded ones;
 //!   [`fuzz_runs`]: budgets, counts and a hang watchdog for fuzz targets.
 //! - [`steady_pushes`]: concurrent senders that remember what was answered 200.
+//! - [`receiver`]: a real HTTP receiver for forwarded pushes that can fail
+//!   at random; [`forwarded`]: what it got, checked against the database.
 //! - [`tools`]: programs run beside the service (Datasette, Litestream from a
 //!   cached virtualenv; a pseudo-terminal) and a guard that ends them.
 
@@ -16,9 +18,11 @@ pub mod app;
 pub mod binary;
 pub mod calls;
 pub mod db;
+pub mod forwarded;
 pub mod fuzz_input;
 pub mod fuzz_runs;
 pub mod payloads;
+pub mod receiver;
 pub mod steady_pushes;
 pub mod tools;
 

@@ -21,6 +21,13 @@ impl SteadyPushes {
     /// to `address` (`http://host:port`). A sender panics on any answer but
     /// `200`, and stops when the server is gone.
     pub fn start(address: &str, senders: i64) -> SteadyPushes {
+        SteadyPushes::start_from(address, senders, 0)
+    }
+
+    /// Like [`SteadyPushes::start`], with calls of their own for each
+    /// `series` (0 is the series of `start`), so a second run beside the
+    /// first sends new pushes, not redeliveries.
+    pub fn start_from(address: &str, senders: i64, series: i64) -> SteadyPushes {
         let client = reqwest::Client::new();
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(Mutex::new(Vec::new()));
@@ -30,7 +37,8 @@ impl SteadyPushes {
             let url = format!("{address}/webhooks/udesk/calls");
             tasks.spawn(async move {
                 for call in 0.. {
-                    let conversation_id = 7_000_000 + sender * 1_000_000 + call;
+                    let conversation_id =
+                        7_000_000 + series * 100_000_000 + sender * 1_000_000 + call;
                     for body in synthetic_call(conversation_id, 3) {
                         if stop.load(Ordering::Relaxed) {
                             return;
