@@ -106,8 +106,13 @@ impl OpenedFile {
         })
     }
 
-    /// `Err` when `--db` no longer names the opened file.
+    /// `Err` when `--db` no longer names the opened file, or its `-shm` file
+    /// can no longer be written: SQLite maps the shared-memory file, and a
+    /// write to a mapping the file refuses (made immutable, say) kills the
+    /// process with SIGBUS rather than returning an error, so it is checked
+    /// here first and refused with a message.
     pub fn still_there(&self) -> Result<(), StoreError> {
+        shared_memory_writable(&self.path)?;
         match std::fs::metadata(&self.path) {
             Ok(metadata) if metadata.dev() == self.device && metadata.ino() == self.inode => Ok(()),
             Ok(_) => Err(StoreError::Unavailable(format!(
@@ -119,5 +124,24 @@ impl OpenedFile {
                 self.path.display()
             ))),
         }
+    }
+}
+
+/// `Err` when the database's `-shm` file exists but cannot be written. Every
+/// transaction, a reader's too, writes to SQLite's mapping of that file, and
+/// a write the file refuses (made immutable, say) kills the process with
+/// SIGBUS instead of returning an error; checking first turns that into a
+/// `503` and a log line.
+pub fn shared_memory_writable(path: &Path) -> Result<(), StoreError> {
+    let mut shm = path.as_os_str().to_owned();
+    shm.push("-shm");
+    match std::fs::OpenOptions::new().write(true).open(&shm) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(StoreError::Unavailable(format!(
+                "{} cannot be written ({error}); SQLite needs it for every transaction: fix its permissions or attributes",
+                Path::new(&shm).display()
+            )))
+        }
+        _ => Ok(()),
     }
 }

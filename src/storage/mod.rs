@@ -167,6 +167,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        file_checks::shared_memory_writable(&self.path)?;
         let span = tracing::debug_span!("store_read");
         let readers = self.readers.clone();
         let (caller, reader) = abandoned::pair();

@@ -105,3 +105,27 @@ async fn a_database_deleted_under_the_service_gets_503_never_200() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_shared_memory_file_made_immutable_gets_503_not_a_crash() {
+    let app = TestApp::start().await;
+    app.push_all(&synthetic_call(1, 1)).await;
+    let mut shm = app.db_path.as_os_str().to_owned();
+    shm.push("-shm");
+    let chattr = |flag: &str| {
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&shm)
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if !chattr("+i") {
+        eprintln!("skipped: chattr +i is not possible here (needs root and ext4 or xfs)");
+        return;
+    }
+    let (status, answer) = app.push(synthetic_call(2, 1)[0].clone()).await;
+    assert!(chattr("-i"), "the -shm file stays immutable");
+    assert_eq!(status, 503, "{answer}");
+    let (status, answer) = app.push(synthetic_call(3, 1)[0].clone()).await;
+    assert_eq!(status, 200, "{answer}");
+}

@@ -155,7 +155,7 @@ async fn every_stored_push_reaches_every_target_in_order_through_kill_9_and_fail
 
     let mut figures = Vec::new();
     for (name, receiver) in [("flaky", &*flaky), ("tokened", &tokened)] {
-        let delivery = wait_for_all(&db, receiver, Duration::from_secs(60)).await;
+        let delivery = wait_for_all(&db, receiver, Duration::from_secs(180)).await;
         for message in receiver.received() {
             assert_eq!(message.signature, Some(expected_signature(&KEY, &message)));
         }

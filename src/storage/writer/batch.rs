@@ -70,6 +70,7 @@ impl BatchWriter {
     /// One chunk of a purge; the last one also takes the rejected pushes
     /// and empties the WAL, so what was erased leaves it too.
     pub(super) fn purge_chunk(&mut self, target: &PurgeTarget) -> Result<PurgeReport, StoreError> {
+        self.file.still_there()?;
         let tx = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -202,6 +203,7 @@ impl BatchWriter {
         updates: &[JobUpdate],
     ) -> Result<Vec<WriteOutcome>, StoreError> {
         let now = Utc::now();
+        self.file.still_there()?;
         let tx = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
