@@ -132,16 +132,17 @@ impl OpenedFile {
 /// a write the file refuses (made immutable, say) kills the process with
 /// SIGBUS instead of returning an error; checking first turns that into a
 /// `503` and a log line.
+///
+/// `access(2)`, not an open: closing any descriptor of a file drops every
+/// POSIX lock this process holds on it, SQLite's WAL locks included.
 pub fn shared_memory_writable(path: &Path) -> Result<(), StoreError> {
     let mut shm = path.as_os_str().to_owned();
     shm.push("-shm");
-    match std::fs::OpenOptions::new().write(true).open(&shm) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-            Err(StoreError::Unavailable(format!(
-                "{} cannot be written ({error}); SQLite needs it for every transaction: fix its permissions or attributes",
-                Path::new(&shm).display()
-            )))
-        }
+    match rustix::fs::access(Path::new(&shm), rustix::fs::Access::WRITE_OK) {
+        Err(error) if error != rustix::io::Errno::NOENT => Err(StoreError::Unavailable(format!(
+            "{} cannot be written ({error}); SQLite needs it for every transaction: fix its permissions or attributes",
+            Path::new(&shm).display()
+        ))),
         _ => Ok(()),
     }
 }

@@ -154,7 +154,8 @@ pub fn purge(
     dry_run: bool,
     mut progress: impl FnMut(u64),
 ) -> Result<PurgeReport, StoreError> {
-    let conn = &mut open_writer(path, wal_autocheckpoint)?;
+    let mut connection = open_writer(path, wal_autocheckpoint)?;
+    let conn = &mut connection;
     let mut total = PurgeReport::default();
     if dry_run {
         let tx = conn.transaction()?;
@@ -178,11 +179,16 @@ pub fn purge(
     total.rejected_pushes = purge_rejected(&tx, target, false)?;
     tx.commit()?;
     checkpoint_truncate(conn)?;
+    // The files are read with the connection closed: closing a descriptor
+    // of a file drops every POSIX lock this process holds on it, SQLite's
+    // included.
+    drop(connection);
     if let PurgeTarget::CustomerPhone(phone) = target
         && file_contains(path, phone.as_bytes())?
     {
-        conn.execute_batch("VACUUM")?;
-        checkpoint_truncate(conn)?;
+        let connection = open_writer(path, wal_autocheckpoint)?;
+        connection.execute_batch("VACUUM")?;
+        checkpoint_truncate(&connection)?;
         total.vacuumed = true;
     }
     Ok(total)
