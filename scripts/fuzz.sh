@@ -38,7 +38,7 @@ triple=$(rustc -vV | sed -n 's/^host: //p')
 linker_variable="CARGO_TARGET_$(echo "$triple" | tr 'a-z-' 'A-Z_')_LINKER"
 export "$linker_variable=$PWD/scripts/fuzz-link.sh"
 export BOLERO_FUZZER=libfuzzer
-export RUSTFLAGS="--cfg fuzzing --cfg fuzzing_libfuzzer -Cpasses=sancov-module \
+export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module --cfg fuzzing_libfuzzer \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-pc-table -Cllvm-args=-sanitizer-coverage-trace-compares \
 -Cllvm-args=-sanitizer-coverage-stack-depth"
@@ -56,7 +56,7 @@ for target in "${targets[@]}"; do
   # for a niced process on a busy machine).
   BOLERO_TEST_NAME="fuzzing::$target" BOLERO_LIBTEST_HARNESS=1 \
     BOLERO_LIBFUZZER_ARGS="$corpus $crashes -artifact_prefix=$crashes/ -timeout=60 \
--max_total_time=$seconds -max_len=4096" \
+-max_total_time=$seconds -max_len=4096 -len_control=0" \
     nice -n 19 "$exe" "fuzzing::$target" --exact --nocapture --quiet --test-threads 1 \
     > "target/fuzz/$target.log" 2>&1 &
   pids+=($!)
