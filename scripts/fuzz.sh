@@ -5,12 +5,12 @@
 #                                          at once, SECONDS each (default 1800),
 #                                          in the test profile (debug assertions
 #                                          and overflow checks on)
-#   scripts/fuzz.sh --libfuzzer [SECONDS]  libFuzzer, coverage-guided, through
-#                                          cargo-bolero (installed if missing),
-#                                          one target after the other
+#   scripts/fuzz.sh --libfuzzer [SECONDS]  libFuzzer, coverage-guided, both
+#                                          targets at once, SECONDS each
 #
-# Both run under `nice -n 19`. A failure prints the input (and, under
-# libFuzzer, leaves it under target/fuzz); a hang aborts with the input.
+# Both run under `nice -n 19`. A failure prints the input; under libFuzzer it
+# is also kept under target/fuzz/crashes/, and the corpus under
+# target/fuzz/corpus/. A hang aborts with the input.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 engine=random
@@ -20,8 +20,8 @@ if [ "${1:-}" = "--libfuzzer" ]; then
 fi
 seconds=${1:-1800}
 targets=(
-  fuzzing::the_push_parser_survives_any_body_and_parses_stored_pushes_the_same_again
-  fuzzing::the_ingest_path_stores_what_each_body_calls_for_and_reprocess_rebuilds_it
+  the_push_parser_survives_any_body_and_parses_stored_pushes_the_same_again
+  the_ingest_path_stores_what_each_body_calls_for_and_reprocess_rebuilds_it
 )
 
 if [ "$engine" = random ]; then
@@ -29,17 +29,45 @@ if [ "$engine" = random ]; then
     fuzzing::the_ -- --nocapture --test-threads 2
 fi
 
-if ! cargo bolero --version >/dev/null 2>&1; then
-  # libFuzzer only: the AFL and honggfuzz engines need more system libraries.
-  cargo install cargo-bolero --version 0.13.5 --locked --no-default-features --features libfuzzer
-fi
-export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER="$PWD/scripts/fuzz-link.sh"
+# The build `cargo bolero test --sanitizer NONE` makes (the sanitizers need a
+# nightly compiler; the coverage instrumentation does not), for the one test
+# binary: cargo-bolero would also build and run the unit tests, which do not
+# link libFuzzer. The `udesk-calls` binary is built beside tests/api and is
+# never run; scripts/fuzz-link.sh lets it link.
+triple=$(rustc -vV | sed -n 's/^host: //p')
+linker_variable="CARGO_TARGET_$(echo "$triple" | tr 'a-z-' 'A-Z_')_LINKER"
+export "$linker_variable=$PWD/scripts/fuzz-link.sh"
+export BOLERO_FUZZER=libfuzzer
+export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module --cfg fuzzing_libfuzzer \
+-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-level=4 \
+-Cllvm-args=-sanitizer-coverage-pc-table -Cllvm-args=-sanitizer-coverage-trace-compares \
+-Cllvm-args=-sanitizer-coverage-stack-depth"
+exe=$(nice -n 19 cargo test --profile fuzz --target "$triple" --target-dir target/fuzz/build \
+  --test api --no-run --message-format=json \
+  | grep -o '"executable":"[^"]*/api-[^"]*"' | tail -n 1 | cut -d'"' -f4)
+echo "fuzzing with $exe for ${seconds}s per target"
+
+pids=()
 for target in "${targets[@]}"; do
-  # --sanitizer NONE: the sanitizers need a nightly compiler; libFuzzer's
-  # coverage instrumentation does not.
-  # -t: an input is a hang after 60 s (it takes milliseconds; generous
+  corpus=target/fuzz/corpus/$target
+  crashes=target/fuzz/crashes/$target
+  mkdir -p "$corpus" "$crashes"
+  # -timeout: an input is a hang after 60 s (it takes milliseconds; generous
   # for a niced process on a busy machine).
-  nice -n 19 cargo bolero test "$target" --sanitizer NONE \
-    -T "${seconds}s" -t 60s --max-input-length 4096 \
-    --corpus-dir "target/fuzz/corpus/$target" --crashes-dir "target/fuzz/crashes/$target"
+  BOLERO_TEST_NAME="fuzzing::$target" BOLERO_LIBTEST_HARNESS=1 \
+    BOLERO_LIBFUZZER_ARGS="$corpus $crashes -artifact_prefix=$crashes/ -timeout=60 \
+-max_total_time=$seconds -max_len=4096 -len_control=0" \
+    nice -n 19 "$exe" "fuzzing::$target" --exact --nocapture --quiet --test-threads 1 \
+    > "target/fuzz/$target.log" 2>&1 &
+  pids+=($!)
 done
+status=0
+for pid in "${pids[@]}"; do
+  wait "$pid" || status=1
+done
+for target in "${targets[@]}"; do
+  echo "== $target (target/fuzz/$target.log)"
+  grep -E '^(#[0-9]+[[:space:]]+DONE|Done|==[0-9]+== ERROR|SUMMARY)' "target/fuzz/$target.log" || true
+  tail -n 3 "target/fuzz/$target.log"
+done
+exit "$status"

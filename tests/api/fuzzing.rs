@@ -13,9 +13,9 @@
 //!   rebuild exactly the live calls, collections, events and warnings.
 //!
 //! Under `cargo test` they run bolero's random engine for a few seconds
-//! (`UDESK_CALLS_FUZZ_SECONDS` sets the budget of each); `cargo bolero test
-//! … --sanitizer NONE` runs them under libFuzzer, coverage-guided (see
-//! SECURITY.md). A watchdog aborts on an input that takes too long, after
+//! (`UDESK_CALLS_FUZZ_SECONDS` sets the budget of each);
+//! `scripts/fuzz.sh --libfuzzer` runs them under libFuzzer, coverage-guided
+//! (see SECURITY.md). A watchdog aborts on an input that takes too long, after
 //! printing it: a hang is a finding too.
 
 use std::collections::HashSet;

@@ -6,7 +6,7 @@
 //! in every format and none), then edits the bytes, and says how the body
 //! travels (Content-Type, form fields, Content-Encoding). Every choice is a
 //! type bolero generates: from random bytes under `cargo test`, from
-//! libFuzzer's coverage-guided ones under `cargo bolero test`. Starting from
+//! libFuzzer's coverage-guided ones under `scripts/fuzz.sh --libfuzzer`. Starting from
 //! real pushes keeps most inputs deep in the parser instead of failing at
 //! the first byte.
 
