@@ -11,19 +11,10 @@ use serde_json::json;
 
 use crate::support::binary::{Server, binary, run, run_with_input};
 use crate::support::calls::synthetic_call;
+use crate::support::db::event_bodies;
 use crate::support::db::{count, open_read_only};
 use crate::support::steady_pushes::SteadyPushes;
 use crate::support::tools::on_a_terminal;
-
-fn event_bodies(db: &Path) -> HashSet<String> {
-    open_read_only(db)
-        .prepare("SELECT body FROM events")
-        .unwrap()
-        .query_map([], |row| row.get::<_, String>(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
 
 fn integrity(db: &Path) -> String {
     open_read_only(db)

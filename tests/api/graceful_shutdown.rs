@@ -3,7 +3,6 @@
 //! WAL is checkpointed, and the process exits 0 within 10 seconds, even when
 //! a client never finishes its request.
 
-use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::binary::Server;
 use crate::support::calls::synthetic_call;
-use crate::support::db::open_read_only;
+use crate::support::db::event_bodies;
 
 const SENDERS: i64 = 16;
 const ACKS_BEFORE_SIGNAL: usize = 300;
@@ -36,16 +35,6 @@ async fn await_line(server: &Server, seen: &mut Vec<String>, wanted: impl Fn(&st
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-fn stored_bodies(db: &Path) -> HashSet<String> {
-    open_read_only(db)
-        .prepare("SELECT body FROM events")
-        .unwrap()
-        .query_map([], |row| row.get::<_, String>(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
 }
 
 fn wal_is_empty_or_gone(db: &Path) -> bool {
@@ -151,7 +140,7 @@ async fn sigterm_mid_burst_answers_every_request_it_read_and_exits_0_with_the_wa
     log.extend(tokio::task::block_in_place(|| server.rest_of_log()));
 
     assert!(wal_is_empty_or_gone(&db), "the WAL was not checkpointed");
-    let stored = stored_bodies(&db);
+    let stored = event_bodies(&db);
     let acked = answers.acked.lock().unwrap();
     let lost = acked.iter().filter(|body| !stored.contains(*body)).count();
     assert_eq!(
@@ -201,7 +190,7 @@ async fn ctrl_c_stops_the_server_as_sigterm_does() {
         .expect("the server exits within 10 s of Ctrl-C");
     assert!(status.success(), "exit status {status} after {waited:?}");
     assert!(wal_is_empty_or_gone(&db), "the WAL was not checkpointed");
-    let stored = stored_bodies(&db);
+    let stored = event_bodies(&db);
     assert!(bodies.iter().all(|body| stored.contains(body)));
     let log = server.rest_of_log().join("\n");
     assert!(log.contains("stopped"), "{log}");

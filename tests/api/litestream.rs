@@ -4,12 +4,12 @@
 //! replica while pushes stream in, then `litestream restore` into a new file
 //! that holds every acknowledged push.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::binary::{Server, binary, run};
+use crate::support::db::event_bodies;
 use crate::support::db::{count, open_read_only};
 use crate::support::steady_pushes::SteadyPushes;
 use crate::support::tools::{LITESTREAM, Running, python_tool};
@@ -37,16 +37,6 @@ fn configuration(dir: &Path, live: &Path) -> std::path::PathBuf {
     let config = dir.join("litestream.yml");
     std::fs::write(&config, text).unwrap();
     config
-}
-
-fn bodies(db: &Path) -> HashSet<String> {
-    open_read_only(db)
-        .prepare("SELECT body FROM events")
-        .unwrap()
-        .query_map([], |row| row.get::<_, String>(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,7 +82,7 @@ async fn litestream_replicates_the_live_database_and_restores_every_acknowledged
             .output()
             .unwrap();
         let missing = if output.status.success() {
-            let stored = bodies(&restored);
+            let stored = event_bodies(&restored);
             acked.iter().filter(|body| !stored.contains(*body)).count()
         } else {
             acked.len()

@@ -10,6 +10,17 @@ pub fn open_read_only(path: &Path) -> Connection {
         .expect("the database file opens")
 }
 
+/// The bodies of every stored event, as text.
+pub fn event_bodies(db: &Path) -> std::collections::HashSet<String> {
+    open_read_only(db)
+        .prepare("SELECT body FROM events")
+        .unwrap()
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 pub fn count(db: &Connection, sql: &str) -> i64 {
     db.query_row(sql, [], |row| row.get(0)).unwrap()
 }
