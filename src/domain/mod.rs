@@ -7,9 +7,12 @@
 //! - [`call`]: the merge of a call's pushes into one [`Call`] (the rule of
 //!   the service contract lives there and nowhere else).
 //! - [`ids`], [`warnings`]: the small types the rest shares.
+//! - [`call_center`]: what the call-center measures count (abandoned
+//!   calls, service-level thresholds).
 //! - [`masking`]: how a phone number may appear in a log line.
 
 pub mod call;
+pub mod call_center;
 pub mod collections;
 pub mod fields;
 pub mod ids;

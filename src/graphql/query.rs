@@ -10,7 +10,7 @@ use crate::domain::{Call, ConversationId};
 use crate::storage::Store;
 use crate::storage::jobs::JobKind;
 use crate::storage::read::{
-    Agent, CallDimension, CallOrder, CallStatsRow, CodeLabel, CodeList, DefeatCause,
+    Agent, CallDimension, CallOrder, CallStatsRow, CodeLabel, CodeList, DefeatCause, StatsQuery,
 };
 
 use super::connection::{CallConnection, MAX_PAGE_SIZE, PageInfo, call_page_query, page_size};
@@ -20,6 +20,7 @@ use super::forwarding::ForwardingTarget;
 use super::lookups::{
     RejectedPushConnection, RejectedPushEdge, read_rejected_cursor, rejected_cursor,
 };
+use super::stats;
 
 /// The service's default UTC offset: where days and hours of statistics start.
 #[derive(Clone, Copy, Debug)]
@@ -113,13 +114,17 @@ impl Query {
         #[graphql(desc = "The keys to group by.")] group_by: Option<Vec<CallDimension>>,
     ) -> Result<Vec<CallStatsRow>, ApiError> {
         let filter = CallFilterInput::validate(filter.as_ref())?;
-        let offset = ctx
+        let offset_seconds = ctx
             .data_opt::<StatsOffset>()
             .map(|offset| offset.0.local_minus_utc())
             .unwrap_or(0);
-        Ok(store(ctx)?
-            .stats(filter, group_by.unwrap_or_default(), offset)
-            .await?)
+        let query = StatsQuery {
+            filter,
+            group_by: group_by.unwrap_or_default(),
+            offset_seconds,
+            thresholds: stats::thresholds_asked(ctx)?,
+        };
+        Ok(store(ctx)?.stats(query).await?)
     }
 
     /// Every agent seen in the calls, by id, with the details of their latest call.

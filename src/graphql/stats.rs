@@ -1,8 +1,59 @@
-//! `callStats` rows, served as the store computes them.
+//! `callStats` rows, served as the store computes them, and the
+//! service-level thresholds a query asks for (counted before the rows
+//! are read).
 
-use async_graphql::{ID, Object};
+use async_graphql::{Context, ID, Object, Value};
 
+use super::error::ApiError;
 use crate::storage::read::CallStatsRow;
+
+/// The default of `serviceLevel(thresholdSeconds:)`: the classic "80/20".
+const DEFAULT_THRESHOLD: i32 = 20;
+/// Thresholds above a day mean nothing for a caller's wait.
+const LONGEST_THRESHOLD: i32 = 86_400;
+/// Each threshold is one more column to count.
+const MOST_THRESHOLDS: usize = 12;
+
+fn threshold(seconds: i32) -> Result<u32, ApiError> {
+    u32::try_from(seconds)
+        .ok()
+        .filter(|_| seconds <= LONGEST_THRESHOLD)
+        .ok_or_else(|| {
+            ApiError::BadUserInput(format!(
+                "thresholdSeconds must be between 0 and {LONGEST_THRESHOLD}"
+            ))
+        })
+}
+
+/// The thresholds of every `serviceLevel` selected under `callStats`.
+pub fn thresholds_asked(ctx: &Context<'_>) -> Result<Vec<u32>, ApiError> {
+    let mut thresholds = Vec::new();
+    for field in ctx.look_ahead().field("serviceLevel").selection_fields() {
+        let arguments = field
+            .arguments()
+            .map_err(|error| ApiError::BadUserInput(error.message))?;
+        let seconds = match arguments
+            .iter()
+            .find(|(name, _)| name == "thresholdSeconds")
+        {
+            Some((_, Value::Number(number))) => number
+                .as_i64()
+                .and_then(|n| i32::try_from(n).ok())
+                .unwrap_or(-1),
+            _ => DEFAULT_THRESHOLD,
+        };
+        let seconds = threshold(seconds)?;
+        if !thresholds.contains(&seconds) {
+            thresholds.push(seconds);
+        }
+    }
+    if thresholds.len() > MOST_THRESHOLDS {
+        return Err(ApiError::BadUserInput(format!(
+            "at most {MOST_THRESHOLDS} different thresholdSeconds in one callStats"
+        )));
+    }
+    Ok(thresholds)
+}
 
 /// The figures of one group of calls. Keys not grouped by are null; a key
 /// grouped by is null for the calls without that value.
@@ -86,5 +137,68 @@ impl CallStatsRow {
     /// `answeredCount / count`.
     async fn answer_rate(&self) -> Option<f64> {
         (self.count > 0).then(|| self.answered_count as f64 / self.count as f64)
+    }
+
+    /// Calls with workflow `in` (inbound).
+    async fn inbound_count(&self) -> i64 {
+        self.inbound_count
+    }
+
+    /// Inbound calls the caller gave up on before an agent took them: never
+    /// answered (`totalTime` 0 or missing), with `callResult` `放弃排队`
+    /// (gave up queueing), `客户速挂` or `客户挂机` (caller hung up). Not
+    /// counted: `未选择队列` (hung up in the IVR, never queued), `排队超时`
+    /// (the system ended the wait), `客服未接` / `客服拒接` (the agent's
+    /// miss).
+    async fn abandoned_count(&self) -> i64 {
+        self.abandoned_count
+    }
+
+    /// `abandonedCount / inboundCount`; null without inbound calls.
+    async fn abandon_rate(&self) -> Option<f64> {
+        self.share_abandoned()
+    }
+
+    /// Of the group's inbound calls (workflow `in`), the share answered
+    /// (`totalTime` > 0) after waiting at most `thresholdSeconds`, the wait
+    /// being `queueTime + ringTime` (a missing value counts as 0); null when
+    /// the group has no inbound call. Abandoned calls count against it.
+    async fn service_level(
+        &self,
+        #[graphql(
+            default = 20,
+            desc = "The longest wait, in seconds, that still counts as served in time (0 to 86400)."
+        )]
+        threshold_seconds: i32,
+    ) -> Result<Option<f64>, ApiError> {
+        let seconds = threshold(threshold_seconds)?;
+        if !self.answered_within.iter().any(|(t, _)| *t == seconds) {
+            tracing::error!(
+                seconds,
+                "a service level was asked for a threshold not counted"
+            );
+            return Err(ApiError::Internal);
+        }
+        Ok(self.share_served_within(seconds))
+    }
+
+    /// The mean wait (`queueTime + ringTime`, a missing value counting as 0)
+    /// of the group's answered inbound calls, in seconds; null when there are
+    /// none.
+    async fn avg_speed_of_answer(&self) -> Option<f64> {
+        self.mean_speed_of_answer()
+    }
+
+    /// Average handle time: the mean `totalTime` of the answered calls
+    /// (`totalTime` > 0), in seconds. Udesk pushes no hold or after-call
+    /// work time, so handling is the talk; null when none was answered.
+    async fn avg_handle_time(&self) -> Option<f64> {
+        self.mean_handle_time()
+    }
+
+    /// The longest wait (`queueTime + ringTime`) of an inbound call of the
+    /// group, answered or not, in seconds; null without inbound calls.
+    async fn longest_wait(&self) -> Option<i64> {
+        self.longest_wait
     }
 }

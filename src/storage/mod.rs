@@ -31,6 +31,7 @@ pub mod purge;
 pub mod read;
 pub mod recent_calls;
 pub mod reprocess;
+pub mod rollups;
 pub mod sql;
 pub mod writer;
 
@@ -119,7 +120,14 @@ pub struct Store {
 impl Store {
     /// Opens (creating and migrating) the database and starts the writer.
     pub fn open(options: &StoreOptions) -> Result<Store, StoreError> {
-        let connection = connection::open_writer(&options.path, options.wal_autocheckpoint)?;
+        let mut connection = connection::open_writer(&options.path, options.wal_autocheckpoint)?;
+        let offset_seconds = options.default_offset.local_minus_utc();
+        if rollups::rebuild::ensure(&mut connection, offset_seconds)? {
+            tracing::info!(
+                offset_seconds,
+                "counted the statistics' rollups from the calls"
+            );
+        }
         let file = file_checks::OpenedFile::of(&options.path)?;
         let (writer, thread) = Writer::spawn(connection, file, options.default_offset)
             .map_err(|e| StoreError::Unavailable(format!("starting the writer: {e}")))?;

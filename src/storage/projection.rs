@@ -12,6 +12,7 @@ use crate::domain::{Call, Collections, ConversationId, StoredPush, project};
 
 use super::events::events_of_call;
 use super::recent_calls::{RecentCall, RecentCalls};
+use super::rollups::RollupChanges;
 use super::{StoreError, call_rows, collection_rows};
 
 /// Recomputes one call from all its stored events and writes it whole.
@@ -19,10 +20,11 @@ pub fn reproject_call(
     tx: &Connection,
     conversation_id: ConversationId,
     offset: FixedOffset,
+    rollups: &mut RollupChanges,
 ) -> Result<(), StoreError> {
     let pushes = load_pushes(tx, conversation_id, offset)?;
     match project(&pushes) {
-        Some((call, collections)) => write_call(tx, &call, &collections, None),
+        Some((call, collections)) => write_call(tx, &call, &collections, None, rollups),
         None => Ok(()),
     }
 }
@@ -40,6 +42,7 @@ pub fn merge_arrived_push(
     arrived: StoredPush,
     offset: FixedOffset,
     recent: &mut RecentCalls,
+    rollups: &mut RollupChanges,
 ) -> Result<(), StoreError> {
     let conversation_id = arrived.push.conversation_id;
     let (stored, newest): (i64, i64) = tx
@@ -62,7 +65,7 @@ pub fn merge_arrived_push(
         None => (load_pushes(tx, conversation_id, offset)?, None),
     };
     let (call, collections) = project(&pushes).expect("a call with a stored push");
-    write_call(tx, &call, &collections, previous.as_ref())?;
+    write_call(tx, &call, &collections, previous.as_ref(), rollups)?;
     recent.put(RecentCall {
         pushes,
         call,
@@ -82,16 +85,21 @@ fn load_pushes(
         .collect()
 }
 
-/// Writes a call's row and its collections. `stored` is what the collection
-/// tables hold for the call when known; unchanged collections are skipped.
+/// Writes a call's row and its collections, and moves its place in the
+/// rollups. `stored` is what the collection tables hold for the call when
+/// known; unchanged collections are skipped.
 pub fn write_call(
     tx: &Connection,
     call: &Call,
     collections: &Collections,
     stored: Option<&Collections>,
+    rollups: &mut RollupChanges,
 ) -> Result<(), StoreError> {
+    let before = rollups.contribution(tx, call.conversation_id)?;
     tx.prepare_cached(&call_rows::UPSERT)?
         .execute(rusqlite::params_from_iter(call_rows::values(call)))?;
+    let after = rollups.contribution(tx, call.conversation_id)?;
+    rollups.record(before, after);
     collection_rows::write(tx, call.conversation_id, collections, stored)
 }
 
@@ -99,5 +107,6 @@ pub fn write_call(
 pub fn clear_projections(tx: &Connection) -> Result<(), StoreError> {
     collection_rows::clear_all(tx)?;
     tx.execute("DELETE FROM calls", [])?;
+    // `reprocess` counts the rollups again once every call is back.
     Ok(())
 }

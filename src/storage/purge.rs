@@ -18,10 +18,12 @@
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
+
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 use super::StoreError;
 use super::connection::open_writer;
+use super::rollups::{self, RollupChanges};
 use super::sql::placeholders;
 use crate::domain::ConversationId;
 
@@ -104,12 +106,18 @@ pub fn purge_chunk(
     report.parse_warnings =
         count("SELECT count(*) FROM parse_warnings WHERE conversation_id IN ({ids})")?;
     if !dry_run {
+        let mut rollups = RollupChanges::new(rollups::rebuild::counted_offset(tx)?.unwrap_or(0));
+        for id in &ids {
+            let before = rollups.contribution(tx, *id)?;
+            rollups.record(before, None);
+        }
         for table in ["events", "calls"] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE conversation_id IN ({list})"),
                 params_from_iter(&ids),
             )?;
         }
+        rollups.flush(tx)?;
     }
     Ok(report)
 }

@@ -12,6 +12,7 @@ use super::connection::open_writer;
 use super::events::{CallEvent, EVENT_COLUMNS, insert_warnings};
 use super::progress::Progress;
 use super::projection::{clear_projections, reproject_call};
+use super::rollups::{self, RollupChanges};
 use super::{StoreError, StoreOptions};
 use crate::domain::ConversationId;
 use crate::wire::time::format_time;
@@ -87,8 +88,12 @@ pub fn reprocess(
         .query_map([], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
     let total_calls = calls.len() as u64;
+    // Every call is new here: counting the rollups once at the end is
+    // cheaper than moving each call into its cells.
+    let mut ignored = RollupChanges::new(offset.local_minus_utc());
     for conversation_id in calls {
-        reproject_call(&tx, conversation_id, offset)?;
+        reproject_call(&tx, conversation_id, offset, &mut ignored)?;
+        ignored.discard();
         report.calls += 1;
         if report.calls % 100 == 0 || report.calls == total_calls {
             progress(Progress {
@@ -98,6 +103,12 @@ pub fn reprocess(
             });
         }
     }
+    progress(Progress {
+        stage: "counting the statistics",
+        done: 0,
+        total: 0,
+    });
+    rollups::rebuild::rebuild(&tx, offset.local_minus_utc())?;
     tx.commit()?;
     Ok(report)
 }

@@ -25,6 +25,7 @@ use super::file_checks::OpenedFile;
 use super::jobs::{JobUpdate, PushJob};
 use super::purge::{PurgeReport, PurgeTarget};
 use super::recent_calls::{REMEMBERED_CALLS, RecentCalls};
+use crate::storage::rollups::RollupChanges;
 use batch::{Batch, BatchWriter};
 
 /// The most requests one transaction commits.
@@ -114,6 +115,7 @@ impl Writer {
                         file,
                         offset: default_offset,
                         recent: RecentCalls::new(REMEMBERED_CALLS),
+                        rollups: RollupChanges::new(default_offset.local_minus_utc()),
                         optimized_at: Instant::now(),
                         push_jobs: Vec::new(),
                         jobs_added: jobs_added_tx,

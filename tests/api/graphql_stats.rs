@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{FixedOffset, Timelike};
+use chrono::{Duration, FixedOffset, TimeZone, Timelike};
 use serde_json::{Value, json};
 use udesk_calls::Settings;
 
@@ -14,6 +14,8 @@ const STATS: &str = "query($filter: CallFilter, $groupBy: [CallDimension!]) {
     callStats(filter: $filter, groupBy: $groupBy) {
         agentId agentGroupId workflow callResult category defeatCause day hour
         count answeredCount totalTime avgTotalTime avgQueueTime avgRingTime maxTotalTime answerRate
+        inboundCount abandonedCount abandonRate serviceLevel sl30: serviceLevel(thresholdSeconds: 30)
+        sl25: serviceLevel(thresholdSeconds: 25) avgSpeedOfAnswer avgHandleTime longestWait
     }
 }";
 
@@ -31,6 +33,49 @@ fn key_of(call: &CallSpec, dimension: &str, offset: FixedOffset) -> (&'static st
         "HOUR" => ("hour", json!(local.hour())),
         other => panic!("unknown dimension {other}"),
     }
+}
+
+/// A caller's wait: queueing then ringing, a missing value counting as 0.
+fn wait(call: &CallSpec) -> i64 {
+    call.queue_time.unwrap_or(0) + call.ring_time.unwrap_or(0)
+}
+
+/// The call-center measures of a group, computed from their definitions.
+fn call_center_figures(group: &[&CallSpec]) -> Value {
+    let inbound: Vec<&&CallSpec> = group.iter().filter(|c| c.workflow == "in").collect();
+    let answered_inbound: Vec<&&CallSpec> =
+        inbound.iter().copied().filter(|c| c.answered()).collect();
+    let abandoned = inbound
+        .iter()
+        .filter(|c| !c.answered() && ["放弃排队", "客户速挂", "客户挂机"].contains(&c.call_result))
+        .count();
+    let share = |count: usize| {
+        if inbound.is_empty() {
+            Value::Null
+        } else {
+            json!(count as f64 / inbound.len() as f64)
+        }
+    };
+    let served = |threshold: i64| {
+        share(
+            answered_inbound
+                .iter()
+                .filter(|c| wait(c) <= threshold)
+                .count(),
+        )
+    };
+    let answered: Vec<&&CallSpec> = group.iter().filter(|c| c.answered()).collect();
+    json!({
+        "inboundCount": inbound.len(),
+        "abandonedCount": abandoned,
+        "abandonRate": share(abandoned),
+        "serviceLevel": served(20),
+        "sl30": served(30),
+        "sl25": served(25),
+        "avgSpeedOfAnswer": mean(answered_inbound.iter().map(|c| wait(c))),
+        "avgHandleTime": mean(answered.iter().map(|c| c.talk_key())),
+        "longestWait": inbound.iter().map(|c| wait(c)).max(),
+    })
 }
 
 fn mean(values: impl Iterator<Item = i64>) -> Value {
@@ -60,7 +105,7 @@ fn expected(
         .into_iter()
         .map(|(key, group)| {
             let answered = group.iter().filter(|c| c.answered()).count();
-            let row = json!({
+            let mut row = json!({
                 "count": group.len(),
                 "answeredCount": answered,
                 "totalTime": group.iter().filter_map(|c| c.total_time).sum::<i64>(),
@@ -70,6 +115,10 @@ fn expected(
                 "maxTotalTime": group.iter().filter_map(|c| c.total_time).max(),
                 "answerRate": answered as f64 / group.len() as f64,
             });
+            let measures = call_center_figures(&group);
+            row.as_object_mut()
+                .unwrap()
+                .extend(measures.as_object().unwrap().clone());
             (key, row)
         })
         .collect()
@@ -127,10 +176,26 @@ async fn assert_stats(
     }
 }
 
+/// Generated calls, some of them given the results an abandoned call has,
+/// and some inbound calls without talk time.
+fn calls_with_abandonment(count: usize, seed: u64) -> Vec<CallSpec> {
+    let mut calls = generate_calls(count, seed);
+    let results = ["放弃排队", "客户速挂", "客户挂机", "未选择队列", "排队超时"];
+    for (index, call) in calls.iter_mut().enumerate() {
+        if index % 3 == 0 {
+            call.call_result = results[index / 3 % results.len()];
+            if index % 2 == 0 {
+                call.total_time = Some(0);
+            }
+        }
+    }
+    calls
+}
+
 #[tokio::test]
 async fn every_dimension_alone_and_in_pairs_gives_the_independently_computed_figures() {
     let app = TestApp::start().await;
-    let calls = generate_calls(90, 21);
+    let calls = calls_with_abandonment(120, 21);
     app.push_calls(&calls).await;
     let all: Vec<&CallSpec> = calls.iter().collect();
     let beijing = beijing();
@@ -226,4 +291,63 @@ async fn day_rows_come_in_calendar_order() {
     sorted.sort();
     assert_eq!(days, sorted);
     assert!(days.len() >= 5);
+}
+
+#[tokio::test]
+async fn ranges_cutting_hours_and_days_count_exactly_the_calls_inside() {
+    let app = TestApp::start().await;
+    let calls = calls_with_abandonment(150, 25);
+    app.push_calls(&calls).await;
+    let origin = beijing().with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap();
+    // Whole days; whole hours across a midnight; minutes inside an hour;
+    // an open end; seconds off every boundary.
+    let ranges = [
+        (origin + Duration::days(1), Some(origin + Duration::days(3))),
+        (
+            origin + Duration::hours(20),
+            Some(origin + Duration::hours(29)),
+        ),
+        (
+            origin + Duration::minutes(61),
+            Some(origin + Duration::minutes(95)),
+        ),
+        (origin + Duration::hours(50), None),
+        (
+            origin + Duration::seconds(3 * 3600 + 17),
+            Some(origin + Duration::seconds(4 * 86_400 + 5 * 3600 - 41)),
+        ),
+    ];
+    for (from, to) in ranges {
+        let inside: Vec<&CallSpec> = calls
+            .iter()
+            .filter(|c| c.started_at >= from && to.is_none_or(|to| c.started_at < to))
+            .collect();
+        if inside.is_empty() {
+            continue;
+        }
+        let range = json!({ "from": from.to_rfc3339(), "to": to.map(|t| t.to_rfc3339()) });
+        let filter = json!({ "startedAt": range });
+        assert_stats(&app, &inside, filter.clone(), &[], beijing()).await;
+        for dimensions in [&["DAY"][..], &["HOUR"], &["AGENT"], &["CALL_RESULT", "DAY"]] {
+            assert_stats(&app, &inside, filter.clone(), dimensions, beijing()).await;
+        }
+        let inbound: Vec<&CallSpec> = inside
+            .iter()
+            .copied()
+            .filter(|c| c.workflow == "in")
+            .collect();
+        if !inbound.is_empty() {
+            let filter = json!({ "startedAt": range, "workflows": ["in"] });
+            assert_stats(&app, &inbound, filter, &["AGENT_GROUP"], beijing()).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_service_level_threshold_out_of_range_is_refused() {
+    let app = TestApp::start().await;
+    for threshold in [-1, 86_401] {
+        let query = format!("{{ callStats {{ serviceLevel(thresholdSeconds: {threshold}) }} }}");
+        assert_eq!(app.error_code(&query, Value::Null).await, "BAD_USER_INPUT");
+    }
 }

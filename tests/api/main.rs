@@ -43,6 +43,7 @@ mod odd_bodies;
 mod purge;
 mod readable_view;
 mod request_logs;
+mod rollups;
 mod systemd_unit;
 mod vendor_sample;
 mod webhook_answers;

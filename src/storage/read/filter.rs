@@ -46,7 +46,7 @@ pub struct SqlCondition {
 }
 
 impl SqlCondition {
-    fn push(&mut self, clause: String) {
+    pub fn push(&mut self, clause: String) {
         if !self.sql.is_empty() {
             self.sql.push_str(" AND ");
         }

@@ -17,7 +17,7 @@ pub use calls::{CallOrder, Page, PageQuery, Position};
 pub use children::{Child, Children, EventWarning};
 pub use filter::CallFilter;
 pub use lookups::{Agent, CodeLabel, CodeList, DefeatCause, RejectedPush};
-pub use stats::{CallDimension, CallStatsRow};
+pub use stats::{CallDimension, CallStatsRow, StatsQuery};
 
 use super::{Store, StoreError};
 use crate::domain::{Call, ConversationId};
@@ -94,16 +94,10 @@ impl Store {
         .await
     }
 
-    /// Statistics of the calls matching `filter`, grouped by `group_by`,
-    /// with days and hours starting at `offset_seconds` from UTC.
-    pub async fn stats(
-        &self,
-        filter: CallFilter,
-        group_by: Vec<CallDimension>,
-        offset_seconds: i32,
-    ) -> Result<Vec<CallStatsRow>, StoreError> {
-        self.read(move |conn| stats::call_stats(conn, &filter, &group_by, offset_seconds))
-            .await
+    /// Statistics of the calls matching the query's filter, grouped by its
+    /// dimensions.
+    pub async fn stats(&self, query: StatsQuery) -> Result<Vec<CallStatsRow>, StoreError> {
+        self.read(move |conn| stats::call_stats(conn, &query)).await
     }
 
     /// Every agent seen in the calls.

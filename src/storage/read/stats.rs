@@ -1,16 +1,27 @@
-//! Call statistics: counts and talk-time figures grouped by dimensions.
+//! Call statistics: counts, talk times and the call-center measures, grouped
+//! by dimensions.
 //!
-//! Days and hours are computed at query time from `started_at_ms` in the
-//! service's default UTC offset, which is a setting, so no index can hold
-//! them; the filter's index (for a time range, `calls_for_stats`, which
-//! covers every key and measure) feeds the grouping instead.
+//! Answered from the rollups wherever they can (see `storage::rollups::plan`),
+//! from `calls` otherwise; each source yields the sums and maxima of
+//! `rollups::measures` per group, merged here and turned into figures.
+
+mod row;
+mod sources;
+
+use std::collections::BTreeMap;
 
 use rusqlite::Connection;
-use rusqlite::types::Value as SqlValue;
 
-use super::filter::{CallFilter, filter_condition};
-use crate::domain::UdeskId;
+pub use self::row::CallStatsRow;
+pub use self::sources::stats_sql;
+use self::sources::{SourceQuery, group_rows};
+use super::filter::CallFilter;
+use crate::domain::call_center::SERVICE_LEVEL_THRESHOLDS;
 use crate::storage::StoreError;
+use crate::storage::rollups::figures::Figures;
+use crate::storage::rollups::measures::{BASE, KEPT, Measure, answered_within};
+use crate::storage::rollups::plan::{self, Source};
+use crate::storage::rollups::{Key, rebuild};
 
 /// What `callStats` can group by. Several may be combined.
 #[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,143 +45,141 @@ pub enum CallDimension {
 }
 
 impl CallDimension {
-    /// The grouped expression; `{offset}` is replaced by the offset in seconds.
-    ///
-    /// The unary `+` (a no-op on any value) keeps the planner from walking a
-    /// column's own index to get the groups in order: that index is not
-    /// covering, so a month of a million calls cost 350–800 ms of row
-    /// lookups, against 150 ms through `calls_for_stats`. The agent's index
-    /// covers every measure, so agents keep it (75 ms).
-    fn expression(self) -> &'static str {
+    /// The `calls` column grouped by; `None` for the times.
+    pub fn column(self) -> Option<&'static str> {
         match self {
-            CallDimension::Agent => "agent_id",
-            CallDimension::AgentGroup => "+user_group_id",
-            CallDimension::Workflow => "+workflow",
-            CallDimension::CallResult => "+call_result",
-            CallDimension::Category => "+category",
-            CallDimension::DefeatCause => "+defeat_cause",
-            CallDimension::Day => "date(started_at_ms / 1000 + {offset}, 'unixepoch')",
-            CallDimension::Hour => {
-                "CAST(strftime('%H', started_at_ms / 1000 + {offset}, 'unixepoch') AS INTEGER)"
+            CallDimension::Agent => Some("agent_id"),
+            CallDimension::AgentGroup => Some("user_group_id"),
+            CallDimension::Workflow => Some("workflow"),
+            CallDimension::CallResult => Some("call_result"),
+            CallDimension::Category => Some("category"),
+            CallDimension::DefeatCause => Some("defeat_cause"),
+            CallDimension::Day | CallDimension::Hour => None,
+        }
+    }
+}
+
+/// A statistics query.
+#[derive(Clone, Debug, Default)]
+pub struct StatsQuery {
+    pub filter: CallFilter,
+    pub group_by: Vec<CallDimension>,
+    /// Days and hours start at this offset from UTC, in seconds.
+    pub offset_seconds: i32,
+    /// The service-level thresholds asked for, in seconds.
+    pub thresholds: Vec<u32>,
+}
+
+impl StatsQuery {
+    /// The dimensions in the order given, each once.
+    fn dimensions(&self) -> Vec<CallDimension> {
+        let mut dimensions: Vec<CallDimension> = Vec::new();
+        for dimension in &self.group_by {
+            if !dimensions.contains(dimension) {
+                dimensions.push(*dimension);
             }
         }
+        dimensions
     }
-}
 
-/// The dimensions in the order given, each once.
-fn distinct(group_by: &[CallDimension]) -> Vec<CallDimension> {
-    let mut dimensions: Vec<CallDimension> = Vec::new();
-    for dimension in group_by {
-        if !dimensions.contains(dimension) {
-            dimensions.push(*dimension);
+    /// The sources answering the query with rollups, and the family, when
+    /// they can.
+    fn rollup_plan(&self, conn: &Connection) -> Result<Option<Vec<Source>>, StoreError> {
+        let standard = self
+            .thresholds
+            .iter()
+            .all(|t| SERVICE_LEVEL_THRESHOLDS.contains(t));
+        if !standard || rebuild::counted_offset(conn)? != Some(self.offset_seconds) {
+            return Ok(None);
         }
+        let Some(mut columns) = plan::filtered_columns(&self.filter) else {
+            return Ok(None);
+        };
+        columns.extend(self.group_by.iter().filter_map(|d| d.column()));
+        let Some(family) = plan::family_for(&columns) else {
+            return Ok(None);
+        };
+        let by_hour = self.group_by.contains(&CallDimension::Hour);
+        Ok(Some(plan::sources(
+            family,
+            self.filter.started_from_ms,
+            self.filter.started_before_ms,
+            by_hour,
+            self.offset_seconds,
+        )))
     }
-    dimensions
 }
 
-/// One group's figures; keys not grouped by are `None`.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct CallStatsRow {
-    pub agent_id: Option<UdeskId>,
-    pub agent_group_id: Option<UdeskId>,
-    pub workflow: Option<String>,
-    pub call_result: Option<String>,
-    pub category: Option<String>,
-    pub defeat_cause: Option<String>,
-    pub day: Option<String>,
-    pub hour: Option<i64>,
-    pub count: i64,
-    /// Calls with a talk time above 0.
-    pub answered_count: i64,
-    /// Sum of talk times; 0 when none is known.
-    pub total_time: i64,
-    /// Means over the calls that report the value; `None` when none does.
-    pub avg_total_time: Option<f64>,
-    pub avg_queue_time: Option<f64>,
-    pub avg_ring_time: Option<f64>,
-    pub max_total_time: Option<i64>,
-}
-
-/// The SQL of a statistics query and its parameters; exposed for the
-/// query-plan test. Each dimension is grouped once, in the order given.
-pub fn stats_sql(
-    filter: &CallFilter,
-    group_by: &[CallDimension],
-    offset_seconds: i32,
-) -> (String, Vec<SqlValue>) {
-    let dimensions = distinct(group_by);
-    let keys: Vec<String> = dimensions
-        .iter()
-        .map(|d| {
-            d.expression()
-                .replace("{offset}", &offset_seconds.to_string())
-        })
-        .collect();
-    let condition = filter_condition(filter);
-    let mut select = keys.clone();
-    select.extend(
-        [
-            "count(*)",
-            "coalesce(sum(total_time > 0), 0)",
-            "coalesce(sum(total_time), 0)",
-            "avg(total_time)",
-            "avg(queue_time)",
-            "avg(ring_time)",
-            "max(total_time)",
-        ]
-        .map(String::from),
-    );
-    let mut sql = format!(
-        "SELECT {} FROM calls WHERE {}",
-        select.join(", "),
-        condition.or_true()
-    );
-    if !keys.is_empty() {
-        let positions: Vec<String> = (1..=keys.len()).map(|i| i.to_string()).collect();
-        sql.push_str(&format!(" GROUP BY {0} ORDER BY {0}", positions.join(", ")));
+/// Computes the statistics; with no dimensions, one row for all matching
+/// calls (a dashboard's "0 calls today" needs that row of zeros).
+pub fn call_stats(conn: &Connection, query: &StatsQuery) -> Result<Vec<CallStatsRow>, StoreError> {
+    match query.rollup_plan(conn)? {
+        Some(sources) => answer(conn, query, &sources, &KEPT, SERVICE_LEVEL_THRESHOLDS),
+        None => call_stats_from_calls(conn, query),
     }
-    (sql, condition.params)
 }
 
-/// Computes the statistics; with no dimensions, one row for all matching calls.
-pub fn call_stats(
+/// The statistics counted from `calls` alone, whatever the rollups hold;
+/// what the rollups are checked against.
+pub fn call_stats_from_calls(
     conn: &Connection,
-    filter: &CallFilter,
-    group_by: &[CallDimension],
-    offset_seconds: i32,
+    query: &StatsQuery,
 ) -> Result<Vec<CallStatsRow>, StoreError> {
-    let (sql, params) = stats_sql(filter, group_by, offset_seconds);
-    let dimensions = distinct(group_by);
-    let mut statement = conn.prepare_cached(&sql)?;
-    let rows = statement.query_map(rusqlite::params_from_iter(params), |row| {
-        let mut record = CallStatsRow::default();
-        for (index, dimension) in dimensions.iter().enumerate() {
-            match dimension {
-                CallDimension::Agent => {
-                    record.agent_id = row.get::<_, Option<i64>>(index)?.map(UdeskId)
+    let mut thresholds = query.thresholds.clone();
+    thresholds.sort_unstable();
+    thresholds.dedup();
+    let measures: Vec<Measure> = BASE
+        .iter()
+        .cloned()
+        .chain(thresholds.iter().map(|t| answered_within(*t)))
+        .collect();
+    let everything = Source::Calls {
+        from_ms: query.filter.started_from_ms,
+        to_ms: query.filter.started_before_ms,
+    };
+    answer(conn, query, &[everything], &measures, &thresholds)
+}
+
+fn answer(
+    conn: &Connection,
+    query: &StatsQuery,
+    sources: &[Source],
+    measures: &[Measure],
+    thresholds: &[u32],
+) -> Result<Vec<CallStatsRow>, StoreError> {
+    let dimensions = query.dimensions();
+    let mut groups: BTreeMap<Vec<Key>, Figures> = BTreeMap::new();
+    for source in sources {
+        let source_query = SourceQuery {
+            source,
+            filter: &query.filter,
+            dimensions: &dimensions,
+            offset_seconds: query.offset_seconds,
+            measures,
+        };
+        for (keys, figures) in group_rows(conn, &source_query)? {
+            match groups.get_mut(&keys) {
+                Some(known) => known.absorb(&figures, measures),
+                None => {
+                    groups.insert(keys, figures);
                 }
-                CallDimension::AgentGroup => {
-                    record.agent_group_id = row.get::<_, Option<i64>>(index)?.map(UdeskId)
-                }
-                CallDimension::Workflow => record.workflow = row.get(index)?,
-                CallDimension::CallResult => record.call_result = row.get(index)?,
-                CallDimension::Category => record.category = row.get(index)?,
-                CallDimension::DefeatCause => record.defeat_cause = row.get(index)?,
-                CallDimension::Day => record.day = row.get(index)?,
-                CallDimension::Hour => record.hour = row.get(index)?,
             }
         }
-        let measures = dimensions.len();
-        record.count = row.get(measures)?;
-        record.answered_count = row.get(measures + 1)?;
-        record.total_time = row.get(measures + 2)?;
-        record.avg_total_time = row.get(measures + 3)?;
-        record.avg_queue_time = row.get(measures + 4)?;
-        record.avg_ring_time = row.get(measures + 5)?;
-        record.max_total_time = row.get(measures + 6)?;
-        Ok(record)
-    })?;
-    // With no grouping, SQL answers one row even when nothing matched: a
-    // dashboard's "0 calls today" needs that row of zeros.
-    Ok(rows.collect::<Result<_, _>>()?)
+    }
+    if dimensions.is_empty() && groups.is_empty() {
+        let zeros = Figures(vec![None; measures.len()]);
+        let mut figures = zeros.clone();
+        figures.absorb(&zeros, measures);
+        groups.insert(Vec::new(), figures);
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(keys, figures)| {
+            let mut row = CallStatsRow::new(&dimensions, &keys, &figures, thresholds);
+            // The rollups count every standard threshold; show those asked for.
+            row.answered_within
+                .retain(|(threshold, _)| query.thresholds.contains(threshold));
+            row
+        })
+        .collect())
 }

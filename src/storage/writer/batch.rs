@@ -17,6 +17,7 @@ use crate::storage::jobs::{self, JobUpdate, PushJob};
 use crate::storage::projection::merge_arrived_push;
 use crate::storage::purge::{self, PurgeReport, PurgeTarget};
 use crate::storage::recent_calls::RecentCalls;
+use crate::storage::rollups::RollupChanges;
 
 use super::{Intake, WriteOutcome};
 
@@ -54,6 +55,7 @@ impl BatchWriter {
                     let message = panic_message(&panic);
                     tracing::error!(%message, "the writer panicked; the batch was rolled back");
                     self.recent.forget_all();
+                    self.rollups.discard();
                     let error = StoreError::Internal(format!("writer panicked: {message}"));
                     (vec![Err(error.clone()); intakes.len()], Err(error))
                 },
@@ -97,6 +99,8 @@ pub(super) struct BatchWriter {
     pub(super) file: OpenedFile,
     pub(super) offset: FixedOffset,
     pub(super) recent: RecentCalls,
+    /// The rollups' changes of the transaction being written.
+    pub(super) rollups: RollupChanges,
     pub(super) optimized_at: Instant,
     /// The jobs each stored push gets.
     pub(super) push_jobs: Vec<PushJob>,
@@ -191,6 +195,7 @@ impl BatchWriter {
         if let Err(error) = &result {
             // What was remembered during the failed transaction was never committed.
             self.recent.forget_all();
+            self.rollups.discard();
             tracing::error!(%error, pushes = intakes.len(), job_updates = updates.len(),
                 "a transaction failed and was rolled back");
         }
@@ -211,6 +216,7 @@ impl BatchWriter {
         let mut stored = StoredPushes {
             offset: self.offset,
             recent: &mut self.recent,
+            rollups: &mut self.rollups,
             push_jobs: &self.push_jobs,
             now,
             enqueued: &mut enqueued,
@@ -220,6 +226,7 @@ impl BatchWriter {
             .map(|intake| stored.apply(&tx, intake))
             .collect::<Result<Vec<_>, _>>()?;
         jobs::record(&tx, updates, now)?;
+        self.rollups.flush(&tx)?;
         self.file.still_there()?;
         tx.commit()?;
         if enqueued {
@@ -234,6 +241,7 @@ impl BatchWriter {
 struct StoredPushes<'a> {
     offset: FixedOffset,
     recent: &'a mut RecentCalls,
+    rollups: &'a mut RollupChanges,
     push_jobs: &'a [PushJob],
     now: DateTime<Utc>,
     /// Set when a push got jobs.
@@ -242,7 +250,7 @@ struct StoredPushes<'a> {
 
 impl StoredPushes<'_> {
     fn apply(&mut self, tx: &Connection, intake: &Intake) -> Result<WriteOutcome, StoreError> {
-        let outcome = apply(tx, intake, self.offset, self.recent)?;
+        let outcome = apply(tx, intake, self.offset, self.recent, self.rollups)?;
         // A stored push only: a duplicate was given its jobs when first
         // stored, and a rejected body is no push to pass on.
         if let WriteOutcome::Stored {
@@ -271,6 +279,7 @@ fn apply(
     job: &Intake,
     offset: FixedOffset,
     recent: &mut RecentCalls,
+    rollups: &mut RollupChanges,
 ) -> Result<WriteOutcome, StoreError> {
     match job {
         Intake::Rejected {
@@ -294,7 +303,7 @@ fn apply(
                 received_at: accepted.raw.received_at,
                 push: accepted.push.clone(),
             };
-            merge_arrived_push(tx, arrived, offset, recent)?;
+            merge_arrived_push(tx, arrived, offset, recent, rollups)?;
             Ok(WriteOutcome::Stored {
                 conversation_id: accepted.push.conversation_id,
                 event_id,

@@ -1,0 +1,113 @@
+//! Rollups: the statistics of calls kept per hour and per day, so a month's
+//! `callStats` reads a few thousand rows instead of every call.
+//!
+//! Three families of tables, each at an hour and a day grain (hours and
+//! days of the service's default UTC offset, the one `callStats` groups
+//! by): totals alone, by agent (with the agent's group), and by outcome
+//! (workflow, call result, category, failure reason). Their rows hold the
+//! sums and maxima of [`measures`], from which every figure is derived.
+//!
+//! - [`changes`]: the writer reads a call's contribution before and after
+//!   writing it, and moves it between cells in the same transaction, so a
+//!   `200` means the rollups include the push.
+//! - [`plan`]: which tables answer a query, cut into day, hour and
+//!   leftover (from `calls`) segments.
+//! - [`rebuild`]: recounting every cell from `calls` (after `reprocess`,
+//!   or when the default offset changed).
+
+mod cells;
+pub mod changes;
+pub mod figures;
+pub mod key;
+pub mod measures;
+pub mod plan;
+pub mod rebuild;
+
+pub use changes::RollupChanges;
+pub use key::Key;
+
+/// The time grain of a rollup table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Grain {
+    /// `hour`: `YYYY-MM-DD HH:00`, local to the offset.
+    Hour,
+    /// `day`: `YYYY-MM-DD`, local to the offset.
+    Day,
+}
+
+impl Grain {
+    pub fn column(self) -> &'static str {
+        match self {
+            Grain::Hour => "hour",
+            Grain::Day => "day",
+        }
+    }
+
+    /// The column's value for a call, as SQL over `calls` with the offset in
+    /// seconds; the same text as the `day` of `callStats`.
+    pub fn of_calls(self, offset_seconds: i32) -> String {
+        match self {
+            Grain::Hour => format!(
+                "strftime('%Y-%m-%d %H:00', started_at_ms / 1000 + {offset_seconds}, 'unixepoch')"
+            ),
+            Grain::Day => format!("date(started_at_ms / 1000 + {offset_seconds}, 'unixepoch')"),
+        }
+    }
+
+    pub fn millis(self) -> i64 {
+        match self {
+            Grain::Hour => 3_600_000,
+            Grain::Day => 86_400_000,
+        }
+    }
+}
+
+/// Which dimensions a family of tables keeps besides time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    Totals,
+    ByAgent,
+    ByOutcome,
+}
+
+impl Family {
+    /// Smallest first: a query takes the first family that holds what it needs.
+    pub const ALL: [Family; 3] = [Family::Totals, Family::ByAgent, Family::ByOutcome];
+
+    /// The `calls` columns kept as keys.
+    pub fn dimensions(self) -> &'static [&'static str] {
+        match self {
+            Family::Totals => &[],
+            Family::ByAgent => &["agent_id", "user_group_id"],
+            Family::ByOutcome => &["workflow", "call_result", "category", "defeat_cause"],
+        }
+    }
+
+    pub fn table(self, grain: Grain) -> &'static str {
+        match (self, grain) {
+            (Family::Totals, Grain::Hour) => "rollup_hour",
+            (Family::Totals, Grain::Day) => "rollup_day",
+            (Family::ByAgent, Grain::Hour) => "rollup_agent_hour",
+            (Family::ByAgent, Grain::Day) => "rollup_agent_day",
+            (Family::ByOutcome, Grain::Hour) => "rollup_outcome_hour",
+            (Family::ByOutcome, Grain::Day) => "rollup_outcome_day",
+        }
+    }
+}
+
+/// Every rollup table: its family and grain.
+pub fn tables() -> impl Iterator<Item = (Family, Grain)> {
+    Family::ALL
+        .into_iter()
+        .flat_map(|family| [Grain::Hour, Grain::Day].map(|grain| (family, grain)))
+}
+
+/// The `calls` columns a call's contribution is keyed by: every family's.
+pub const CALL_DIMENSIONS: [&str; 6] = [
+    "agent_id",
+    "user_group_id",
+    "workflow",
+    "call_result",
+    "category",
+    "defeat_cause",
+];
