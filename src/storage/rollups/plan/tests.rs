@@ -111,8 +111,13 @@ fn filters_on_kept_columns_pick_the_smallest_family_that_keeps_them() {
         ..CallFilter::default()
     };
     let columns = filtered_columns(&filter).unwrap();
-    assert_eq!(family_for(&columns), Some(Family::ByOutcome));
+    assert_eq!(family_for(&columns), Some(Family::ByResult));
     assert_eq!(family_for(&[]), Some(Family::Totals));
+    assert_eq!(family_for(&["category"]), Some(Family::ByCategory));
+    assert_eq!(
+        family_for(&["call_result", "defeat_cause"]),
+        Some(Family::ByOutcome)
+    );
     assert_eq!(family_for(&["agent_id", "call_result"]), None);
     let phone = CallFilter {
         customer_phones: Some(vec!["13800000000".into()]),
