@@ -7,10 +7,10 @@
 
 use std::sync::LazyLock;
 
-use rusqlite::Row;
 use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row};
 
-use crate::domain::{Call, CallStatus, SCALAR_FIELDS, Scalars};
+use crate::domain::{Call, CallStatus, ConversationId, SCALAR_FIELDS, Scalars};
 use crate::wire::time::format_time;
 
 use super::sql::{field_value, read_required_time, read_time, to_sql_value};
@@ -97,4 +97,67 @@ pub fn read(row: &Row) -> rusqlite::Result<Call> {
         warning_count: row.get(9)?,
         scalars: Scalars::from_values(scalars),
     })
+}
+
+/// The names of [`COLUMNS`], in order.
+static COLUMN_NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    CALL_COLUMNS
+        .iter()
+        .copied()
+        .chain(SCALAR_FIELDS.iter().map(|field| field.name))
+        .collect()
+});
+
+/// The values a call's row holds now, in the order of [`COLUMNS`]; `None`
+/// when the call has no row yet.
+pub fn stored_values(
+    conn: &Connection,
+    conversation_id: ConversationId,
+) -> rusqlite::Result<Option<Vec<SqlValue>>> {
+    static SELECT: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {} FROM calls WHERE conversation_id = ?1", *COLUMNS));
+    conn.prepare_cached(&SELECT)?
+        .query_row([conversation_id], |row| {
+            (0..COLUMN_NAMES.len())
+                .map(|index| row.get::<_, SqlValue>(index))
+                .collect()
+        })
+        .optional()
+}
+
+/// The names of the columns whose value differs, in the order of [`COLUMNS`].
+pub fn changed_columns(stored: &[SqlValue], values: &[SqlValue]) -> Vec<&'static str> {
+    COLUMN_NAMES
+        .iter()
+        .zip(stored.iter().zip(values))
+        .filter(|(_, (old, new))| old != new)
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+/// Writes only the `changed` columns of an existing row (`values` in the
+/// order of [`COLUMNS`]): an index whose columns did not change is left
+/// alone, where an upsert setting every column rewrote every index.
+pub fn update_changed(
+    conn: &Connection,
+    changed: &[&str],
+    values: &[SqlValue],
+) -> rusqlite::Result<()> {
+    let assignments: Vec<String> = changed
+        .iter()
+        .enumerate()
+        .map(|(i, column)| format!("{column} = ?{}", i + 2))
+        .collect();
+    let sql = format!(
+        "UPDATE calls SET {} WHERE conversation_id = ?1",
+        assignments.join(", ")
+    );
+    let mut params: Vec<&SqlValue> = vec![&values[0]];
+    for column in changed {
+        let at = COLUMN_NAMES.iter().position(|name| name == column);
+        params.push(&values[at.expect("a column of calls")]);
+    }
+    conn.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(params))?;
+    Ok(())
 }

@@ -77,9 +77,7 @@ pub fn open_writer(path: &Path, wal_autocheckpoint: u32) -> Result<Connection, S
             path.display()
         )));
     }
-    MIGRATIONS
-        .to_latest(&mut connection)
-        .map_err(|error| StoreError::Unavailable(format!("migrating the database: {error}")))?;
+    migrate(&mut connection)?;
     // Gives the query planner statistics (sqlite_stat1) whenever the tables
     // grew enough since the last run, sampling a bounded number of rows: 2.4 s
     // the first time on a million calls, nothing when little changed. With
@@ -87,6 +85,36 @@ pub fn open_writer(path: &Path, wal_autocheckpoint: u32) -> Result<Connection, S
     // agent index in 36 ms instead of grouping the month in 270 ms.
     connection.execute_batch("PRAGMA analysis_limit = 400; PRAGMA optimize = 0x10002;")?;
     Ok(connection)
+}
+
+/// Applies the pending migrations with foreign keys off, as SQLite's way
+/// of rebuilding a table requires (dropping the old table must not cascade
+/// to its children), then checks every foreign key before turning them on.
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let version = |connection: &Connection| -> rusqlite::Result<i64> {
+        connection.query_row("PRAGMA user_version", [], |row| row.get(0))
+    };
+    let before = version(connection)?;
+    connection.execute_batch("PRAGMA foreign_keys = OFF;")?;
+    let migrated = MIGRATIONS
+        .to_latest(connection)
+        .map_err(|error| StoreError::Unavailable(format!("migrating the database: {error}")));
+    // Checking reads every child row: only after a migration ran.
+    let broken: i64 = if version(connection)? == before {
+        0
+    } else {
+        connection.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
+            row.get(0)
+        })?
+    };
+    connection.execute_batch("PRAGMA foreign_keys = ON;")?;
+    migrated?;
+    if broken > 0 {
+        return Err(StoreError::Unavailable(format!(
+            "the database has {broken} rows whose foreign keys point nowhere"
+        )));
+    }
+    Ok(())
 }
 
 /// Page cache of each reader, in KiB. Statistics over a month of a million

@@ -31,16 +31,19 @@ pub fn count_redelivery(
     Ok(tx
         .prepare_cached(
             "UPDATE events SET deliveries = deliveries + 1, last_received_at = ?2
-             WHERE body_sha256 = ?1
+             WHERE conversation_id = ?3 AND body_sha256 = ?1
              RETURNING id, conversation_id, deliveries",
         )?
-        .query_row(params![&push.sha256[..], received_at], |row| {
-            Ok(KnownEvent {
-                event_id: row.get(0)?,
-                conversation_id: row.get(1)?,
-                deliveries: row.get(2)?,
-            })
-        })
+        .query_row(
+            params![&push.sha256[..], received_at, push.push.conversation_id],
+            |row| {
+                Ok(KnownEvent {
+                    event_id: row.get(0)?,
+                    conversation_id: row.get(1)?,
+                    deliveries: row.get(2)?,
+                })
+            },
+        )
         .optional()?)
 }
 

@@ -12,7 +12,7 @@ use crate::domain::{Call, Collections, ConversationId, StoredPush, project};
 
 use super::events::events_of_call;
 use super::recent_calls::{RecentCall, RecentCalls};
-use super::rollups::RollupChanges;
+use super::rollups::{self, RollupChanges};
 use super::{StoreError, call_rows, collection_rows};
 
 /// Recomputes one call from all its stored events and writes it whole.
@@ -95,12 +95,34 @@ pub fn write_call(
     stored: Option<&Collections>,
     rollups: &mut RollupChanges,
 ) -> Result<(), StoreError> {
-    let before = rollups.contribution(tx, call.conversation_id)?;
-    tx.prepare_cached(&call_rows::UPSERT)?
-        .execute(rusqlite::params_from_iter(call_rows::values(call)))?;
-    let after = rollups.contribution(tx, call.conversation_id)?;
-    rollups.record(before, after);
-    collection_rows::write(tx, call.conversation_id, collections, stored)
+    let id = call.conversation_id;
+    let values = call_rows::values(call);
+    match call_rows::stored_values(tx, id)? {
+        None => {
+            tx.prepare_cached(&call_rows::UPSERT)?
+                .execute(rusqlite::params_from_iter(&values))?;
+            rollups.record(None, rollups.contribution(tx, id)?);
+        }
+        Some(stored) => {
+            let changed = call_rows::changed_columns(&stored, &values);
+            // Most pushes of a known call change its occasion and times,
+            // not what the statistics count: the rollups are read only
+            // when they can move.
+            let moves = changed.iter().any(|c| rollups::COLUMNS_READ.contains(c));
+            let before = if moves {
+                rollups.contribution(tx, id)?
+            } else {
+                None
+            };
+            if !changed.is_empty() {
+                call_rows::update_changed(tx, &changed, &values)?;
+            }
+            if moves {
+                rollups.record(before, rollups.contribution(tx, id)?);
+            }
+        }
+    }
+    collection_rows::write(tx, id, collections, stored)
 }
 
 /// Drops every projection, so `reprocess` can rebuild them from the events.

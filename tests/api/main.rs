@@ -39,6 +39,7 @@ mod health_and_metrics;
 mod http_limits;
 mod litestream;
 mod merge_rules;
+mod migrations;
 mod odd_bodies;
 mod purge;
 mod readable_view;

@@ -120,6 +120,22 @@ pub fn tables() -> impl Iterator<Item = (Family, Grain)> {
         .flat_map(|family| [Grain::Hour, Grain::Day].map(|grain| (family, grain)))
 }
 
+/// Every `calls` column a call's contribution reads: a write changing none
+/// of them leaves the rollups as they are (a unit test checks the measures
+/// name no other).
+pub const COLUMNS_READ: [&str; 10] = [
+    "started_at_ms",
+    "agent_id",
+    "user_group_id",
+    "workflow",
+    "call_result",
+    "category",
+    "defeat_cause",
+    "total_time",
+    "queue_time",
+    "ring_time",
+];
+
 /// The `calls` columns a call's contribution is keyed by: every family's.
 pub const CALL_DIMENSIONS: [&str; 6] = [
     "agent_id",
@@ -129,3 +145,30 @@ pub const CALL_DIMENSIONS: [&str; 6] = [
     "category",
     "defeat_cause",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::call_rows::COLUMNS;
+
+    /// A measure reading a column missing from [`COLUMNS_READ`] would go
+    /// stale when only that column changes.
+    #[test]
+    fn every_column_the_measures_read_is_listed() {
+        let sql: String = measures::KEPT
+            .iter()
+            .map(|m| format!(" {} ", m.per_call))
+            .collect();
+        let words: Vec<&str> = sql
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .collect();
+        for column in COLUMNS.split(", ") {
+            if words.contains(&column) || CALL_DIMENSIONS.contains(&column) {
+                assert!(
+                    COLUMNS_READ.contains(&column),
+                    "{column} is not in COLUMNS_READ"
+                );
+            }
+        }
+    }
+}

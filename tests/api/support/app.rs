@@ -54,8 +54,16 @@ impl TestApp {
     }
 
     pub async fn start_with(settings: Settings) -> TestApp {
+        TestApp::start_in(
+            tempfile::tempdir().expect("a temporary directory"),
+            settings,
+        )
+        .await
+    }
+
+    /// The app on `calls.db` in `dir`, which may already hold a database.
+    pub async fn start_in(dir: tempfile::TempDir, settings: Settings) -> TestApp {
         register_a_global_subscriber();
-        let dir = tempfile::tempdir().expect("a temporary directory");
         let db_path = dir.path().join("calls.db");
         let store = Arc::new(
             Store::open(&StoreOptions {
