@@ -31,20 +31,51 @@ fn schema_key() -> String {
     let mut files = Vec::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
     for dir in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-        for file in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             files.push(file.path());
         }
     }
     files.sort();
     let mut hash = Sha256::new();
     for file in files {
-        hash.update(file.strip_prefix(&root).unwrap().to_string_lossy().as_bytes());
+        hash.update(
+            file.strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .as_bytes(),
+        );
         hash.update(std::fs::read(&file).unwrap_or_default());
     }
     hash.finalize()[..4]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// What a call costs on disk with these pushes (measured: about 23 kB in
+/// the file), with room for the WAL and the calls the bench adds and erases.
+const BYTES_PER_CALL_NEEDED: u64 = 30_000;
+
+/// Stops before a build that would fill the disk (other work shares it).
+fn check_space(data: &Path, calls: u64) {
+    let needed = calls * BYTES_PER_CALL_NEEDED;
+    if let Ok(fs) = rustix::fs::statvfs(data) {
+        let free = fs.f_bavail * fs.f_frsize;
+        if free < needed {
+            eprintln!(
+                "a database of {calls} calls needs about {:.1} GiB under {}, and only {:.1} GiB are free; \
+                 set BENCH_CALLS / BENCH_LARGE_CALLS lower or free some space",
+                needed as f64 / (1u64 << 30) as f64,
+                data.display(),
+                free as f64 / (1u64 << 30) as f64
+            );
+            std::process::exit(2);
+        }
+    }
 }
 
 pub struct Dataset {
@@ -62,7 +93,11 @@ pub async fn ensure(data: &Path, calls: u64) -> Dataset {
     let ready = data.join(format!("{name}.ready"));
     let dirty = data.join(format!("{name}.dirty"));
     if !ready.exists() {
-        eprintln!("building {} ({calls} calls, 5 pushes each; cached for later runs)", path.display());
+        check_space(data, calls);
+        eprintln!(
+            "building {} ({calls} calls, 5 pushes each; cached for later runs)",
+            path.display()
+        );
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
@@ -76,7 +111,10 @@ pub async fn ensure(data: &Path, calls: u64) -> Dataset {
         });
         let (pushes, rate) = through_store(&store, bodies).await;
         store.close().await;
-        eprintln!("built: {pushes} pushes in {:.0?} ({rate:.0}/s)", began.elapsed());
+        eprintln!(
+            "built: {pushes} pushes in {:.0?} ({rate:.0}/s)",
+            began.elapsed()
+        );
         let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
         std::fs::write(&ready, format!("{}\n", bytes as f64 / calls as f64)).unwrap();
         let _ = std::fs::remove_file(&dirty);
@@ -92,7 +130,10 @@ pub async fn ensure(data: &Path, calls: u64) -> Dataset {
         dirty,
     };
     if dataset.dirty.exists() {
-        eprintln!("an earlier run left its own calls in {}: erasing them", dataset.path.display());
+        eprintln!(
+            "an earlier run left its own calls in {}: erasing them",
+            dataset.path.display()
+        );
         dataset.clean().await;
     }
     dataset
@@ -123,6 +164,9 @@ impl Dataset {
         }
         store.close().await;
         let _ = std::fs::remove_file(&self.dirty);
-        eprintln!("erased the bench's {erased} added calls in {:.0?}", began.elapsed());
+        eprintln!(
+            "erased the bench's {erased} added calls in {:.0?}",
+            began.elapsed()
+        );
     }
 }

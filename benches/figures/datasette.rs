@@ -98,7 +98,13 @@ impl Datasette {
             child,
             host: format!("127.0.0.1:{port}"),
         };
-        if wait_ready(&datasette.host, "/-/versions.json", Duration::from_secs(120)).await {
+        if wait_ready(
+            &datasette.host,
+            "/-/versions.json",
+            Duration::from_secs(120),
+        )
+        .await
+        {
             Ok(datasette)
         } else {
             Err("datasette did not answer within 120 s (see datasette.log)".into())

@@ -117,10 +117,7 @@ pub async fn closed_loop(
     collect(tasks, started).await
 }
 
-async fn collect(
-    mut tasks: tokio::task::JoinSet<(Vec<Duration>, usize)>,
-    started: Instant,
-) -> Run {
+async fn collect(mut tasks: tokio::task::JoinSet<(Vec<Duration>, usize)>, started: Instant) -> Run {
     let (mut latencies, mut failures) = (Vec::new(), 0);
     while let Some(done) = tasks.join_next().await {
         let (l, f) = done.expect("a sender");
@@ -168,11 +165,16 @@ pub async fn open_loop(
                 }
                 tokio::time::sleep_until(due.into()).await;
                 // Each connection sends whole calls, their pushes in order.
-                if k % 5 == 0 {
+                if k.is_multiple_of(5) {
                     let call = first + (k / 5) * connections as u64 + c as u64;
                     pushes = call_pushes(call, crate::pushes::before_origin(call));
                 }
-                let request = post(HOST_HEADER, WEBHOOK, "application/json", &pushes[(k % 5) as usize]);
+                let request = post(
+                    HOST_HEADER,
+                    WEBHOOK,
+                    "application/json",
+                    &pushes[(k % 5) as usize],
+                );
                 match conn.send(&request).await {
                     Ok((200, _)) => latencies.push(due.elapsed()),
                     _ => failures += 1,

@@ -61,7 +61,11 @@ fn main() {
         pool_calls: env_u64("BENCH_POOL_CALLS", 30_000),
     };
     let config = Config {
-        large: if config.large == 0 { config.calls } else { config.large },
+        large: if config.large == 0 {
+            config.calls
+        } else {
+            config.large
+        },
         ..config
     };
     // Two worker threads: the machine has two cores, and the senders should
@@ -113,7 +117,9 @@ async fn run(config: Config) {
     let server = Server::start(&dataset.path, &data).await;
     let idle = sections::queries(&server.host, &config, dataset.calls).await;
     dataset.mark_dirty();
-    let beside = sections::queries_beside_ingest(&server.host, &config, dataset.calls, half, BESIDE_FIRST).await;
+    let beside =
+        sections::queries_beside_ingest(&server.host, &config, dataset.calls, half, BESIDE_FIRST)
+            .await;
     sections::print_queries(&config, dataset.calls, &idle, &beside, half);
 
     sections::heading("8. ingest on a large database against an empty one (64 senders)");
@@ -122,7 +128,11 @@ async fn run(config: Config) {
         let rss = server.peak_rss();
         server.stop();
         dataset.clean().await;
-        println!("serve on the {}-call database, after queries and ingest: peak RSS {:.0} MiB", dataset.calls, rss as f64 / 1048576.0);
+        println!(
+            "serve on the {}-call database, after queries and ingest: peak RSS {:.0} MiB",
+            dataset.calls,
+            rss as f64 / 1048576.0
+        );
         run.rate()
     } else {
         server.stop();

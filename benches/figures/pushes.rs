@@ -75,9 +75,26 @@ const WORKFLOWS: [&str; 10] = [
     "out_auto",
 ];
 const CATEGORIES: [&str; 20] = [
-    "normal", "normal", "normal", "normal", "normal", "normal", "normal", "normal", "normal",
-    "normal", "normal", "normal", "normal", "normal", "normal", "normal", "transfer", "transfer",
-    "consult", "three_party",
+    "normal",
+    "normal",
+    "normal",
+    "normal",
+    "normal",
+    "normal",
+    "normal",
+    "normal",
+    "normal",
+    "normal",
+    "normal",
+    "normal",
+    "normal",
+    "normal",
+    "normal",
+    "normal",
+    "transfer",
+    "transfer",
+    "consult",
+    "three_party",
 ];
 const CAUSES: [&str; 8] = [
     "关机",
@@ -109,9 +126,21 @@ const OPTIONS: [&str; 4] = ["选项1", "选项2", "选项3", "选项4"];
 fn occasions(workflow: &str, answered: bool) -> [&'static str; 5] {
     match (workflow, answered) {
         ("in", true) => ["enqueue_succ", "agent_incall", "hangup", "end", "end_info"],
-        ("in", false) => ["enqueue_succ", "agent_breakout", "hangup", "end", "end_info"],
+        ("in", false) => [
+            "enqueue_succ",
+            "agent_breakout",
+            "hangup",
+            "end",
+            "end_info",
+        ],
         ("out_auto", _) => ["begin", "customer_answer", "hangup", "end", "end_info"],
-        _ => ["agent_answer", "customer_answer", "hangup", "end", "end_info"],
+        _ => [
+            "agent_answer",
+            "customer_answer",
+            "hangup",
+            "end",
+            "end_info",
+        ],
     }
 }
 
@@ -131,7 +160,11 @@ pub fn call_pushes(n: u64, start: DateTime<FixedOffset>) -> [Vec<u8>; 5] {
     } else {
         pick(&OUT_RESULTS, n, 3)
     };
-    let category = if answered { pick(&CATEGORIES, n, 4) } else { "normal" };
+    let category = if answered {
+        pick(&CATEGORIES, n, 4)
+    } else {
+        "normal"
+    };
     let customer = mix(n, 5) % 300_000;
     let ring = 3 + mix(n, 6) % 30;
     let queue = if inbound { mix(n, 7) % 90 } else { 0 };
@@ -214,7 +247,7 @@ pub fn call_pushes(n: u64, start: DateTime<FixedOffset>) -> [Vec<u8>; 5] {
         "display_number": "01058001234",
         "call_start_at": start.format("%Y-%m-%d %H:%M:%S").to_string(),
         "ring_time": ring,
-        "agent_tags": [format!("{}组", group + 1), if agent % 3 == 0 { "资深" } else { "新人" }],
+        "agent_tags": [format!("{}组", group + 1), if agent.is_multiple_of(3) { "资深" } else { "新人" }],
         "created_at": start.format("%Y-%m-%d %H:%M:%S").to_string(),
         "user_group_id": 500 + group,
         "user_group_name": format!("客服{}组", group + 1),
@@ -247,7 +280,11 @@ pub fn call_pushes(n: u64, start: DateTime<FixedOffset>) -> [Vec<u8>; 5] {
             }
         }
         if step == 0 {
-            for key in ["agent_answer_at", "customer_answer_at", "note_custom_fields"] {
+            for key in [
+                "agent_answer_at",
+                "customer_answer_at",
+                "note_custom_fields",
+            ] {
                 push[key] = Value::Null;
             }
         }

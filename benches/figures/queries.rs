@@ -50,15 +50,31 @@ pub fn all() -> Vec<Query> {
         kind: Kind::Stats(dimension, key, days),
     };
     vec![
-        Query { name: "one agent's day (50 rows + totalCount)", kind: Kind::AgentDay },
+        Query {
+            name: "one agent's day (50 rows + totalCount)",
+            kind: Kind::AgentDay,
+        },
         stats("callStats 30 d by AGENT", "AGENT", "agent_id", 30),
-        stats("callStats 30 d by CALL_RESULT", "CALL_RESULT", "call_result", 30),
+        stats(
+            "callStats 30 d by CALL_RESULT",
+            "CALL_RESULT",
+            "call_result",
+            30,
+        ),
         stats("callStats 30 d by DAY", "DAY", DAY, 30),
         stats("callStats 30 d by WORKFLOW", "WORKFLOW", "workflow", 30),
-        stats("callStats 30 d by AGENT_GROUP", "AGENT_GROUP", "user_group_id", 30),
+        stats(
+            "callStats 30 d by AGENT_GROUP",
+            "AGENT_GROUP",
+            "user_group_id",
+            30,
+        ),
         stats("callStats 30 d by HOUR", "HOUR", HOUR, 30),
         stats("callStats 90 d by DAY", "DAY", DAY, 90),
-        Query { name: "call(conversationId) with events", kind: Kind::Lookup },
+        Query {
+            name: "call(conversationId) with events",
+            kind: Kind::Lookup,
+        },
     ]
 }
 
@@ -69,7 +85,11 @@ fn day(d: u64) -> chrono::DateTime<chrono::FixedOffset> {
 /// The window of sample `i`: `days` long, starting on a varying day within
 /// the 90 (always the whole 90 for a 90-day window).
 fn window(i: u64, days: u64) -> (u64, u64) {
-    let first = if days >= 90 { 0 } else { mix(i, 30) % (90 - days) };
+    let first = if days >= 90 {
+        0
+    } else {
+        mix(i, 30) % (90 - days)
+    };
     (first, first + days)
 }
 
@@ -79,14 +99,23 @@ impl Query {
         let (query, variables) = match self.kind {
             Kind::AgentDay => {
                 let d = mix(i, 21) % 90;
-                (AGENT_DAY, json!({ "agent": (10_000 + mix(i, 20) % AGENTS).to_string(),
-                    "from": day(d).to_rfc3339(), "to": day(d + 1).to_rfc3339() }))
+                (
+                    AGENT_DAY,
+                    json!({ "agent": (10_000 + mix(i, 20) % AGENTS).to_string(),
+                    "from": day(d).to_rfc3339(), "to": day(d + 1).to_rfc3339() }),
+                )
             }
             Kind::Stats(dimension, _, days) => {
                 let (from, to) = window(i, days);
-                (STATS, json!({ "from": day(from).to_rfc3339(), "to": day(to).to_rfc3339(), "by": [dimension] }))
+                (
+                    STATS,
+                    json!({ "from": day(from).to_rfc3339(), "to": day(to).to_rfc3339(), "by": [dimension] }),
+                )
             }
-            Kind::Lookup => (LOOKUP, json!({ "id": (FIRST_ID + mix(i, 40) % calls).to_string() })),
+            Kind::Lookup => (
+                LOOKUP,
+                json!({ "id": (FIRST_ID + mix(i, 40) % calls).to_string() }),
+            ),
         };
         serde_json::to_vec(&json!({ "query": query, "variables": variables })).unwrap()
     }

@@ -25,7 +25,12 @@ pub struct HttpIngest {
 
 /// Sections 3 and 6: closed-loop senders against the release binary, each
 /// run on a fresh empty database.
-pub async fn http_ingest(data: &Path, pool: Arc<Vec<Vec<u8>>>, config: &Config, s: f64) -> HttpIngest {
+pub async fn http_ingest(
+    data: &Path,
+    pool: Arc<Vec<Vec<u8>>>,
+    config: &Config,
+    s: f64,
+) -> HttpIngest {
     let mut rows = Vec::new();
     let mut rss = 0;
     for senders in [1, 8, 64] {
@@ -79,7 +84,14 @@ pub async fn ack_latency(data: &Path, first: u64, rate: f64, config: &Config) {
 }
 
 fn graphql_maker(query: &'static Query, calls: u64) -> Maker {
-    Arc::new(move |i| post(HOST_HEADER, "/graphql", "application/json", &query.graphql(i, calls)))
+    Arc::new(move |i| {
+        post(
+            HOST_HEADER,
+            "/graphql",
+            "application/json",
+            &query.graphql(i, calls),
+        )
+    })
 }
 
 /// Every query of the table, through GraphQL on `host`.
@@ -99,12 +111,26 @@ fn all_queries() -> &'static [Query] {
 }
 
 /// The same queries while paced senders push new calls at `rate`.
-pub async fn queries_beside_ingest(host: &str, config: &Config, calls: u64, rate: f64, first: u64) -> (Vec<Figures>, f64) {
+pub async fn queries_beside_ingest(
+    host: &str,
+    config: &Config,
+    calls: u64,
+    rate: f64,
+    first: u64,
+) -> (Vec<Figures>, f64) {
     let stop = Arc::new(AtomicBool::new(false));
     let ingest = {
         let (host, stop) = (host.to_string(), stop.clone());
         tokio::spawn(async move {
-            ingest::open_loop(&host, first, rate, 64, std::time::Duration::from_secs(24 * 3600), stop).await
+            ingest::open_loop(
+                &host,
+                first,
+                rate,
+                64,
+                std::time::Duration::from_secs(24 * 3600),
+                stop,
+            )
+            .await
         })
     };
     let figures = queries(host, config, calls).await;
@@ -113,18 +139,31 @@ pub async fn queries_beside_ingest(host: &str, config: &Config, calls: u64, rate
     (figures, run.rate())
 }
 
-pub fn print_queries(config: &Config, calls: u64, idle: &[Figures], beside: &(Vec<Figures>, f64), rate: f64) {
-    heading(&format!(
-        "5. queries over HTTP on {calls} calls (p50/p95 one at a time; req/s with 2 connections; {} s each)",
-        config.query.as_secs()
-    ));
+pub fn print_queries(
+    config: &Config,
+    calls: u64,
+    idle: &[Figures],
+    beside: &(Vec<Figures>, f64),
+    rate: f64,
+) {
+    heading(&format!("5. queries over HTTP on {calls} calls"));
     println!(
-        "{:<40} {:>9} {:>9} {:>9} | beside ingest at {rate:.0}/s (achieved {:.0}/s): {:>9} {:>9} {:>9}",
-        "query", "p50", "p95", "req/s", beside.1, "p50", "p95", "req/s"
+        "p50/p95 one request at a time, req/s with 2 connections, {} s each; \
+         \"beside ingest\": paced senders aiming at {rate:.0} pushes/s, achieved {:.0}/s",
+        config.query.as_secs(),
+        beside.1
+    );
+    println!(
+        "{:<40} {:>9} {:>9} {:>8}   {:>9} {:>9} {:>8}",
+        "", "idle", "", "", "beside", "ingest", ""
+    );
+    println!(
+        "{:<40} {:>9} {:>9} {:>8}   {:>9} {:>9} {:>8}",
+        "query", "p50", "p95", "req/s", "p50", "p95", "req/s"
     );
     for ((query, a), b) in all_queries().iter().zip(idle).zip(&beside.0) {
         println!(
-            "{:<40} {:>9} {:>9} {:>9.1} | {:>62} {:>9} {:>9.1}{}",
+            "{:<40} {:>9} {:>9} {:>8.1}   {:>9} {:>9} {:>8.1}{}",
             query.name,
             ms(a.p50),
             ms(a.p95),
@@ -132,7 +171,11 @@ pub fn print_queries(config: &Config, calls: u64, idle: &[Figures], beside: &(Ve
             ms(b.p50),
             ms(b.p95),
             b.per_second,
-            if a.failures + b.failures > 0 { "  (some failed: see stderr)" } else { "" }
+            if a.failures + b.failures > 0 {
+                "  (some failed: see stderr)"
+            } else {
+                ""
+            }
         );
     }
 }
@@ -151,10 +194,14 @@ pub async fn side_by_side(db: &Path, data: &Path, config: &Config, calls: u64, o
             return;
         }
     };
-    println!("Datasette {} ({})", datasette.version().await, crate::datasette::requirement());
+    println!(
+        "Datasette {} ({}); ratios above 1 mean udesk-calls is faster",
+        datasette.version().await,
+        crate::datasette::requirement()
+    );
     println!(
         "{:<40} {:>9} {:>9} {:>9} {:>14} {:>14}",
-        "query", "p50", "p95", "req/s", "p50 ÷ ours", "ours req/s ÷"
+        "query", "p50", "p95", "req/s", "p50 ÷ our p50", "our req/s ÷"
     );
     let name = db.file_stem().unwrap().to_string_lossy().into_owned();
     for (query, ours) in all_queries().iter().zip(ours) {
@@ -170,7 +217,11 @@ pub async fn side_by_side(db: &Path, data: &Path, config: &Config, calls: u64, o
             theirs.per_second,
             theirs.p50.as_secs_f64() / ours.p50.as_secs_f64(),
             ours.per_second / theirs.per_second.max(1e-9),
-            if theirs.failures > 0 { "  (some failed: see stderr)" } else { "" }
+            if theirs.failures > 0 {
+                "  (some failed: see stderr)"
+            } else {
+                ""
+            }
         );
     }
 }
