@@ -40,8 +40,8 @@ fn disk_kind(device: &str) -> &'static str {
             .to_string()
     };
     match read(&format!("/sys/block/{disk}/queue/rotational")).trim() {
-        "0" => "non-rotational (SSD or virtual)",
-        "1" => "rotational",
+        "0" => "reported non-rotational",
+        "1" => "reported rotational (virtual disks often say so)",
         _ => "kind unknown",
     }
 }
