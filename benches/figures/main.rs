@@ -5,9 +5,9 @@
 //! Environment: `BENCH_CALLS` (calls in the query database, default
 //! 1 000 000; 20 000 for a quick look), `BENCH_LARGE_CALLS` (the database
 //! ingest is compared on, default the query database; 10 000 000 for the
-//! long form), `BENCH_SECONDS` (each ingest run, default 10),
-//! `BENCH_QUERY_SECONDS` (each query's latency and throughput phases,
-//! default 2), `BENCH_POOL_CALLS` (calls made beforehand for the
+//! long form), `BENCH_SECONDS` (each ingest run, default 10, 5 below
+//! 100 000 calls), `BENCH_QUERY_SECONDS` (each query's latency and
+//! throughput phases, default 2, 1 below 100 000 calls), `BENCH_POOL_CALLS` (calls made beforehand for the
 //! closed-loop senders, default 30 000), `BENCH_DATASETTE` (pip requirement).
 
 // The push generator's one `json!` holds every field of a push.
@@ -53,11 +53,15 @@ pub struct Config {
 }
 
 fn main() {
+    let calls = env_u64("BENCH_CALLS", 1_000_000);
+    // A quick look (under 100 000 calls) is for checking that everything
+    // runs, not for figures: shorter phases keep it to a couple of minutes.
+    let quick = calls < 100_000;
     let config = Config {
-        calls: env_u64("BENCH_CALLS", 1_000_000),
+        calls,
         large: env_u64("BENCH_LARGE_CALLS", 0),
-        ingest: Duration::from_secs(env_u64("BENCH_SECONDS", 10)),
-        query: Duration::from_secs(env_u64("BENCH_QUERY_SECONDS", 2)),
+        ingest: Duration::from_secs(env_u64("BENCH_SECONDS", if quick { 5 } else { 10 })),
+        query: Duration::from_secs(env_u64("BENCH_QUERY_SECONDS", if quick { 1 } else { 2 })),
         pool_calls: env_u64("BENCH_POOL_CALLS", 30_000),
     };
     let config = Config {
@@ -133,7 +137,7 @@ async fn run(config: Config) {
             dataset.calls,
             rss as f64 / 1048576.0
         );
-        run.rate()
+        (run.rate(), run.failures)
     } else {
         server.stop();
         dataset.clean().await;
@@ -143,14 +147,19 @@ async fn run(config: Config) {
         let run = ingest::closed_loop(&server.host, pool.clone(), 64, config.ingest).await;
         server.stop();
         large.clean().await;
-        run.rate()
+        (run.rate(), run.failures)
     };
     println!(
-        "{:>10.0} pushes/s empty   {:>10.0} pushes/s on {} calls   ratio {:.2}",
+        "{:>10.0} pushes/s empty   {:>10.0} pushes/s on {} calls   ratio {:.2}{}",
         http.sixty_four,
-        large_rate,
+        large_rate.0,
         config.large,
-        large_rate / http.sixty_four
+        large_rate.0 / http.sixty_four,
+        if large_rate.1 > 0 {
+            format!("   ({} pushes failed)", large_rate.1)
+        } else {
+            String::new()
+        }
     );
 
     sections::side_by_side(&dataset.path, &data, &config, dataset.calls, &idle).await;
