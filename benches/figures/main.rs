@@ -126,29 +126,26 @@ async fn run(config: Config) {
             .await;
     sections::print_queries(&config, dataset.calls, &idle, &beside, half);
 
+    let rss = server.peak_rss();
+    server.stop();
+    sections::heading("6b. peak RSS of serve after the queries, idle and beside ingest");
+    println!(
+        "{:>10.1} MiB   (on {} calls)",
+        rss as f64 / 1048576.0,
+        dataset.calls
+    );
+    dataset.clean().await;
+
+    // A fresh server, as for the empty database, so the two runs differ in
+    // the database alone.
+    let large = dataset::ensure(&data, config.large).await;
+    let server = Server::start(&large.path, &data).await;
+    large.mark_dirty();
+    let run = ingest::closed_loop(&server.host, pool.clone(), 64, config.ingest).await;
+    server.stop();
+    large.clean().await;
     sections::heading("8. ingest on a large database against an empty one (64 senders)");
-    let large_rate = if config.large == config.calls {
-        let run = ingest::closed_loop(&server.host, pool.clone(), 64, config.ingest).await;
-        let rss = server.peak_rss();
-        server.stop();
-        dataset.clean().await;
-        println!(
-            "serve on the {}-call database, after queries and ingest: peak RSS {:.0} MiB",
-            dataset.calls,
-            rss as f64 / 1048576.0
-        );
-        (run.rate(), run.failures)
-    } else {
-        server.stop();
-        dataset.clean().await;
-        let large = dataset::ensure(&data, config.large).await;
-        let server = Server::start(&large.path, &data).await;
-        large.mark_dirty();
-        let run = ingest::closed_loop(&server.host, pool.clone(), 64, config.ingest).await;
-        server.stop();
-        large.clean().await;
-        (run.rate(), run.failures)
-    };
+    let large_rate = (run.rate(), run.failures);
     println!(
         "{:>10.0} pushes/s empty   {:>10.0} pushes/s on {} calls   ratio {:.2}{}",
         http.sixty_four,
