@@ -1,0 +1,172 @@
+//! The cached databases: built once through the real pipeline (`Store` and
+//! its writer, five pushes a call), kept under `<target>/bench-data/`, keyed
+//! by their size, the push generator's version and the migrations (a new
+//! schema means a new file, never a stale one).
+//!
+//! The bench adds calls to a cached database on purpose (ingest beside
+//! queries, ingest on a large database). They start before the cached
+//! calls' first day and are erased afterwards through the store's own
+//! purge; a marker file says a run is in between, so an interrupted run is
+//! cleaned up by the next one.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use udesk_calls::Store;
+use udesk_calls::storage::purge::{CHUNK, PurgeTarget};
+
+use crate::ingest::{store_options, through_store};
+use crate::pushes::{GENERATOR_VERSION, call_pushes, origin, start_of};
+
+pub fn data_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("bench-data")
+}
+
+/// A short digest of every migration, so a changed schema gets new files.
+fn schema_key() -> String {
+    let mut files = Vec::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for dir in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            files.push(file.path());
+        }
+    }
+    files.sort();
+    let mut hash = Sha256::new();
+    for file in files {
+        hash.update(
+            file.strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        hash.update(std::fs::read(&file).unwrap_or_default());
+    }
+    hash.finalize()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What a call costs on disk with these pushes (measured: about 23 kB in
+/// the file), with room for the WAL and the calls the bench adds and erases.
+const BYTES_PER_CALL_NEEDED: u64 = 30_000;
+
+/// Stops before a build that would fill the disk (other work shares it).
+fn check_space(data: &Path, calls: u64) {
+    let needed = calls * BYTES_PER_CALL_NEEDED;
+    if let Ok(fs) = rustix::fs::statvfs(data) {
+        let free = fs.f_bavail * fs.f_frsize;
+        if free < needed {
+            eprintln!(
+                "a database of {calls} calls needs about {:.1} GiB under {}, and only {:.1} GiB are free; \
+                 set BENCH_CALLS / BENCH_LARGE_CALLS lower or free some space",
+                needed as f64 / (1u64 << 30) as f64,
+                data.display(),
+                free as f64 / (1u64 << 30) as f64
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+pub struct Dataset {
+    pub path: PathBuf,
+    pub calls: u64,
+    /// File size (after a checkpoint) over calls, measured when built.
+    pub bytes_per_call: f64,
+    dirty: PathBuf,
+}
+
+/// The cached database of `calls` calls, built first if missing.
+pub async fn ensure(data: &Path, calls: u64) -> Dataset {
+    let name = format!("calls-{calls}-g{GENERATOR_VERSION}-s{}", schema_key());
+    let path = data.join(format!("{name}.db"));
+    let ready = data.join(format!("{name}.ready"));
+    let dirty = data.join(format!("{name}.dirty"));
+    if !ready.exists() {
+        check_space(data, calls);
+        eprintln!(
+            "building {} ({calls} calls, 5 pushes each; cached for later runs)",
+            path.display()
+        );
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let store = Store::open(&store_options(&path)).expect("the store opens");
+        let began = Instant::now();
+        let bodies = (0..calls).flat_map(|n| {
+            if n > 0 && n.is_multiple_of(100_000) {
+                eprintln!("  {n} calls in {:.0?}", began.elapsed());
+            }
+            call_pushes(n, start_of(n, calls))
+        });
+        let (pushes, rate) = through_store(&store, bodies).await;
+        store.close().await;
+        eprintln!(
+            "built: {pushes} pushes in {:.0?} ({rate:.0}/s)",
+            began.elapsed()
+        );
+        let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+        std::fs::write(&ready, format!("{}\n", bytes as f64 / calls as f64)).unwrap();
+        let _ = std::fs::remove_file(&dirty);
+    }
+    let bytes_per_call = std::fs::read_to_string(&ready)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0.0);
+    let dataset = Dataset {
+        path,
+        calls,
+        bytes_per_call,
+        dirty,
+    };
+    if dataset.dirty.exists() {
+        eprintln!(
+            "an earlier run left its own calls in {}: erasing them",
+            dataset.path.display()
+        );
+        dataset.clean().await;
+    }
+    dataset
+}
+
+impl Dataset {
+    /// Says the bench is about to add its own calls.
+    pub fn mark_dirty(&self) {
+        std::fs::write(&self.dirty, b"").unwrap();
+    }
+
+    /// Erases every call that started before the cached calls' first day
+    /// (the bench's own), through the store's purge, a chunk at a time.
+    pub async fn clean(&self) {
+        let began = Instant::now();
+        let store = Store::open(&store_options(&self.path)).expect("the store opens");
+        let mut erased = 0;
+        loop {
+            let report = store
+                .writer()
+                .purge_chunk(PurgeTarget::StartedBefore(origin()))
+                .await
+                .expect("the purge");
+            erased += report.calls;
+            if report.calls < CHUNK as u64 {
+                break;
+            }
+        }
+        store.close().await;
+        let _ = std::fs::remove_file(&self.dirty);
+        eprintln!(
+            "erased the bench's {erased} added calls in {:.0?}",
+            began.elapsed()
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! Ingest: the in-process store rate S, closed-loop HTTP senders (as many
+//! pushes as they can get acknowledged), and open-loop paced senders (a fixed
+//! rate, whatever the answers do) for ack latency.
+//!
+//! Closed-loop senders draw from a pool of requests formatted beforehand, so
+//! their own CPU cost stays small next to the server's. Open-loop senders
+//! make each push when it is due, and time it from when it was due, not
+//! from when it could be sent: a server that falls behind shows in the
+//! latency instead of silently slowing the senders down.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use udesk_calls::domain::RawPush;
+use udesk_calls::http::webhook::intake;
+use udesk_calls::{Store, StoreOptions};
+
+use crate::http::{Conn, post};
+use crate::pushes::{beijing, call_pushes};
+use crate::server::WEBHOOK;
+
+/// The `Host` the requests name: a token-less server answers only loopback
+/// names.
+pub const HOST_HEADER: &str = "localhost";
+
+pub fn store_options(path: &Path) -> StoreOptions {
+    StoreOptions {
+        path: path.to_path_buf(),
+        default_offset: beijing(),
+        readers: 4,
+        wal_autocheckpoint: udesk_calls::storage::DEFAULT_WAL_AUTOCHECKPOINT,
+    }
+}
+
+/// Pushes `bodies` through `Store` and its writer, keeping up to 4096 in
+/// flight (as `import` does); answers pushes per second.
+pub async fn through_store(store: &Store, bodies: impl Iterator<Item = Vec<u8>>) -> (u64, f64) {
+    let offset = beijing();
+    let started = Instant::now();
+    let mut pending = VecDeque::new();
+    let mut count = 0;
+    for body in bodies {
+        let raw = RawPush {
+            body,
+            content_type: Some("application/json".into()),
+            received_at: chrono::Utc::now().with_timezone(&offset),
+        };
+        pending.push_back(store.writer().enqueue(intake(raw, offset)).await.unwrap());
+        if pending.len() >= 4096 {
+            pending.pop_front().unwrap().outcome().await.unwrap();
+        }
+        count += 1;
+    }
+    for write in pending {
+        write.outcome().await.unwrap();
+    }
+    (count, count as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The pushes of calls `first..first + calls` (ids offset by `first` from
+/// the cached databases' first id), started in the month before the cached
+/// databases' first day, made beforehand so that making them is not timed.
+pub fn pool(first: u64, calls: u64) -> Vec<Vec<u8>> {
+    (first..first + calls)
+        .flat_map(|n| call_pushes(n, crate::pushes::before_origin(n)))
+        .collect()
+}
+
+pub struct Run {
+    pub pushes: usize,
+    pub elapsed: Duration,
+    /// Sorted.
+    pub latencies: Vec<Duration>,
+    pub failures: usize,
+}
+
+impl Run {
+    pub fn rate(&self) -> f64 {
+        self.pushes as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// `senders` keep-alive connections, each sending its next push as soon as
+/// the last is answered, for `duration` or until the pool is used up.
+pub async fn closed_loop(
+    host: &str,
+    pool: Arc<Vec<Vec<u8>>>,
+    senders: usize,
+    duration: Duration,
+) -> Run {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..senders {
+        let (pool, next, host) = (pool.clone(), next.clone(), host.to_string());
+        tasks.spawn(async move {
+            let mut conn = Conn::open(&host).await.expect("connects");
+            let (mut latencies, mut failures) = (Vec::new(), 0);
+            while Instant::now() < deadline {
+                let Some(body) = pool.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    break;
+                };
+                let sent = Instant::now();
+                let request = post(HOST_HEADER, WEBHOOK, "application/json", body);
+                match conn.send(&request).await {
+                    Ok((200, _)) => latencies.push(sent.elapsed()),
+                    _ => failures += 1,
+                }
+            }
+            (latencies, failures)
+        });
+    }
+    collect(tasks, started).await
+}
+
+async fn collect(mut tasks: tokio::task::JoinSet<(Vec<Duration>, usize)>, started: Instant) -> Run {
+    let (mut latencies, mut failures) = (Vec::new(), 0);
+    while let Some(done) = tasks.join_next().await {
+        let (l, f) = done.expect("a sender");
+        latencies.extend(l);
+        failures += f;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    Run {
+        pushes: latencies.len(),
+        elapsed,
+        latencies,
+        failures,
+    }
+}
+
+/// `rate` pushes a second in all, spread over `connections` keep-alive
+/// connections, each on a fixed schedule, until `stop` is set or `limit`
+/// has passed. Connection `c` sends calls `first + c`, `first + c +
+/// connections`, … so every run from a distinct `first` sends new calls.
+pub async fn open_loop(
+    host: &str,
+    first: u64,
+    rate: f64,
+    connections: usize,
+    limit: Duration,
+    stop: Arc<AtomicBool>,
+) -> Run {
+    let started = Instant::now();
+    let interval = Duration::from_secs_f64(connections as f64 / rate.max(1.0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..connections {
+        let (host, stop) = (host.to_string(), stop.clone());
+        tasks.spawn(async move {
+            let mut conn = Conn::open(&host).await.expect("connects");
+            let (mut latencies, mut failures) = (Vec::new(), 0);
+            // Staggered, so the connections do not all send at once.
+            let offset = interval.mul_f64(c as f64 / connections as f64);
+            let mut k = 0u64;
+            let mut pushes: [Vec<u8>; 5] = Default::default();
+            loop {
+                let due = started + offset + interval.mul_f64(k as f64);
+                if stop.load(Ordering::Relaxed) || due > started + limit {
+                    break;
+                }
+                tokio::time::sleep_until(due.into()).await;
+                // Each connection sends whole calls, their pushes in order.
+                if k.is_multiple_of(5) {
+                    let call = first + (k / 5) * connections as u64 + c as u64;
+                    pushes = call_pushes(call, crate::pushes::before_origin(call));
+                }
+                let request = post(
+                    HOST_HEADER,
+                    WEBHOOK,
+                    "application/json",
+                    &pushes[(k % 5) as usize],
+                );
+                match conn.send(&request).await {
+                    Ok((200, _)) => latencies.push(due.elapsed()),
+                    _ => failures += 1,
+                }
+                k += 1;
+            }
+            (latencies, failures)
+        });
+    }
+    collect(tasks, started).await
+}

@@ -1,0 +1,133 @@
+//! The release binary, `udesk-calls serve`, run as a child process: what a
+//! user deploys, measured from outside.
+//!
+//! Limits changed from the defaults, and why: `--graphql-rate-limit 0`
+//! (20 requests/s per client would measure the limiter, not the queries).
+//! The connection caps (1024, 128 per address) are above the 64 senders and
+//! stay. Logging stays at its default (`info`, one line per request) into a
+//! file beside the databases, as a deployment would log.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::http::wait_ready;
+
+pub struct Server {
+    child: Option<Child>,
+    pub host: String,
+}
+
+pub const WEBHOOK: &str = "/webhooks/udesk/calls";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+impl Server {
+    /// Starts `serve` on `db` and waits until `/readyz` answers 200 (a large
+    /// database may take a while to open).
+    pub async fn start(db: &Path, log_dir: &Path) -> Server {
+        let host = format!("127.0.0.1:{}", free_port());
+        let log = std::fs::File::create(log_dir.join("serve.log")).expect("the server's log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_udesk-calls"))
+            .arg("serve")
+            .arg("--db")
+            .arg(db)
+            .args(["--listen", &host, "--graphql-rate-limit", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .env_remove("RUST_LOG")
+            .spawn()
+            .expect("the release binary starts");
+        let server = Server {
+            child: Some(child),
+            host,
+        };
+        assert!(
+            wait_ready(&server.host, "/readyz", Duration::from_secs(600)).await,
+            "udesk-calls serve did not become ready; see {}",
+            log_dir.join("serve.log").display()
+        );
+        server
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Peak resident memory so far (`VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    /// Stops the server as a supervisor would (SIGTERM) and waits for its
+    /// graceful shutdown, which checkpoints the WAL.
+    pub fn stop(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            eprintln!("udesk-calls serve did not stop within 120 s; killed");
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A panicking bench must not leave a server behind.
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A fresh, empty directory under the bench's data dir (on the same disk as
+/// the cached databases, never a tmpfs), removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(data: &Path, name: &str) -> Scratch {
+        let dir = data.join(format!("scratch-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a scratch dir");
+        Scratch(dir)
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.0.join("calls.db")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
