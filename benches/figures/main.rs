@@ -1,4 +1,4 @@
-//! `cargo bench --bench figures`: every figure of issue 8 in one run, each
+//! `cargo bench --bench figures`: every performance figure in one run, each
 //! section a table, the machine described first. `BENCHMARKS.md` says what
 //! each figure means and what limits it.
 //!
