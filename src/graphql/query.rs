@@ -118,11 +118,13 @@ impl Query {
             .data_opt::<StatsOffset>()
             .map(|offset| offset.0.local_minus_utc())
             .unwrap_or(0);
+        let thresholds = stats::thresholds_asked(ctx)?;
         let query = StatsQuery {
             filter,
             group_by: group_by.unwrap_or_default(),
             offset_seconds,
-            thresholds: stats::thresholds_asked(ctx)?,
+            measures: Some(stats::measures_asked(ctx, &thresholds)),
+            thresholds,
         };
         Ok(store(ctx)?.stats(query).await?)
     }

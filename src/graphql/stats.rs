@@ -25,6 +25,43 @@ fn threshold(seconds: i32) -> Result<u32, ApiError> {
         })
 }
 
+/// The rollup columns each figure of a row is derived from.
+const FIGURES: &[(&str, &[&str])] = &[
+    ("count", &["calls"]),
+    ("answeredCount", &["answered"]),
+    ("totalTime", &["talk_seconds"]),
+    ("avgTotalTime", &["talk_seconds", "talk_reported"]),
+    ("avgQueueTime", &["queue_seconds", "queue_reported"]),
+    ("avgRingTime", &["ring_seconds", "ring_reported"]),
+    ("maxTotalTime", &["talk_longest"]),
+    ("answerRate", &["answered", "calls"]),
+    ("inboundCount", &["inbound"]),
+    ("abandonedCount", &["abandoned"]),
+    ("abandonRate", &["abandoned", "inbound"]),
+    ("serviceLevel", &["inbound"]),
+    (
+        "avgSpeedOfAnswer",
+        &["answer_wait_seconds", "inbound_answered"],
+    ),
+    ("avgHandleTime", &["talk_seconds", "answered"]),
+    ("longestWait", &["longest_wait"]),
+];
+
+/// The rollup columns the selected figures of `callStats` need, so the
+/// store sums only those.
+pub fn measures_asked(ctx: &Context<'_>, thresholds: &[u32]) -> Vec<String> {
+    let selected = ctx.look_ahead();
+    let mut columns: Vec<String> = FIGURES
+        .iter()
+        .filter(|(field, _)| selected.field(field).exists())
+        .flat_map(|(_, columns)| columns.iter().map(|c| (*c).to_owned()))
+        .collect();
+    columns.extend(thresholds.iter().map(|t| format!("answered_within_{t}s")));
+    columns.sort();
+    columns.dedup();
+    columns
+}
+
 /// The thresholds of every `serviceLevel` selected under `callStats`.
 pub fn thresholds_asked(ctx: &Context<'_>) -> Result<Vec<u32>, ApiError> {
     let mut thresholds = Vec::new();

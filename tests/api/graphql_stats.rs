@@ -351,3 +351,61 @@ async fn a_service_level_threshold_out_of_range_is_refused() {
         assert_eq!(app.error_code(&query, Value::Null).await, "BAD_USER_INPUT");
     }
 }
+
+#[tokio::test]
+async fn each_figure_asked_alone_equals_the_figure_asked_with_all_others() {
+    let app = TestApp::start().await;
+    app.push_calls(&calls_with_abandonment(80, 26)).await;
+    let figures = [
+        "count",
+        "answeredCount",
+        "totalTime",
+        "avgTotalTime",
+        "avgQueueTime",
+        "avgRingTime",
+        "maxTotalTime",
+        "answerRate",
+        "inboundCount",
+        "abandonedCount",
+        "abandonRate",
+        "serviceLevel",
+        "sl30: serviceLevel(thresholdSeconds: 30)",
+        "sl25: serviceLevel(thresholdSeconds: 25)",
+        "avgSpeedOfAnswer",
+        "avgHandleTime",
+        "longestWait",
+    ];
+    for grouping in ["[]", "[AGENT_GROUP]", "[CALL_RESULT, DAY]"] {
+        let all = app
+            .data(
+                &format!(
+                    "{{ callStats(groupBy: {grouping}) {{ {} }} }}",
+                    figures.join(" ")
+                ),
+                Value::Null,
+            )
+            .await;
+        for figure in figures {
+            let alone = app
+                .data(
+                    &format!("{{ callStats(groupBy: {grouping}) {{ {figure} }} }}"),
+                    Value::Null,
+                )
+                .await;
+            let name = figure.split(':').next().unwrap();
+            let from_all: Vec<&Value> = all["callStats"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|row| &row[name])
+                .collect();
+            let by_itself: Vec<&Value> = alone["callStats"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|row| &row[name])
+                .collect();
+            assert_eq!(from_all, by_itself, "{figure} grouped by {grouping}");
+        }
+    }
+}

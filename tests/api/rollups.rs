@@ -237,6 +237,7 @@ fn queries(cut: i64) -> Vec<StatsQuery> {
                     group_by: group_by.to_vec(),
                     offset_seconds: 8 * 3600,
                     thresholds: vec![20, 60],
+                    measures: None,
                 });
             }
         }

@@ -68,6 +68,9 @@ pub struct StatsQuery {
     pub offset_seconds: i32,
     /// The service-level thresholds asked for, in seconds.
     pub thresholds: Vec<u32>,
+    /// The rollup columns (`rollups::measures`) the answer needs; `None`
+    /// for every one.
+    pub measures: Option<Vec<String>>,
 }
 
 impl StatsQuery {
@@ -156,6 +159,7 @@ fn answer(
             dimensions: &dimensions,
             offset_seconds: query.offset_seconds,
             measures,
+            wanted: query.measures.as_deref(),
         };
         for (keys, figures) in group_rows(conn, &source_query)? {
             match groups.get_mut(&keys) {
