@@ -31,7 +31,7 @@ impl SourceQuery<'_> {
         measure.column == "calls"
             || self
                 .wanted
-                .is_none_or(|wanted| wanted.iter().any(|c| *c == measure.column))
+                .is_none_or(|wanted| wanted.contains(&measure.column))
     }
 
     fn select(&self, expression: impl Fn(&Measure) -> String) -> Vec<String> {
