@@ -14,9 +14,12 @@ use lru::LruCache;
 
 use crate::domain::{Call, Collections, ConversationId, StoredPush};
 
-/// How many calls are remembered: at a few KiB of parsed pushes each, a few
-/// tens of MiB at most.
-pub const REMEMBERED_CALLS: usize = 4096;
+/// How many calls are remembered. A call of five full pushes (every field
+/// Udesk sends) holds tens of KiB parsed: 4096 calls were most of the
+/// service's memory under a burst. 1024 still spans the seconds between a
+/// call's ring, answer and hang-up at a thousand pushes a second; a call
+/// forgotten is read back from its events, as after a restart.
+pub const REMEMBERED_CALLS: usize = 1024;
 
 /// A call as the writer last merged and wrote it.
 pub struct RecentCall {
