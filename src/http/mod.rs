@@ -19,6 +19,7 @@ mod server;
 pub mod timeouts;
 pub mod tokens;
 pub mod webhook;
+pub mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

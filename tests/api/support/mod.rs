@@ -9,6 +9,7 @@
 //! - [`fuzz_input`]: fuzzer-chosen pushes, edited from recorded ones;
 //!   [`fuzz_runs`]: budgets, counts and a hang watchdog for fuzz targets.
 //! - [`steady_pushes`]: concurrent senders that remember what was answered 200.
+//! - [`subscriber`]: a `graphql-transport-ws` client over a real WebSocket.
 //! - [`receiver`]: a real HTTP receiver for forwarded pushes that can fail
 //!   at random; [`forwarded`]: what it got, checked against the database.
 //! - [`tools`]: programs run beside the service (Datasette, Litestream from a
@@ -24,6 +25,7 @@ pub mod fuzz_runs;
 pub mod payloads;
 pub mod receiver;
 pub mod steady_pushes;
+pub mod subscriber;
 pub mod tools;
 
 pub use app::{TestApp, WEBHOOK};
