@@ -46,4 +46,5 @@ mod readable_view;
 mod request_logs;
 mod systemd_unit;
 mod vendor_sample;
+mod wallboard_browser;
 mod webhook_answers;

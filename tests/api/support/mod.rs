@@ -4,6 +4,7 @@
 //!   its own temporary database, and a client for its webhook and `/graphql`.
 //! - [`binary`]: the real `udesk-calls` binary, run as an operator runs it.
 //! - [`calls`]: generated calls and pushes.
+//! - [`chromium`]: headless Chromium over the DevTools protocol.
 //! - [`payloads`]: the recorded pushes in `tests/payloads/`.
 //! - [`db`]: read-only views of a database file.
 //! - [`fuzz_input`]: fuzzer-chosen pushes, edited from recorded ones;
@@ -18,6 +19,7 @@
 pub mod app;
 pub mod binary;
 pub mod calls;
+pub mod chromium;
 pub mod db;
 pub mod forwarded;
 pub mod fuzz_input;
