@@ -146,7 +146,9 @@ pub struct Subscription;
 impl Subscription {
     /// Each call matching `filter`, as soon as a push that changes it is
     /// committed: one update per stored push (a redelivered duplicate sends
-    /// none), with the call as it then stands. A subscriber that falls more
+    /// none), with the call as it stands when the update is read (pushes of
+    /// one call committed in quick succession may each show the latest of
+    /// them), matched against the filter as such. A subscriber that falls more
     /// than 1,024 updates behind gets the error `SUBSCRIBER_TOO_SLOW` and
     /// its connection is closed: subscribe again, and read what was missed
     /// with `calls`.

@@ -38,6 +38,7 @@ mod graphql_stats;
 mod health_and_metrics;
 mod http_limits;
 mod litestream;
+mod live_limits;
 mod live_updates;
 mod merge_rules;
 mod odd_bodies;

@@ -185,3 +185,24 @@ impl Subscriber {
         }
     }
 }
+
+/// A push of one call, as JSON: `end` pushes carry a result and a talk time.
+pub fn push(conversation_id: i64, occasion: &str, workflow: &str, second: u32) -> Value {
+    json!({
+        "conversation_id": conversation_id,
+        "occasion": occasion,
+        "timestamp": format!("2024-05-06 09:00:{second:02} +0800"),
+        "agent_id": 1000 + conversation_id,
+        "workflow": workflow,
+        "call_result": if occasion == "end" { "客户接听" } else { "进行中" },
+        "total_time": if occasion == "end" { json!(42) } else { Value::Null },
+    })
+}
+
+/// How the socket was closed; panics on a message instead.
+pub fn closed(received: Received) -> (u16, String) {
+    match received {
+        Received::Closed(code, reason) => (code, reason),
+        Received::Message(message) => panic!("expected the socket to close, got {message}"),
+    }
+}
