@@ -73,7 +73,7 @@ async fn subscriber(
     );
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let filter = if filtered {
-        json!({ "agentIds": ["1042"] })
+        json!({ "agentIds": ["1000"] })
     } else {
         json!(null)
     };

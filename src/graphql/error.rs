@@ -40,8 +40,8 @@ pub enum ApiError {
     BadUserInput(String),
     /// The store failed; the detail is logged, not shown.
     Internal,
-    /// A subscriber fell this many updates behind and missed them.
-    FellBehind(u64),
+    /// A subscriber fell too far behind the updates and missed some.
+    FellBehind,
     /// Updates could not be read for every subscriber.
     UpdatesLost,
 }
@@ -67,12 +67,11 @@ impl From<ApiError> for async_graphql::Error {
                 "internal error; the server log has the details".to_owned(),
                 INTERNAL,
             ),
-            ApiError::FellBehind(missed) => (
-                format!(
-                    "this subscriber fell behind the updates and missed {missed} of them; the \
-                     connection is closed: subscribe again and read what changed meanwhile \
-                     with `calls`"
-                ),
+            ApiError::FellBehind => (
+                "this subscriber fell more than 1,024 updates behind and missed some; the \
+                 connection is closed: subscribe again and read what changed meanwhile with \
+                 `calls`"
+                    .to_owned(),
                 SUBSCRIBER_TOO_SLOW,
             ),
             ApiError::UpdatesLost => (

@@ -18,6 +18,7 @@ pub mod error;
 pub mod filter;
 pub mod forwarding;
 pub mod limits;
+pub mod live_feed;
 pub mod loaders;
 pub mod lookups;
 pub mod query;
@@ -34,8 +35,9 @@ use chrono::FixedOffset;
 use crate::storage::Store;
 
 pub use limits::{MAX_COMPLEXITY, MAX_DEPTH};
+pub use live_feed::LiveFeed;
 pub use query::{Query, StatsOffset};
-pub use subscription::{LiveFeed, Subscription};
+pub use subscription::Subscription;
 
 pub type ApiSchema = Schema<Query, EmptyMutation, Subscription>;
 
