@@ -203,3 +203,77 @@ fn end_all(subscribers: &Registry, why: u8) {
         subscriber.ended.store(why, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Call, CallStatus, Scalars, UdeskId};
+
+    fn live(agent: i64) -> Arc<LiveCall> {
+        let time = chrono::DateTime::parse_from_rfc3339("2024-05-01T08:00:00+08:00").unwrap();
+        let scalars = Scalars {
+            agent_id: Some(UdeskId(agent)),
+            ..Scalars::default()
+        };
+        Arc::new(LiveCall {
+            call: Arc::new(Call {
+                conversation_id: ConversationId(1),
+                status: CallStatus::Ended,
+                last_occasion: "end".into(),
+                started_at: time,
+                first_received_at: time,
+                last_received_at: time,
+                last_event_at: None,
+                event_count: 1,
+                warning_count: 0,
+                scalars,
+            }),
+            ticket_count: 0,
+        })
+    }
+
+    fn subscriber(agent: i64, room: usize) -> (Subscriber, Updates) {
+        let (sender, queue) = mpsc::channel(room);
+        let ended = Arc::new(AtomicU8::new(OPEN));
+        let filter = CallFilter {
+            agent_ids: Some(vec![UdeskId(agent)]),
+            ..CallFilter::default()
+        };
+        let subscriber = Subscriber {
+            filter: Arc::new(filter),
+            queue: sender,
+            ended: ended.clone(),
+        };
+        (subscriber, Updates { queue, ended })
+    }
+
+    #[test]
+    fn a_call_is_queued_only_for_the_filters_it_matches() {
+        let (wants, mut wanted) = subscriber(7, 4);
+        let (other, mut unwanted) = subscriber(8, 4);
+        assert!(hand_over(&wants, &live(7)));
+        assert!(hand_over(&other, &live(7)));
+        assert!(wanted.queue.try_recv().is_ok());
+        assert!(unwanted.queue.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_subscriber_whose_queue_is_full_is_dropped_and_told_once_drained() {
+        let (slow, mut updates) = subscriber(7, 2);
+        assert!(hand_over(&slow, &live(7)));
+        assert!(hand_over(&slow, &live(7)));
+        assert!(!hand_over(&slow, &live(7)), "the third does not fit");
+        drop(slow);
+        assert!(updates.queue.try_recv().is_ok());
+        assert!(updates.queue.try_recv().is_ok());
+        assert!(updates.queue.try_recv().is_err());
+        assert!(matches!(updates.ended(), Ended::FellBehind));
+    }
+
+    #[test]
+    fn a_subscriber_gone_is_forgotten_even_when_nothing_matches_it() {
+        let (gone, updates) = subscriber(8, 2);
+        drop(updates);
+        assert!(!hand_over(&gone, &live(7)));
+    }
+}

@@ -13,6 +13,7 @@
 
 mod messages;
 mod metrics;
+mod operations;
 mod session;
 
 use std::sync::Arc;
