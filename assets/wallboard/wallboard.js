@@ -78,6 +78,7 @@
       total: callStats(filter: $today) { ${fields} }
       groups: callStats(filter: $today, groupBy: [AGENT_GROUP]) { agentGroupId ${fields} }
       hours: callStats(filter: $today, groupBy: [HOUR]) { hour count answeredCount }
+      agents { groupId groupName }
     }`;
     let data;
     try {
@@ -89,6 +90,7 @@
       }
       throw error;
     }
+    for (const agent of data.agents) if (agent.groupId && agent.groupName) groupNames.set(agent.groupId, agent.groupName);
     const total = data.total[0] || {};
     $('total-calls').textContent = count(total.count);
     $('total-answered').textContent = count(total.answeredCount);
@@ -254,8 +256,7 @@
   async function start() {
     day = todayFilter().day;
     $('today').textContent = day;
-    await loadLatest(); // first: the groups' names come with the calls
-    await loadStats();
+    await Promise.all([loadLatest(), loadStats()]);
     if (!socket) connect();
   }
 
