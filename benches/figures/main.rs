@@ -102,7 +102,9 @@ async fn run(config: Config) {
     let (pushes, store_rate) = ingest::through_store(&store, pool.iter().cloned()).await;
     store.close().await;
     drop(scratch);
-    sections::heading("2. in-process store rate S (the writer: pushes prepared beforehand, 4096 in flight)");
+    sections::heading(
+        "2. in-process store rate S (the writer: pushes prepared beforehand, 4096 in flight)",
+    );
     println!("{store_rate:>10.0} pushes/s   ({pushes} pushes, {average} bytes on average)");
 
     let http = sections::http_ingest(&data, pool.clone(), &config, store_rate).await;

@@ -9,7 +9,8 @@ use crate::config::HttpLimits;
 use crate::config::http_limits::{
     DEFAULT_BODY_READ_TIMEOUT, DEFAULT_GRAPHQL_BURST, DEFAULT_GRAPHQL_RATE_LIMIT,
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_HEADER_BYTES, MAX_HEADER_READ_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION, DEFAULT_MAX_WEBSOCKETS, MAX_HEADER_READ_TIMEOUT,
 };
 
 #[derive(Debug, Clone, Args)]
@@ -103,6 +104,29 @@ pub struct HttpLimitArgs {
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub graphql_burst: u32,
+
+    /// WebSocket connections (live updates on /graphql) open at once, all
+    /// clients together; the next upgrade is answered 503. Each also counts
+    /// against --max-connections.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_MAX_WEBSOCKETS",
+        value_name = "N",
+        default_value_t = DEFAULT_MAX_WEBSOCKETS as u64,
+        value_parser = clap::value_parser!(u64).range(0..=1_000_000)
+    )]
+    pub max_websockets: u64,
+
+    /// Subscriptions one WebSocket connection may hold at once; the next is
+    /// refused with an error message.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        value_name = "N",
+        default_value_t = DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION as u64,
+        value_parser = clap::value_parser!(u64).range(1..=10_000)
+    )]
+    pub max_subscriptions_per_connection: u64,
 }
 
 impl HttpLimitArgs {
@@ -117,6 +141,8 @@ impl HttpLimitArgs {
             max_connections_per_address: count(self.max_connections_per_address),
             graphql_rate_limit: self.graphql_rate_limit,
             graphql_burst: self.graphql_burst,
+            max_websockets: count(self.max_websockets),
+            max_subscriptions_per_connection: count(self.max_subscriptions_per_connection),
         }
     }
 }

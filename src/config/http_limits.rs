@@ -1,6 +1,7 @@
 //! Limits on what one HTTP client may hold or ask of the service: how long
 //! it may take to send a request, how many connections it may keep open,
-//! how large a request head may be, and how often it may query GraphQL.
+//! how large a request head may be, how often it may query GraphQL, and
+//! how many WebSockets and subscriptions it may hold.
 //!
 //! Each is a flag of `serve` (`cli::http_limits`); `SECURITY.md` ("HTTP
 //! limits and browsers") says why each default is what it is.
@@ -26,6 +27,12 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 128;
 pub const DEFAULT_GRAPHQL_RATE_LIMIT: u32 = 20;
 /// GraphQL requests one token may send at once before the rate applies.
 pub const DEFAULT_GRAPHQL_BURST: u32 = 100;
+/// WebSocket connections (live updates) open at once, all clients together:
+/// a wallboard holds one, and each counts against `max_connections` too.
+pub const DEFAULT_MAX_WEBSOCKETS: usize = 256;
+/// Subscriptions one WebSocket connection may hold at once: a wallboard
+/// needs one or two.
+pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 16;
 
 /// The limits a server applies; `Default` is what `serve` uses unflagged.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +54,11 @@ pub struct HttpLimits {
     /// API is open); 0 turns rate limiting off.
     pub graphql_rate_limit: u32,
     pub graphql_burst: u32,
+    /// WebSocket connections beyond this are answered `503` at the upgrade.
+    pub max_websockets: usize,
+    /// A subscription beyond this on one connection is refused with an
+    /// `error` message (the connection stays open).
+    pub max_subscriptions_per_connection: usize,
 }
 
 impl Default for HttpLimits {
@@ -60,6 +72,8 @@ impl Default for HttpLimits {
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             graphql_rate_limit: DEFAULT_GRAPHQL_RATE_LIMIT,
             graphql_burst: DEFAULT_GRAPHQL_BURST,
+            max_websockets: DEFAULT_MAX_WEBSOCKETS,
+            max_subscriptions_per_connection: DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
         }
     }
 }

@@ -24,6 +24,12 @@ pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
 /// The code of a request that ran past the time limit and was stopped.
 pub const QUERY_TIMEOUT: &str = "QUERY_TIMEOUT";
 pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+/// The code of a subscription that fell too far behind the updates: it
+/// ends, and its connection is closed.
+pub const SUBSCRIBER_TOO_SLOW: &str = "SUBSCRIBER_TOO_SLOW";
+/// The code of a subscription whose updates could not all be read: it
+/// ends, and its connection is closed.
+pub const UPDATES_LOST: &str = "UPDATES_LOST";
 pub const INTERNAL: &str = "INTERNAL";
 
 /// Why a resolver failed. Deliberately not `Display`: async-graphql turns
@@ -34,6 +40,10 @@ pub enum ApiError {
     BadUserInput(String),
     /// The store failed; the detail is logged, not shown.
     Internal,
+    /// A subscriber fell too far behind the updates and missed some.
+    FellBehind,
+    /// Updates could not be read for every subscriber.
+    UpdatesLost,
 }
 
 impl ApiError {
@@ -56,6 +66,20 @@ impl From<ApiError> for async_graphql::Error {
             ApiError::Internal => (
                 "internal error; the server log has the details".to_owned(),
                 INTERNAL,
+            ),
+            ApiError::FellBehind => (
+                "this subscriber fell more than 1,024 updates behind and missed some; the \
+                 connection is closed: subscribe again and read what changed meanwhile with \
+                 `calls`"
+                    .to_owned(),
+                SUBSCRIBER_TOO_SLOW,
+            ),
+            ApiError::UpdatesLost => (
+                "updates were lost on the server (it fell behind, or a read failed); the \
+                 connection is closed: subscribe again and read what changed meanwhile with \
+                 `calls`"
+                    .to_owned(),
+                UPDATES_LOST,
             ),
         };
         async_graphql::Error::new(message).extend_with(|_, extensions| extensions.set("code", code))

@@ -6,7 +6,7 @@
 //! rows of `storage::read`): this module adds their GraphQL fields and
 //! descriptions (`call`, `collections`, `stats`, `lookups`, `forwarding`), paging
 //! (`connection`), input validation (`filter`), batching (`loaders`) and
-//! the root (`query`); what a query may cost (`cost`, `limits`) and the
+//! the roots (`query`, and `subscription`, the live updates); what a query may cost (`cost`, `limits`) and the
 //! runtime queries run on (`runtime`).
 
 pub mod budget;
@@ -18,27 +18,31 @@ pub mod error;
 pub mod filter;
 pub mod forwarding;
 pub mod limits;
+pub mod live_feed;
 pub mod loaders;
 pub mod lookups;
 pub mod query;
 pub mod runtime;
 pub mod stats;
+pub mod subscription;
 
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{EmptyMutation, Schema, SchemaBuilder};
 use chrono::FixedOffset;
 
 use crate::storage::Store;
 
 pub use limits::{MAX_COMPLEXITY, MAX_DEPTH};
+pub use live_feed::LiveFeed;
 pub use query::{Query, StatsOffset};
+pub use subscription::Subscription;
 
-pub type ApiSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type ApiSchema = Schema<Query, EmptyMutation, Subscription>;
 
-fn builder() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    Schema::build(Query, EmptyMutation, EmptySubscription).extension(limits::QueryLimits)
+fn builder() -> SchemaBuilder<Query, EmptyMutation, Subscription> {
+    Schema::build(Query, EmptyMutation, Subscription).extension(limits::QueryLimits)
 }
 
 /// The schema serving `store`, with days of statistics in `default_offset`.
@@ -50,6 +54,7 @@ pub fn build_schema(store: Arc<Store>, default_offset: FixedOffset) -> ApiSchema
         |load| tokio::spawn(runtime::traced(load)),
     );
     builder()
+        .data(Arc::new(LiveFeed::new(store.clone())))
         .data(store)
         .data(StatsOffset(default_offset))
         .data(loader)

@@ -34,7 +34,7 @@ use crate::config::HttpLimits;
 use crate::config::http_limits::connection_cap;
 
 use super::body_deadline::DeadlineBody;
-use super::connection_caps::Caps;
+use super::connection_caps::{Caps, Place};
 use super::timeouts::{Activity, Answering, Watched};
 
 /// Connections the kernel completes and queues before they are accepted.
@@ -114,9 +114,17 @@ pub async fn serve(
         tracing::trace!("connection accepted");
         let (connection, stopping, held) = (connection.clone(), stopping.clone(), held.clone());
         tokio::spawn(async move {
-            connection.serve(socket, peer, activity, stopping).await;
+            // A connection upgraded to a WebSocket keeps its place (and
+            // shutdown waits for it) until the WebSocket closes too.
+            let hold = ConnectionHold {
+                _place: Arc::new((place, held)),
+                stopping: stopping.clone(),
+                activity: activity.clone(),
+            };
+            connection
+                .serve(socket, peer, activity, stopping, &hold)
+                .await;
             tracing::trace!("connection closed");
-            drop((place, held));
         });
     }
     drop(listener);
@@ -142,6 +150,20 @@ async fn accept_failed(error: std::io::Error) {
     }
     tracing::error!(%error, "accepting a connection failed");
     tokio::time::sleep(Duration::from_millis(250)).await;
+}
+
+/// A connection's place under the caps and in the shutdown's count, as
+/// every request of it carries it: a request upgraded to a WebSocket keeps
+/// a clone for as long as the WebSocket is open, so an upgraded connection
+/// still counts against the caps and shutdown waits for it to close.
+#[derive(Clone)]
+pub struct ConnectionHold {
+    _place: Arc<(Place, watch::Receiver<()>)>,
+    /// Turns `true` when the service begins to shut down.
+    pub stopping: watch::Receiver<bool>,
+    /// The connection's phase: a WebSocket marks it busy, so it is never
+    /// closed to make room as an idle connection would be.
+    pub activity: Arc<Activity>,
 }
 
 /// What every connection is served with.
@@ -175,16 +197,18 @@ impl ConnectionConfig {
         peer: SocketAddr,
         activity: Arc<Activity>,
         mut stopping: watch::Receiver<bool>,
+        hold: &ConnectionHold,
     ) {
         let _ = socket.set_nodelay(true);
         let body_read_timeout = self.limits.body_read_timeout;
         let service = {
-            let (app, activity) = (self.app.clone(), activity.clone());
+            let (app, activity, hold) = (self.app.clone(), activity.clone(), hold.clone());
             hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                 let in_flight = activity.request_began();
                 let mut request =
                     request.map(|body| Body::new(DeadlineBody::new(body, body_read_timeout)));
                 request.extensions_mut().insert(ConnectInfo(peer));
+                request.extensions_mut().insert(hold.clone());
                 let answer = app.clone().oneshot(request);
                 async move {
                     let response = answer.await.unwrap_or_else(|never| match never {});

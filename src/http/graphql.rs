@@ -9,14 +9,16 @@
 //! negotiates itself; `scripts/graphql-http-audit.sh` checks it against the
 //! spec's audit suite. A browser's `GET` without a query gets GraphiQL; that
 //! page holds no data, so it is served without a token, and GraphiQL sends
-//! the token from its headers editor with each query.
+//! the token from its headers editor with each query. A `GET` upgrading to
+//! a WebSocket gets live updates (`websocket`).
 
 use std::sync::Arc;
 
 use async_graphql::BatchRequest;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -28,8 +30,10 @@ use crate::graphql::error::{BAD_USER_INPUT, UNAUTHENTICATED};
 use crate::graphql::runtime::QueryRuntime;
 
 use super::AppState;
+use super::connections::ConnectionHold;
 use super::graphql_run::{Answer, Runner};
 use super::tokens::token_allowed;
+use super::websocket::LiveUpdates;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
@@ -41,22 +45,32 @@ const MAX_BATCH: usize = 10;
 struct GraphqlState {
     runner: Runner,
     api_tokens: Arc<Vec<String>>,
+    /// `/graphql` upgraded to a WebSocket (subscriptions).
+    live: LiveUpdates,
 }
 
 /// The `/graphql` routes, with their own state so the app's stays small,
 /// and their own runtime (see `graphql::runtime`).
 pub fn routes(state: &AppState) -> Router {
+    let runner = Runner {
+        schema: build_schema(state.store.clone(), state.settings.default_offset),
+        runtime: Arc::new(QueryRuntime::new()),
+        timeout: state.settings.graphql_timeout,
+        max_response_bytes: state.settings.graphql_max_response_bytes,
+    };
+    let api_tokens = Arc::new(state.settings.api_tokens.clone());
     let graphql = GraphqlState {
-        runner: Runner {
-            schema: build_schema(state.store.clone(), state.settings.default_offset),
-            runtime: Arc::new(QueryRuntime::new()),
-            timeout: state.settings.graphql_timeout,
-            max_response_bytes: state.settings.graphql_max_response_bytes,
-        },
-        api_tokens: Arc::new(state.settings.api_tokens.clone()),
+        live: LiveUpdates::new(
+            runner.clone(),
+            api_tokens.clone(),
+            &state.settings.http_limits,
+            state.metrics.live.clone(),
+        ),
+        runner,
+        api_tokens,
     };
     let router = Router::new()
-        .route("/graphql", get(over_get).post(over_post))
+        .route("/graphql", get(get_or_upgrade).post(over_post))
         .with_state(graphql)
         .route("/graphiql/{file}", get(super::graphiql::asset));
     match cors(&state.settings.cors_origins) {
@@ -87,6 +101,22 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
             .max_age(std::time::Duration::from_secs(3600)),
     )
+}
+
+/// `GET /graphql`: a WebSocket upgrade (live updates), or GraphQL over GET.
+async fn get_or_upgrade(
+    State(state): State<GraphqlState>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    hold: Option<Extension<ConnectionHold>>,
+    headers: HeaderMap,
+    query: RawQuery,
+) -> Response {
+    match upgrade {
+        Ok(upgrade) => state
+            .live
+            .accept(upgrade, &headers, hold.map(|Extension(hold)| hold)),
+        Err(_) => over_get(State(state), headers, query).await,
+    }
 }
 
 async fn over_get(

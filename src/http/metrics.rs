@@ -25,6 +25,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::tokens::{bearer_token, token_allowed};
+use super::websocket::LiveMetrics;
 use crate::forward::ForwardMetrics;
 use crate::storage::jobs::JobKind;
 
@@ -114,6 +115,8 @@ pub struct Metrics {
     database_bytes: Gauge,
     /// `udesk_calls_forward_*`, kept by the forwarding workers.
     pub forward: ForwardMetrics,
+    /// WebSockets and subscriptions (`websocket`).
+    pub live: LiveMetrics,
 }
 
 impl Default for Metrics {
@@ -170,6 +173,7 @@ impl Metrics {
             database_bytes.clone(),
         );
         let forward = ForwardMetrics::register(&mut registry);
+        let live = LiveMetrics::register(&mut registry);
         Metrics {
             registry,
             pushes,
@@ -179,6 +183,7 @@ impl Metrics {
             writer_queue_depth,
             database_bytes,
             forward,
+            live,
         }
     }
 

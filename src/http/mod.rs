@@ -1,5 +1,6 @@
-//! The HTTP transport: the webhook, GraphQL, health, metrics, and the server
-//! around them.
+//! The HTTP transport: the webhook, GraphQL (and its live updates over
+//! WebSocket), the wallboard page, health, metrics, and the server around
+//! them.
 //!
 //! Request logs name the method and path only: a push URL carries its token
 //! in the query string, and a token must never reach a log line.
@@ -18,7 +19,9 @@ mod request_log;
 mod server;
 pub mod timeouts;
 pub mod tokens;
+pub mod wallboard;
 pub mod webhook;
+pub mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,10 +71,15 @@ pub fn router(state: AppState) -> Router {
     if browsers::guards_host(settings.webhook_tokens.is_empty(), state.listening_on) {
         webhook = webhook.route_layer(from_fn(browsers::refuse_other_hosts));
     }
+    let wallboard = Router::new()
+        .route("/wallboard", get(wallboard::page))
+        .with_state(settings.default_offset)
+        .route("/wallboard/{file}", get(wallboard::asset));
     let mut api = Router::new()
         .route("/metrics", get(metrics::scrape))
         .with_state(state.clone())
-        .merge(graphql);
+        .merge(graphql)
+        .merge(wallboard);
     if browsers::guards_host(settings.api_tokens.is_empty(), state.listening_on) {
         api = api.route_layer(from_fn(browsers::refuse_other_hosts));
     }

@@ -11,6 +11,7 @@
 //!   through [`call_rows`] and [`collection_rows`], each table's columns
 //!   listed once.
 //! - Reading: [`read`], the API's queries.
+//! - [`changes`]: which calls each commit changed, for live updates.
 //! - [`jobs`]: the durable job queue (forwarding runs on it), enqueued by
 //!   the writer with each stored push.
 //! - [`connection`] (PRAGMAs, migrations), [`reprocess`], [`backup`] (an
@@ -20,6 +21,7 @@
 mod abandoned;
 pub mod backup;
 pub mod call_rows;
+pub mod changes;
 pub mod collection_rows;
 pub mod connection;
 pub mod events;
@@ -115,6 +117,8 @@ pub struct Store {
     closing: AtomicBool,
     /// The jobs every stored push gets, as last given to the writer.
     push_jobs: RwLock<Vec<jobs::PushJob>>,
+    /// Which calls each commit changed (see `changes`).
+    changes: changes::Changes,
 }
 
 impl Store {
@@ -129,8 +133,10 @@ impl Store {
             );
         }
         let file = file_checks::OpenedFile::of(&options.path)?;
-        let (writer, thread) = Writer::spawn(connection, file, options.default_offset)
-            .map_err(|e| StoreError::Unavailable(format!("starting the writer: {e}")))?;
+        let changes = changes::Changes::default();
+        let (writer, thread) =
+            Writer::spawn(connection, file, options.default_offset, changes.clone())
+                .map_err(|e| StoreError::Unavailable(format!("starting the writer: {e}")))?;
         let manager =
             SqliteConnectionManager::file(&options.path).with_init(connection::configure_reader);
         let readers = r2d2::Pool::builder()
@@ -144,6 +150,7 @@ impl Store {
             path: options.path.clone(),
             closing: AtomicBool::new(false),
             push_jobs: RwLock::default(),
+            changes,
         })
     }
 
@@ -160,6 +167,11 @@ impl Store {
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
         size(&self.path) + size(Path::new(&wal))
+    }
+
+    /// A receiver of the calls each commit from now on changed.
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<changes::ChangedCalls> {
+        self.changes.subscribe()
     }
 
     pub fn writer(&self) -> &Writer {

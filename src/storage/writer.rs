@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::domain::{AcceptedPush, ConversationId, RejectReason, Rejection};
 
 use super::StoreError;
+use super::changes::Changes;
 use super::file_checks::OpenedFile;
 use super::jobs::{JobUpdate, PushJob};
 use super::purge::{PurgeReport, PurgeTarget};
@@ -103,6 +104,7 @@ impl Writer {
         connection: Connection,
         file: OpenedFile,
         default_offset: FixedOffset,
+        changes: Changes,
     ) -> std::io::Result<(Writer, JoinHandle<()>)> {
         let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
         let (jobs_added_tx, jobs_added) = watch::channel(0);
@@ -119,6 +121,7 @@ impl Writer {
                         optimized_at: Instant::now(),
                         push_jobs: Vec::new(),
                         jobs_added: jobs_added_tx,
+                        changes,
                     },
                     requests,
                 )

@@ -8,6 +8,7 @@
 pub mod calls;
 pub mod children;
 pub mod filter;
+pub mod live;
 pub mod lookups;
 pub mod stats;
 
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 pub use calls::{CallOrder, Page, PageQuery, Position};
 pub use children::{Child, Children, EventWarning};
 pub use filter::CallFilter;
+pub use live::LiveCall;
 pub use lookups::{Agent, CodeLabel, CodeList, DefeatCause, RejectedPush};
 pub use stats::{CallDimension, CallStatsRow, StatsQuery};
 

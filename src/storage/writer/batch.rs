@@ -11,6 +11,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::domain::StoredPush;
 use crate::storage::StoreError;
+use crate::storage::changes::Changes;
 use crate::storage::events::{count_redelivery, insert_event, insert_rejected};
 use crate::storage::file_checks::OpenedFile;
 use crate::storage::jobs::{self, JobUpdate, PushJob};
@@ -105,6 +106,8 @@ pub(super) struct BatchWriter {
     /// The jobs each stored push gets.
     pub(super) push_jobs: Vec<PushJob>,
     pub(super) jobs_added: watch::Sender<u64>,
+    /// Told which calls each commit changed (live updates).
+    pub(super) changes: Changes,
 }
 
 impl BatchWriter {
@@ -229,6 +232,7 @@ impl BatchWriter {
         self.rollups.flush(&tx)?;
         self.file.still_there()?;
         tx.commit()?;
+        self.changes.publish(&outcomes);
         if enqueued {
             self.jobs_added
                 .send_modify(|count| *count = count.wrapping_add(1));

@@ -1,0 +1,177 @@
+//! Live updates: `/graphql` upgraded to a WebSocket speaking
+//! `graphql-transport-ws` (the protocol of the `graphql-ws` client).
+//!
+//! The upgrade request passes the same layers as any GraphQL request
+//! (`Origin` and `Host` checks, the rate limit) and counts against the
+//! connection caps for as long as the WebSocket is open
+//! ([`ConnectionHold`]). At most `--max-websockets` are open at once; more
+//! are answered `503`. A token in the upgrade's `Authorization` header is
+//! checked at once (a wrong one is a `401`); without one, the client
+//! presents it in `connection_init` (browsers cannot set headers on a
+//! WebSocket), see [`session`]. The session runs on the GraphQL threads,
+//! like every query.
+
+mod messages;
+mod metrics;
+mod operations;
+mod session;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::connections::ConnectionHold;
+use super::graphql_run::Runner;
+use super::tokens::{bearer_token, token_allowed};
+use crate::config::HttpLimits;
+use crate::graphql::error::{BAD_USER_INPUT, UNAUTHENTICATED};
+
+pub use metrics::LiveMetrics;
+pub use session::{INIT_TIMEOUT, MAX_MESSAGE_BYTES, WRITE_TIMEOUT};
+
+/// The subprotocol spoken; a client offering others only is refused.
+pub const PROTOCOL: &str = "graphql-transport-ws";
+
+/// What the WebSocket side of `/graphql` needs; cheap to clone.
+#[derive(Clone)]
+pub struct LiveUpdates {
+    pub runner: Runner,
+    pub api_tokens: Arc<Vec<String>>,
+    pub max_websockets: usize,
+    pub max_subscriptions: usize,
+    pub metrics: LiveMetrics,
+    open: Arc<AtomicUsize>,
+}
+
+impl LiveUpdates {
+    pub fn new(
+        runner: Runner,
+        api_tokens: Arc<Vec<String>>,
+        limits: &HttpLimits,
+        metrics: LiveMetrics,
+    ) -> LiveUpdates {
+        LiveUpdates {
+            runner,
+            api_tokens,
+            max_websockets: limits.max_websockets,
+            max_subscriptions: limits.max_subscriptions_per_connection,
+            metrics,
+            open: Arc::default(),
+        }
+    }
+
+    /// Answers an upgrade request: `101` and a session, or why not.
+    pub fn accept(
+        &self,
+        upgrade: WebSocketUpgrade,
+        headers: &HeaderMap,
+        hold: Option<ConnectionHold>,
+    ) -> Response {
+        if !offers_protocol(headers) {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                "this WebSocket speaks graphql-transport-ws only (the graphql-ws client's protocol)",
+            );
+        }
+        let presented = bearer_token(headers);
+        if presented.is_some() && !token_allowed(&self.api_tokens, presented) {
+            let mut response = refusal(
+                StatusCode::UNAUTHORIZED,
+                "a valid `Authorization: Bearer TOKEN` header is required",
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"udesk-calls\""),
+            );
+            return response;
+        }
+        let Some(place) = WebSocketPlace::take(self) else {
+            tracing::warn!(
+                limit = self.max_websockets,
+                "a WebSocket was refused: every place is taken (see --max-websockets)"
+            );
+            let mut response = refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many WebSocket connections; retry in 5 seconds",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return response;
+        };
+        let session = session::Session {
+            schema: self.runner.schema.clone(),
+            api_tokens: self.api_tokens.clone(),
+            authorized: self.api_tokens.is_empty() || presented.is_some(),
+            max_subscriptions: self.max_subscriptions,
+            metrics: self.metrics.clone(),
+            stopping: hold.as_ref().map(|hold| hold.stopping.clone()),
+        };
+        let runtime = self.runner.runtime.clone();
+        upgrade
+            .protocols([PROTOCOL])
+            .max_message_size(MAX_MESSAGE_BYTES)
+            .max_frame_size(MAX_MESSAGE_BYTES)
+            .on_upgrade(move |socket| async move {
+                // Busy for as long as it is open: never closed to make room.
+                let busy = hold.as_ref().map(|hold| hold.activity.request_began());
+                let _ = runtime.spawn(session.run(socket)).await;
+                drop((busy, hold, place));
+            })
+    }
+}
+
+/// Whether the client offers `graphql-transport-ws`, or no subprotocol.
+fn offers_protocol(headers: &HeaderMap) -> bool {
+    let mut offered = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .peekable();
+    offered.peek().is_none() || offered.any(|protocol| protocol == PROTOCOL)
+}
+
+/// A refused upgrade: GraphQL's error shape, with a code.
+fn refusal(status: StatusCode, message: &str) -> Response {
+    let code = match status {
+        StatusCode::UNAUTHORIZED => UNAUTHENTICATED,
+        StatusCode::BAD_REQUEST => BAD_USER_INPUT,
+        _ => "UNAVAILABLE",
+    };
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, axum::Json(body)).into_response()
+}
+
+/// One open WebSocket under `--max-websockets`; given back when dropped.
+struct WebSocketPlace {
+    open: Arc<AtomicUsize>,
+    metrics: LiveMetrics,
+}
+
+impl WebSocketPlace {
+    fn take(live: &LiveUpdates) -> Option<WebSocketPlace> {
+        live.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < live.max_websockets).then_some(open + 1)
+            })
+            .ok()?;
+        live.metrics.websockets.inc();
+        Some(WebSocketPlace {
+            open: live.open.clone(),
+            metrics: live.metrics.clone(),
+        })
+    }
+}
+
+impl Drop for WebSocketPlace {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        self.metrics.websockets.dec();
+    }
+}

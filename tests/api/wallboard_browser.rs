@@ -1,0 +1,192 @@
+//! The wallboard in real headless Chromium: `/wallboard` renders today's
+//! figures from the binary's own files, updates without a reload as pushes
+//! arrive, and asks for the token when the service has one. A screenshot at
+//! 1920×1080 is left at `target/wallboard-screenshot.png` for a person to
+//! look at.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use udesk_calls::Settings;
+
+use crate::support::TestApp;
+use crate::support::calls::{beijing, udesk_time};
+use crate::support::chromium::{Browser, chromium};
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A call of today (in the service's default offset, +08:00), `seconds_ago`
+/// before now: its `end` push.
+fn call_today(id: i64, group: i64, seconds_ago: i64, answered: bool) -> Value {
+    let started = Utc::now().with_timezone(&beijing()) - chrono::Duration::seconds(seconds_ago);
+    json!({
+        "conversation_id": id,
+        "occasion": "end",
+        "timestamp": udesk_time(started + chrono::Duration::seconds(40)),
+        "call_start_at": udesk_time(started),
+        "workflow": "in",
+        "agent_id": 100 + group,
+        "agent_nick_name": format!("Agent {}", 100 + group),
+        "user_group_id": group,
+        "user_group_name": if group == 1 { "Sales" } else { "Support" },
+        "customer_phone": format!("1380013{:04}", id % 10_000),
+        "call_result": if answered { "客户接听" } else { "客户放弃" },
+        "total_time": if answered { 35 } else { 0 },
+        "queue_time": 4,
+        "ring_time": 3,
+    })
+}
+
+/// Where the screenshot goes: `target/`, beside the build.
+fn screenshot_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory")
+        .join("wallboard-screenshot.png")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wallboard_shows_today_and_updates_live_without_a_reload_in_chromium() {
+    let Some(binary) = chromium() else {
+        eprintln!("skipped: no Chromium on this machine");
+        return;
+    };
+    let app = TestApp::start_with(Settings::open_local()).await;
+    for (id, group, ago, answered) in [
+        (1, 1, 3000, true),
+        (2, 1, 2400, true),
+        (3, 2, 1800, false),
+        (4, 2, 1200, true),
+        (5, 1, 600, true),
+    ] {
+        app.push_json(&call_today(id, group, ago, answered)).await;
+    }
+    let mut browser = Browser::launch(&binary, 1920, 1080).await;
+    browser.navigate(&app.url("/wallboard")).await;
+    browser
+        .wait_for(
+            "document.getElementById('live-status')?.textContent === 'Live'",
+            PATIENCE,
+        )
+        .await;
+    browser
+        .wait_for(
+            "document.getElementById('total-calls').textContent === '5'",
+            PATIENCE,
+        )
+        .await;
+    let groups = browser
+        .eval("[...document.querySelectorAll('#groups tr td.name')].map(td => td.textContent)")
+        .await;
+    assert_eq!(groups, json!(["Sales", "Support"]));
+    let bars = browser
+        .eval("document.querySelectorAll('#hours-chart g.bar').length")
+        .await;
+    assert_eq!(bars, 24);
+    // Marks this page load: a reload would lose it.
+    browser.eval("window.loadedOnce = 'yes'").await;
+
+    app.push_json(&json!({
+        "conversation_id": 777001,
+        "occasion": "agent_incall",
+        "timestamp": udesk_time(Utc::now().with_timezone(&beijing())),
+        "call_start_at": udesk_time(Utc::now().with_timezone(&beijing())),
+        "workflow": "in",
+        "agent_id": 101,
+        "agent_nick_name": "Agent 101",
+        "user_group_id": 1,
+        "customer_phone": "13912345678",
+    }))
+    .await;
+    let row = "document.querySelector('#latest-calls tr[data-conversation-id=\"777001\"]')";
+    browser.wait_for(&format!("{row} !== null"), PATIENCE).await;
+    let cells = browser
+        .eval(&format!("[...{row}.cells].map(td => td.textContent)"))
+        .await;
+    assert_eq!(cells[2], "139****5678", "the phone is masked: {cells}");
+    assert_eq!(cells[4], "on the line", "{cells}");
+    browser
+        .wait_for(
+            "document.getElementById('total-calls').textContent === '6'",
+            PATIENCE,
+        )
+        .await;
+
+    app.push_json(&call_today(777001, 1, 0, true)).await;
+    browser
+        .wait_for(
+            &format!("{row}.cells[4].textContent === '客户接听'"),
+            PATIENCE,
+        )
+        .await;
+    assert_eq!(
+        browser.eval("window.loadedOnce").await,
+        "yes",
+        "the page reloaded"
+    );
+    // Let the row's highlight fade before the picture.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let png = browser.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    std::fs::write(screenshot_path(), &png).unwrap();
+    let blocked: Vec<String> = browser
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|line| line.contains("Content Security Policy"))
+        .cloned()
+        .collect();
+    assert!(blocked.is_empty(), "blocked by the policy: {blocked:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wallboard_asks_for_the_token_and_keeps_it_in_the_tab_only() {
+    let Some(binary) = chromium() else {
+        eprintln!("skipped: no Chromium on this machine");
+        return;
+    };
+    let token = "wallboard-token-0123456789";
+    let app = TestApp::start_with(Settings {
+        api_tokens: vec![token.into()],
+        ..Settings::open_local()
+    })
+    .await;
+    app.push_json(&call_today(1, 1, 60, true)).await;
+    let mut browser = Browser::launch(&binary, 1280, 800).await;
+    browser.navigate(&app.url("/wallboard")).await;
+    browser
+        .wait_for(
+            "document.getElementById('token-form').hidden === false",
+            PATIENCE,
+        )
+        .await;
+    browser
+        .eval(&format!(
+            "document.getElementById('token-input').value = '{token}'; \
+             document.getElementById('token-form').requestSubmit(); true"
+        ))
+        .await;
+    browser
+        .wait_for(
+            "document.getElementById('live-status').textContent === 'Live'",
+            PATIENCE,
+        )
+        .await;
+    browser
+        .wait_for(
+            "document.getElementById('total-calls').textContent === '1'",
+            PATIENCE,
+        )
+        .await;
+    assert_eq!(
+        browser
+            .eval("sessionStorage.getItem('udesk-calls:token')")
+            .await,
+        token
+    );
+    assert_eq!(browser.eval("localStorage.length").await, 0);
+}
