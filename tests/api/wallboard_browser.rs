@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::Timelike;
 use chrono::Utc;
 use serde_json::{Value, json};
 use udesk_calls::Settings;
@@ -20,7 +21,11 @@ const PATIENCE: Duration = Duration::from_secs(20);
 /// A call of today (in the service's default offset, +08:00), `seconds_ago`
 /// before now: its `end` push.
 fn call_today(id: i64, group: i64, seconds_ago: i64, answered: bool) -> Value {
-    let started = Utc::now().with_timezone(&beijing()) - chrono::Duration::seconds(seconds_ago);
+    let now = Utc::now().with_timezone(&beijing());
+    // Still today when the test runs just after midnight.
+    let since_midnight = i64::from(now.num_seconds_from_midnight());
+    let seconds_ago = seconds_ago.min(since_midnight);
+    let started = now - chrono::Duration::seconds(seconds_ago);
     json!({
         "conversation_id": id,
         "occasion": "end",
@@ -32,7 +37,8 @@ fn call_today(id: i64, group: i64, seconds_ago: i64, answered: bool) -> Value {
         "user_group_id": group,
         "user_group_name": if group == 1 { "Sales" } else { "Support" },
         "customer_phone": format!("1380013{:04}", id % 10_000),
-        "call_result": if answered { "客户接听" } else { "客户放弃" },
+        // 放弃排队: the caller gave up queueing, an abandoned call.
+        "call_result": if answered { "客户接听" } else { "放弃排队" },
         "total_time": if answered { 35 } else { 0 },
         "queue_time": 4,
         "ring_time": 3,
@@ -77,6 +83,19 @@ async fn the_wallboard_shows_today_and_updates_live_without_a_reload_in_chromium
             PATIENCE,
         )
         .await;
+    // The measures, as the store counts them: 4 of 5 answered, the other
+    // abandoned; each answered after 7 s (4 queueing, 3 ringing).
+    for (tile, wanted) in [
+        ("total-answered", "4"),
+        ("total-abandoned", "1"),
+        ("total-service-level", "80%"),
+        ("total-asa", "7 s"),
+    ] {
+        let shown = browser
+            .eval(&format!("document.getElementById('{tile}').textContent"))
+            .await;
+        assert_eq!(shown, wanted, "{tile}");
+    }
     let groups = browser
         .eval("[...document.querySelectorAll('#groups tr td.name')].map(td => td.textContent)")
         .await;
