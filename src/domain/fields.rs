@@ -16,7 +16,7 @@ use crate::wire::value::{Problem, first_present, read_bool, read_int, read_text,
 pub mod kind {
     /// Free text.
     pub type Text = String;
-    /// A count or duration.
+    /// A count or duration: never negative.
     pub type Int = i64;
     /// A Udesk id: an integer that may exceed 32 bits.
     pub type Id = super::UdeskId;
@@ -79,8 +79,16 @@ impl FieldType for String {
 }
 
 impl FieldType for i64 {
+    /// Every `Int` field is a count or a duration in seconds: a negative one
+    /// is a warning and no value, so it cannot drag a sum or a mean below
+    /// what the calls took (one `-100000` queue time made a day's longest
+    /// wait 0).
     fn read(value: &Value, _: FixedOffset) -> Result<Self, Problem> {
-        read_int(value)
+        let int = read_int(value)?;
+        if int < 0 {
+            return Err(format!("a count or duration cannot be negative ({int})"));
+        }
+        Ok(int)
     }
     fn to_value(&self) -> FieldValue {
         FieldValue::Int(*self)
@@ -155,6 +163,24 @@ pub(crate) fn read_field<T: FieldType>(
 mod tests {
     use super::super::SCALAR_FIELDS;
     use std::collections::HashSet;
+
+    #[test]
+    fn a_negative_duration_is_a_warning_and_no_value() {
+        let object = serde_json::json!({ "queue_time": -100000, "ring_time": "7" });
+        let object = object.as_object().unwrap();
+        let mut warnings = super::Warnings::default();
+        let offset = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+        let queue: Option<i64> = super::read_field(object, &["queue_time"], offset, &mut warnings);
+        let ring: Option<i64> = super::read_field(object, &["ring_time"], offset, &mut warnings);
+        assert_eq!((queue, ring), (None, Some(7)));
+        assert_eq!(warnings.0.len(), 1);
+        assert_eq!(warnings.0[0].field, "queue_time");
+        assert!(
+            warnings.0[0].problem.contains("negative"),
+            "{:?}",
+            warnings.0
+        );
+    }
 
     #[test]
     fn every_field_and_alias_is_named_once() {

@@ -22,7 +22,7 @@ pub fn reproject_call(
     offset: FixedOffset,
     rollups: &mut RollupChanges,
 ) -> Result<(), StoreError> {
-    let pushes = load_pushes(tx, conversation_id, offset)?;
+    let (pushes, _) = load_pushes(tx, conversation_id, offset)?;
     match project(&pushes) {
         Some((call, collections)) => write_call(tx, &call, &collections, None, rollups),
         None => Ok(()),
@@ -40,6 +40,7 @@ pub fn reproject_call(
 pub fn merge_arrived_push(
     tx: &Connection,
     arrived: StoredPush,
+    arrived_bytes: usize,
     offset: FixedOffset,
     recent: &mut RecentCalls,
     rollups: &mut RollupChanges,
@@ -51,18 +52,22 @@ pub fn merge_arrived_push(
     let remembered = recent
         .take(conversation_id)
         .filter(|call| call.pushes.len() as i64 + 1 == stored && newest == arrived.event_id);
-    let (pushes, previous) = match remembered {
+    let (pushes, previous, bytes) = match remembered {
         Some(RecentCall {
             mut pushes,
             collections,
+            bytes,
             ..
         }) => {
             pushes.push(arrived);
-            (pushes, Some(collections))
+            (pushes, Some(collections), bytes + arrived_bytes)
         }
         // A first push: nothing of the call is stored besides it.
-        None if stored == 1 => (vec![arrived], Some(Collections::default())),
-        None => (load_pushes(tx, conversation_id, offset)?, None),
+        None if stored == 1 => (vec![arrived], Some(Collections::default()), arrived_bytes),
+        None => {
+            let (pushes, bytes) = load_pushes(tx, conversation_id, offset)?;
+            (pushes, None, bytes)
+        }
     };
     let (call, collections) = project(&pushes).expect("a call with a stored push");
     write_call(tx, &call, &collections, previous.as_ref(), rollups)?;
@@ -70,19 +75,24 @@ pub fn merge_arrived_push(
         pushes,
         call,
         collections,
+        bytes,
     });
     Ok(())
 }
 
+/// A call's stored pushes, parsed again, and their bodies' bytes.
 fn load_pushes(
     tx: &Connection,
     conversation_id: ConversationId,
     offset: FixedOffset,
-) -> Result<Vec<StoredPush>, StoreError> {
-    events_of_call(tx, conversation_id)?
+) -> Result<(Vec<StoredPush>, usize), StoreError> {
+    let rows = events_of_call(tx, conversation_id)?;
+    let bytes = rows.iter().map(|row| row.body.len()).sum();
+    let pushes = rows
         .iter()
         .map(|row| row.to_stored_push(offset))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((pushes, bytes))
 }
 
 /// Writes a call's row and its collections, and moves its place in the

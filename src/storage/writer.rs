@@ -25,7 +25,7 @@ use super::changes::Changes;
 use super::file_checks::OpenedFile;
 use super::jobs::{JobUpdate, PushJob};
 use super::purge::{PurgeReport, PurgeTarget};
-use super::recent_calls::{REMEMBERED_CALLS, RecentCalls};
+use super::recent_calls::{REMEMBERED_BYTES, REMEMBERED_CALLS, RecentCalls};
 use crate::storage::rollups::RollupChanges;
 use batch::{Batch, BatchWriter};
 
@@ -116,7 +116,7 @@ impl Writer {
                         connection,
                         file,
                         offset: default_offset,
-                        recent: RecentCalls::new(REMEMBERED_CALLS),
+                        recent: RecentCalls::new(REMEMBERED_CALLS, REMEMBERED_BYTES),
                         rollups: RollupChanges::new(default_offset.local_minus_utc()),
                         optimized_at: Instant::now(),
                         push_jobs: Vec::new(),

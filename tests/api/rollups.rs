@@ -329,3 +329,42 @@ async fn reprocess_rebuilds_the_rollups_from_the_calls_it_merges_again() {
     assert_rollups_equal_a_recount(&path);
     assert_stats_equal_a_count_from_calls(&path, 4_000);
 }
+
+#[tokio::test]
+async fn a_call_before_1970_stays_in_its_hour_when_its_cell_is_counted_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("calls.db");
+    let store = Store::open(&options(path.clone())).unwrap();
+    // Half a second before 1970 is 07:59:59.5 in Beijing; the second push
+    // lowers the call's talk time, the cell's maximum, so the cell is
+    // counted again from the calls.
+    for total_time in [10, 5] {
+        let body = json!({
+            "conversation_id": 1,
+            "occasion": "end",
+            "workflow": "in",
+            "call_start_at": "1969-12-31T23:59:59.500Z",
+            "total_time": total_time,
+        });
+        let raw = RawPush {
+            body: serde_json::to_vec(&body).unwrap(),
+            content_type: None,
+            received_at: chrono::Utc::now().with_timezone(&beijing()),
+        };
+        store.writer().write(intake(raw, beijing())).await.unwrap();
+    }
+    store.close().await;
+    assert_rollups_equal_a_recount(&path);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let by_hour = StatsQuery {
+        group_by: vec![CallDimension::Hour],
+        offset_seconds: 8 * 3600,
+        ..StatsQuery::default()
+    };
+    let served = call_stats(&conn, &by_hour).unwrap();
+    assert_eq!(served, call_stats_from_calls(&conn, &by_hour).unwrap());
+    assert_eq!(
+        (served.len(), served[0].hour, served[0].total_time),
+        (1, Some(7), 5)
+    );
+}

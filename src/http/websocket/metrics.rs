@@ -30,7 +30,7 @@ impl LiveMetrics {
         );
         registry.register(
             "udesk_calls_subscribers_too_slow",
-            "WebSocket connections closed because a subscription fell behind the updates or missed some",
+            "WebSocket connections closed for being too slow: a subscription fell behind the updates, or the client took no message in time",
             metrics.too_slow.clone(),
         );
         metrics

@@ -97,10 +97,22 @@ impl Session {
                 _ = ping.tick() => Some(Message::Ping(Default::default())),
                 () = &mut stopping => break Some((close::GOING_AWAY, "the service is stopping".into())),
             };
-            if let Some(reply) = reply
-                && !send(&mut socket, reply).await
-            {
-                break None;
+            if let Some(reply) = reply {
+                match send_within_limit(&mut socket, reply).await {
+                    Ok(()) => {}
+                    Err(Unsent::TimedOut) => {
+                        // A client that stopped reading is as slow as a
+                        // subscriber that fell behind: counted and told in
+                        // the log, though it cannot be told itself.
+                        self.metrics.too_slow.inc();
+                        tracing::warn!(
+                            seconds = WRITE_TIMEOUT.as_secs(),
+                            "a WebSocket client took no message in time; its connection was closed"
+                        );
+                        break None;
+                    }
+                    Err(Unsent::Closed) => break None,
+                }
             }
         };
         if let Some((code, reason)) = closing {
@@ -182,12 +194,25 @@ async fn stopped(stopping: Option<watch::Receiver<bool>>) {
     }
 }
 
+/// Why a message could not be sent.
+enum Unsent {
+    /// The client took nothing for [`WRITE_TIMEOUT`].
+    TimedOut,
+    Closed,
+}
+
+/// Sends one message, within [`WRITE_TIMEOUT`].
+async fn send_within_limit(socket: &mut WebSocket, message: Message) -> Result<(), Unsent> {
+    match tokio::time::timeout(WRITE_TIMEOUT, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Unsent::Closed),
+        Err(_) => Err(Unsent::TimedOut),
+    }
+}
+
 /// Sends one message, within [`WRITE_TIMEOUT`]; false when it could not be.
 async fn send(socket: &mut WebSocket, message: Message) -> bool {
-    matches!(
-        tokio::time::timeout(WRITE_TIMEOUT, socket.send(message)).await,
-        Ok(Ok(()))
-    )
+    send_within_limit(socket, message).await.is_ok()
 }
 
 /// A close reason fits in 123 bytes.

@@ -47,11 +47,10 @@ impl Grain {
     /// The column's value for a call, as SQL over `calls` with the offset in
     /// seconds; the same text as the `day` of `callStats`.
     pub fn of_calls(self, offset_seconds: i32) -> String {
+        let local = local_seconds(offset_seconds);
         match self {
-            Grain::Hour => format!(
-                "strftime('%Y-%m-%d %H:00', started_at_ms / 1000 + {offset_seconds}, 'unixepoch')"
-            ),
-            Grain::Day => format!("date(started_at_ms / 1000 + {offset_seconds}, 'unixepoch')"),
+            Grain::Hour => format!("strftime('%Y-%m-%d %H:00', {local}, 'unixepoch')"),
+            Grain::Day => format!("date({local}, 'unixepoch')"),
         }
     }
 
@@ -61,6 +60,14 @@ impl Grain {
             Grain::Day => 86_400_000,
         }
     }
+}
+
+/// A call's start as local Unix seconds, for SQLite's date functions.
+/// Real, not integer, division: integer division rounds a time before 1970
+/// towards zero, into the next second and so perhaps the next hour, where
+/// the ranges (which round down) would not look for it.
+pub fn local_seconds(offset_seconds: i32) -> String {
+    format!("(started_at_ms / 1000.0 + {offset_seconds})")
 }
 
 /// Which dimensions a family of tables keeps besides time.

@@ -307,7 +307,14 @@ fn apply(
                 received_at: accepted.raw.received_at,
                 push: accepted.push.clone(),
             };
-            merge_arrived_push(tx, arrived, offset, recent, rollups)?;
+            merge_arrived_push(
+                tx,
+                arrived,
+                accepted.raw.body.len(),
+                offset,
+                recent,
+                rollups,
+            )?;
             Ok(WriteOutcome::Stored {
                 conversation_id: accepted.push.conversation_id,
                 event_id,

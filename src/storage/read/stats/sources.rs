@@ -10,7 +10,7 @@ use crate::storage::read::filter::{CallFilter, filter_condition};
 use crate::storage::rollups::figures::Figures;
 use crate::storage::rollups::measures::{BASE, Measure};
 use crate::storage::rollups::plan::Source;
-use crate::storage::rollups::{Grain, Key};
+use crate::storage::rollups::{Grain, Key, local_seconds};
 
 /// One source and what to read from it.
 pub struct SourceQuery<'a> {
@@ -59,7 +59,8 @@ fn over_calls(dimension: CallDimension, offset_seconds: i32) -> String {
     match dimension {
         CallDimension::Day => Grain::Day.of_calls(offset_seconds),
         CallDimension::Hour => format!(
-            "CAST(strftime('%H', started_at_ms / 1000 + {offset_seconds}, 'unixepoch') AS INTEGER)"
+            "CAST(strftime('%H', {}, 'unixepoch') AS INTEGER)",
+            local_seconds(offset_seconds)
         ),
         other => format!("+{}", other.column().expect("a column")),
     }
