@@ -12,19 +12,7 @@ use std::process::Command;
 use udesk_calls::Settings;
 
 use crate::support::TestApp;
-
-fn chromium() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("CHROMIUM").map(PathBuf::from),
-        Some(PathBuf::from("/usr/bin/chromium")),
-        Some(PathBuf::from("/usr/bin/chromium-browser")),
-    ];
-    let found = candidates.into_iter().flatten().find(|path| path.exists());
-    if found.is_none() && std::env::var_os("CI").is_some() {
-        panic!("Chromium is required under CI: install Debian's `chromium` (see .ci/run)");
-    }
-    found
-}
+use crate::support::chromium::chromium;
 
 /// The page's DOM after its scripts ran (and the network calls they made),
 /// and the browser's log, which holds the page's console messages.
