@@ -148,8 +148,7 @@ async fn stored_pushes_are_forwarded_byte_for_byte_with_their_content_type_and_n
     assert!(target["lastSuccessAt"].is_string());
     assert_eq!(target["configured"], true);
 
-    let scrape = app.client.get(app.url("/metrics")).send().await.unwrap();
-    let scrape = scrape.text().await.unwrap();
+    let scrape = app.metrics().await;
     let label = format!(r#"target="http://{}/hook""#, receiver.address);
     for series in [
         format!("udesk_calls_forward_delivered_total{{{label}}} 2"),
@@ -194,15 +193,7 @@ async fn a_push_refused_with_a_4xx_is_parked_without_holding_back_its_call_and_f
     .await;
     let shown = target_once(&app, (0, 1, 2)).await;
     assert_eq!(shown["lastError"], "HTTP 422 Unprocessable Entity");
-    let scrape = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = app.metrics().await;
     let target = format!("http://{}/hook", receiver.address);
     assert!(
         scrape.contains(&format!(

@@ -252,15 +252,7 @@ async fn a_subscriber_that_falls_behind_is_told_and_disconnected_while_ingest_go
     app.push_json(&push(1000, "end", "in", 2)).await;
     assert_eq!(keeping_up.next_call("1").await["conversationId"], "1000");
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("udesk_calls_subscribers_too_slow_total 1"),
         "{metrics}"

@@ -5,6 +5,8 @@
 //! rather than by a conflict on a unique key; the writer is the only one to
 //! write them, so finding and then writing cannot race.
 
+use std::sync::LazyLock;
+
 use chrono::{NaiveDate, NaiveDateTime};
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
@@ -23,32 +25,14 @@ pub struct Cell {
 }
 
 impl Cell {
-    fn key_columns(&self) -> Vec<&'static str> {
-        std::iter::once(self.grain.column())
-            .chain(self.family.dimensions().iter().copied())
-            .collect()
-    }
-
-    fn table(&self) -> &'static str {
-        self.family.table(self.grain)
+    fn statements(&self) -> &'static Statements {
+        statements(self.family, self.grain)
     }
 
     /// The row's id and figures, when the row exists.
     pub fn read(&self, conn: &Connection) -> Result<Option<(i64, Figures)>, StoreError> {
-        let condition: Vec<String> = self
-            .key_columns()
-            .iter()
-            .map(|column| format!("{column} IS ?"))
-            .collect();
-        let columns: Vec<&str> = KEPT.iter().map(|m| m.column.as_str()).collect();
-        let sql = format!(
-            "SELECT rowid, {} FROM {} WHERE {}",
-            columns.join(", "),
-            self.table(),
-            condition.join(" AND ")
-        );
         Ok(conn
-            .prepare_cached(&sql)?
+            .prepare_cached(&self.statements().read)?
             .query_row(params_from_iter(&self.keys), |row| {
                 Ok((row.get(0)?, Figures::read(row, 1, KEPT.len())?))
             })
@@ -74,21 +58,10 @@ impl Cell {
 /// The cell's figures counted again from the calls it holds.
 pub fn recount(conn: &Connection, cell: &Cell, offset_seconds: i32) -> Result<Figures, StoreError> {
     let (from, to) = cell.span_ms(offset_seconds)?;
-    let measures: Vec<String> = KEPT.iter().map(|m| m.over_calls()).collect();
-    let mut condition = vec![
-        "started_at_ms >= ?".to_owned(),
-        "started_at_ms < ?".to_owned(),
-    ];
-    condition.extend(cell.family.dimensions().iter().map(|c| format!("{c} IS ?")));
-    let sql = format!(
-        "SELECT {} FROM calls WHERE {}",
-        measures.join(", "),
-        condition.join(" AND ")
-    );
     let mut params = vec![Key::Int(from), Key::Int(to)];
     params.extend(cell.keys[1..].iter().cloned());
     Ok(conn
-        .prepare_cached(&sql)?
+        .prepare_cached(&cell.statements().recount)?
         .query_row(params_from_iter(&params), |row| {
             Figures::read(row, 0, KEPT.len())
         })?)
@@ -103,41 +76,26 @@ pub fn write_cell(
     figures: &Figures,
 ) -> Result<(), StoreError> {
     let empty = figures.sum(super::measures::at::CALLS) == 0;
-    let columns: Vec<&str> = KEPT.iter().map(|m| m.column.as_str()).collect();
+    let statements = cell.statements();
     match (rowid, empty) {
         (Some(rowid), true) => {
-            let sql = format!("DELETE FROM {} WHERE rowid = ?1", cell.table());
-            conn.prepare_cached(&sql)?.execute([rowid])?;
+            conn.prepare_cached(&statements.delete)?.execute([rowid])?;
         }
         (None, true) => {}
         (Some(rowid), false) => {
-            let set: Vec<String> = columns.iter().map(|c| format!("{c} = ?")).collect();
-            let sql = format!(
-                "UPDATE {} SET {} WHERE rowid = ?",
-                cell.table(),
-                set.join(", ")
-            );
             let mut params: Vec<Option<i64>> = figures.0.clone();
             params.push(Some(rowid));
-            conn.prepare_cached(&sql)?
+            conn.prepare_cached(&statements.update)?
                 .execute(params_from_iter(&params))?;
         }
         (None, false) => {
-            let keys = cell.key_columns();
-            let sql = format!(
-                "INSERT INTO {} ({}, {}) VALUES ({})",
-                cell.table(),
-                keys.join(", "),
-                columns.join(", "),
-                crate::storage::sql::placeholders(keys.len() + columns.len())
-            );
             let values: Vec<rusqlite::types::Value> = cell
                 .keys
                 .iter()
                 .map(key_value)
                 .chain(figures.0.iter().map(|v| (*v).into()))
                 .collect();
-            conn.prepare_cached(&sql)?
+            conn.prepare_cached(&statements.insert)?
                 .execute(params_from_iter(&values))?;
         }
     }
@@ -149,5 +107,65 @@ fn key_value(key: &Key) -> rusqlite::types::Value {
         Key::Null => rusqlite::types::Value::Null,
         Key::Int(int) => (*int).into(),
         Key::Text(text) => text.clone().into(),
+    }
+}
+
+/// A rollup table's statements, made once: the writer runs them for every
+/// cell a batch changes.
+pub struct Statements {
+    read: String,
+    recount: String,
+    update: String,
+    insert: String,
+    delete: String,
+}
+
+fn statements(family: Family, grain: Grain) -> &'static Statements {
+    static ALL: LazyLock<Vec<((Family, Grain), Statements)>> = LazyLock::new(|| {
+        super::tables()
+            .map(|(family, grain)| ((family, grain), Statements::of(family, grain)))
+            .collect()
+    });
+    &ALL.iter()
+        .find(|(table, _)| *table == (family, grain))
+        .expect("every table has its statements")
+        .1
+}
+
+impl Statements {
+    fn of(family: Family, grain: Grain) -> Statements {
+        let table = family.table(grain);
+        let keys: Vec<&str> = std::iter::once(grain.column())
+            .chain(family.dimensions().iter().copied())
+            .collect();
+        let columns: Vec<&str> = KEPT.iter().map(|m| m.column.as_str()).collect();
+        let found: Vec<String> = keys.iter().map(|k| format!("{k} IS ?")).collect();
+        let measures: Vec<String> = KEPT.iter().map(|m| m.over_calls()).collect();
+        let mut in_cell = vec![
+            "started_at_ms >= ?".to_owned(),
+            "started_at_ms < ?".to_owned(),
+        ];
+        in_cell.extend(family.dimensions().iter().map(|c| format!("{c} IS ?")));
+        let set: Vec<String> = columns.iter().map(|c| format!("{c} = ?")).collect();
+        Statements {
+            read: format!(
+                "SELECT rowid, {} FROM {table} WHERE {}",
+                columns.join(", "),
+                found.join(" AND ")
+            ),
+            recount: format!(
+                "SELECT {} FROM calls WHERE {}",
+                measures.join(", "),
+                in_cell.join(" AND ")
+            ),
+            update: format!("UPDATE {table} SET {} WHERE rowid = ?", set.join(", ")),
+            insert: format!(
+                "INSERT INTO {table} ({}, {}) VALUES ({})",
+                keys.join(", "),
+                columns.join(", "),
+                crate::storage::sql::placeholders(keys.len() + columns.len())
+            ),
+            delete: format!("DELETE FROM {table} WHERE rowid = ?1"),
+        }
     }
 }

@@ -207,6 +207,13 @@ impl TestApp {
     }
 
     /// A read-only connection to the served database.
+    /// The `/metrics` scrape, as a token-less Prometheus sees it.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "/metrics");
+        response.text().await.unwrap()
+    }
+
     pub fn db(&self) -> Connection {
         open_read_only(&self.db_path)
     }
