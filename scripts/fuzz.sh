@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The long form of the fuzz targets (tests/api/fuzzing.rs), on stable Rust.
+# The long form of the fuzz targets (tests/api/fuzzing.rs, tests/api/fuzz_nesting.rs),
+# on stable Rust.
 #
-#   scripts/fuzz.sh [SECONDS]              bolero's random engine, both targets
+#   scripts/fuzz.sh [SECONDS]              bolero's random engine, the three targets
 #                                          at once, SECONDS each (default 1800),
 #                                          in the test profile (debug assertions
 #                                          and overflow checks on)
-#   scripts/fuzz.sh --libfuzzer [SECONDS]  libFuzzer, coverage-guided, both
+#   scripts/fuzz.sh --libfuzzer [SECONDS]  libFuzzer, coverage-guided, the three
 #                                          targets at once, SECONDS each
 #
 # Both run under `nice -n 19`. A failure prints the input; under libFuzzer it
@@ -20,13 +21,14 @@ if [ "${1:-}" = "--libfuzzer" ]; then
 fi
 seconds=${1:-1800}
 targets=(
-  the_push_parser_survives_any_body_and_parses_stored_pushes_the_same_again
-  the_ingest_path_stores_what_each_body_calls_for_and_reprocess_rebuilds_it
+  fuzzing::the_push_parser_survives_any_body_and_parses_stored_pushes_the_same_again
+  fuzzing::the_ingest_path_stores_what_each_body_calls_for_and_reprocess_rebuilds_it
+  fuzz_nesting::the_push_parser_survives_any_nesting_and_reads_back_what_it_accepted
 )
 
 if [ "$engine" = random ]; then
   UDESK_CALLS_FUZZ_SECONDS=$seconds exec nice -n 19 cargo test --test api \
-    fuzzing::the_ -- --nocapture --test-threads 2
+    -- "${targets[@]}" --exact --nocapture --test-threads 3
 fi
 
 # The build `cargo bolero test --sanitizer NONE` makes (the sanitizers need a
@@ -49,16 +51,16 @@ echo "fuzzing with $exe for ${seconds}s per target"
 
 pids=()
 for target in "${targets[@]}"; do
-  corpus=target/fuzz/corpus/$target
-  crashes=target/fuzz/crashes/$target
+  corpus=target/fuzz/corpus/${target#*::}
+  crashes=target/fuzz/crashes/${target#*::}
   mkdir -p "$corpus" "$crashes"
   # -timeout: an input is a hang after 60 s (it takes milliseconds; generous
   # for a niced process on a busy machine).
-  BOLERO_TEST_NAME="fuzzing::$target" BOLERO_LIBTEST_HARNESS=1 \
+  BOLERO_TEST_NAME="$target" BOLERO_LIBTEST_HARNESS=1 \
     BOLERO_LIBFUZZER_ARGS="$corpus $crashes -artifact_prefix=$crashes/ -timeout=60 \
 -max_total_time=$seconds -max_len=4096 -len_control=0" \
-    nice -n 19 "$exe" "fuzzing::$target" --exact --nocapture --quiet --test-threads 1 \
-    > "target/fuzz/$target.log" 2>&1 &
+    nice -n 19 "$exe" "$target" --exact --nocapture --quiet --test-threads 1 \
+    > "target/fuzz/${target#*::}.log" 2>&1 &
   pids+=($!)
 done
 status=0
@@ -66,8 +68,9 @@ for pid in "${pids[@]}"; do
   wait "$pid" || status=1
 done
 for target in "${targets[@]}"; do
-  echo "== $target (target/fuzz/$target.log)"
-  grep -E '^(#[0-9]+[[:space:]]+DONE|Done|==[0-9]+== ERROR|SUMMARY)' "target/fuzz/$target.log" || true
-  tail -n 3 "target/fuzz/$target.log"
+  log="target/fuzz/${target#*::}.log"
+  echo "== $target ($log)"
+  grep -E '^(#[0-9]+[[:space:]]+DONE|Done|==[0-9]+== ERROR|SUMMARY)' "$log" || true
+  tail -n 3 "$log"
 done
 exit "$status"

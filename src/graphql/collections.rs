@@ -35,8 +35,15 @@ impl CallEvent {
     }
 
     /// The push as received: the JSON object, or a form body's fields as one.
+    /// A stored body that cannot be read as an object is given as its text.
     async fn payload(&self) -> Value {
-        self.object().map_or(Value::Null, Value::Object)
+        self.payload_value()
+    }
+
+    /// The push exactly as received (after any `Content-Encoding` was
+    /// undone), as text: the bytes `reprocess`, forwarding and backups use.
+    async fn body(&self) -> String {
+        self.body_text().into_owned()
     }
 }
 

@@ -189,11 +189,49 @@ impl CallEvent {
         self.decoded().ok().map(|decoded| decoded.object)
     }
 
+    /// The push as received, as text (bytes that are not UTF-8 read as
+    /// U+FFFD).
+    pub fn body_text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+
+    /// The push as JSON for the API: the object, or its raw text as a JSON
+    /// string when it cannot be read as one (a body stored by an earlier
+    /// version that nests deeper than is read now).
+    pub fn payload_value(&self) -> Value {
+        match self.object() {
+            Some(object) => Value::Object(object),
+            None => Value::String(self.body_text().into_owned()),
+        }
+    }
+
     /// Parses the stored body again, exactly as it was parsed on arrival.
+    /// A body no longer read (an earlier version stored one nested deeper
+    /// than [`crate::wire::json::MAX_DEPTH`]) still counts in its call as
+    /// what its row knows, its occasion and time, with a warning, so its
+    /// call can still be merged and reprocessed.
     pub fn to_stored_push(&self, offset: FixedOffset) -> Result<StoredPush, StoreError> {
         let failed = |e: String| StoreError::Internal(format!("event {}: {e}", self.event_id));
-        let decoded = self.decoded().map_err(failed)?;
-        let push = Push::from_decoded(&decoded, offset).map_err(|e| failed(e.to_string()))?;
+        let push = match self.decoded() {
+            Ok(decoded) => Push::from_decoded(&decoded, offset),
+            Err(unread) => {
+                let mut known = serde_json::Map::new();
+                known.insert("conversation_id".into(), self.conversation_id.0.into());
+                known.insert("occasion".into(), self.occasion.clone().into());
+                if let Some(timestamp) = &self.timestamp {
+                    known.insert("timestamp".into(), format_time(timestamp).into());
+                }
+                Push::from_object(&known, offset).map(|mut push| {
+                    push.warnings.push(crate::domain::ParseWarning {
+                        field: "(body)".into(),
+                        raw_value: String::new(),
+                        problem: format!("the stored body is not read again: {unread}"),
+                    });
+                    push
+                })
+            }
+        }
+        .map_err(|e| failed(e.to_string()))?;
         Ok(StoredPush {
             event_id: self.event_id,
             received_at: self.received_at,

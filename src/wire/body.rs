@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use super::json::{Oddity, parse_tolerant};
+use super::json::{JsonError, MAX_DEPTH, Oddity, parse_tolerant};
 use super::value::embedded_json;
 
 /// How the body was encoded on the wire; kept with the event.
@@ -34,6 +34,10 @@ pub enum BodyError {
     Empty,
     #[error("the body is not valid JSON: {0}")]
     NotJson(String),
+    #[error(
+        "the body nests arrays and objects {depth} levels deep; at most {MAX_DEPTH} are read (a Udesk push nests three)"
+    )]
+    TooDeep { depth: usize },
     #[error("the body is JSON {0}, not an object; expected one push as a JSON object")]
     NotAnObject(&'static str),
     #[error("the form-encoded body cannot be read: {0}")]
@@ -75,7 +79,8 @@ pub fn decode_body(bytes: &[u8], content_type: Option<&str>) -> Result<Decoded, 
             oddities,
         }),
         Ok((other, _)) => Err(BodyError::NotAnObject(super::value::kind_of(&other))),
-        Err(error) => Err(BodyError::NotJson(error)),
+        Err(JsonError::NotJson(error)) => Err(BodyError::NotJson(error)),
+        Err(JsonError::TooDeep { depth }) => Err(BodyError::TooDeep { depth }),
     }
 }
 

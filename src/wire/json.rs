@@ -9,6 +9,11 @@
 //!
 //! The common case costs one ordinary parse plus a scan of the top-level
 //! keys; the tolerant paths run only when the ordinary parse fails.
+//!
+//! Nesting is bounded at [`MAX_DEPTH`]: `serde_json` refuses deeper input
+//! in its ordinary parse, and the tolerant path measures the depth without
+//! recursion before it recurses, so no body can exhaust the stack (a push
+//! of 3,000 nested arrays once aborted the process).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -30,9 +35,23 @@ pub struct Oddity {
     pub problem: String,
 }
 
+/// The deepest nesting of arrays and objects read: `serde_json`'s own
+/// limit. A Udesk push nests three levels.
+pub const MAX_DEPTH: usize = 128;
+
+/// Why bytes are not read as JSON.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JsonError {
+    /// `serde_json`'s message.
+    #[error("{0}")]
+    NotJson(String),
+    #[error("arrays and objects are nested {depth} levels deep; at most {MAX_DEPTH} are read")]
+    TooDeep { depth: usize },
+}
+
 /// Parses `bytes` as JSON, tolerating out-of-range numbers and lone
-/// surrogates; `Err` carries `serde_json`'s message for what is no JSON.
-pub fn parse_tolerant(bytes: &[u8]) -> Result<(Value, Vec<Oddity>), String> {
+/// surrogates, nested at most [`MAX_DEPTH`] levels.
+pub fn parse_tolerant(bytes: &[u8]) -> Result<(Value, Vec<Oddity>), JsonError> {
     let mut oddities = Vec::new();
     let repaired = repair_lone_surrogates(bytes);
     let bytes = match &repaired {
@@ -49,10 +68,14 @@ pub fn parse_tolerant(bytes: &[u8]) -> Result<(Value, Vec<Oddity>), String> {
     let value = match serde_json::from_slice::<Value>(bytes) {
         Ok(value) => value,
         Err(strict) => {
+            let depth = nesting_depth(bytes);
+            if depth > MAX_DEPTH {
+                return Err(JsonError::TooDeep { depth });
+            }
             // Raw values skip numbers without converting them, so a body
             // that is JSON but for a number's range still reads this way.
-            let raw: Box<RawValue> =
-                serde_json::from_slice(bytes).map_err(|_| strict.to_string())?;
+            let raw: Box<RawValue> = serde_json::from_slice(bytes)
+                .map_err(|_| JsonError::NotJson(strict.to_string()))?;
             read_raw(&raw, "", &mut oddities)
         }
     };
@@ -123,6 +146,36 @@ fn entries(text: &str) -> Result<Vec<(String, Box<RawValue>)>, serde_json::Error
         }
     }
     serde_json::Deserializer::from_str(text).deserialize_map(Entries)
+}
+
+/// The deepest nesting of `[` and `{` outside strings, counted in one pass
+/// without recursion; unbalanced or invalid text is counted all the same
+/// (the parse that follows refuses it).
+pub fn nesting_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Top-level keys given more than once: the last value is the one read.
@@ -264,6 +317,38 @@ mod tests {
         assert_eq!(value["conversation_id"], json!(2));
         assert_eq!(oddities.len(), 1);
         assert_eq!(oddities[0].field, "conversation_id");
+    }
+
+    #[test]
+    fn nesting_beyond_the_bound_is_refused_without_recursion() {
+        for depth in [MAX_DEPTH + 1, 3_000, 200_000] {
+            let body = format!(
+                r#"{{"conversation_id":1,"x":{}{}}}"#,
+                "[".repeat(depth - 1),
+                "]".repeat(depth - 1)
+            );
+            assert_eq!(
+                parse_tolerant(body.as_bytes()),
+                Err(JsonError::TooDeep { depth })
+            );
+        }
+        // A number beyond range sends the body down the tolerant path.
+        let unclosed = format!(r#"{{"a":1e999,"x":{}"#, "[".repeat(50_000));
+        assert!(matches!(
+            parse_tolerant(unclosed.as_bytes()),
+            Err(JsonError::TooDeep { .. })
+        ));
+        let deepest_read = format!(
+            r#"{{"a":1e999,"x":{}{}}}"#,
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        assert!(parse_tolerant(deepest_read.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn brackets_inside_strings_do_not_count_as_nesting() {
+        assert_eq!(nesting_depth(br#"{"a":"[[[{{\"[","b":[1]}"#), 2);
     }
 
     #[test]
