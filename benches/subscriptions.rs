@@ -132,6 +132,7 @@ async fn run(subscribers: usize, filtered: bool, seconds: u64) -> Run {
             default_offset: udesk_calls::wire::time::beijing(),
             readers: 4,
             wal_autocheckpoint: udesk_calls::storage::DEFAULT_WAL_AUTOCHECKPOINT,
+            train_dictionary_after: udesk_calls::storage::bodies::TRAIN_AFTER,
         })
         .unwrap(),
     );

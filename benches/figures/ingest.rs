@@ -32,6 +32,7 @@ pub fn store_options(path: &Path) -> StoreOptions {
         default_offset: beijing(),
         readers: 4,
         wal_autocheckpoint: udesk_calls::storage::DEFAULT_WAL_AUTOCHECKPOINT,
+        train_dictionary_after: udesk_calls::storage::bodies::TRAIN_AFTER,
     }
 }
 

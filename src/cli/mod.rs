@@ -175,6 +175,7 @@ impl DatabaseArgs {
             default_offset: self.default_utc_offset,
             readers,
             wal_autocheckpoint: self.wal_autocheckpoint,
+            train_dictionary_after: crate::storage::bodies::TRAIN_AFTER,
         }
     }
 }

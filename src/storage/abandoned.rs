@@ -94,6 +94,7 @@ mod tests {
             default_offset: crate::wire::time::beijing(),
             readers: 1,
             wal_autocheckpoint: DEFAULT_WAL_AUTOCHECKPOINT,
+            train_dictionary_after: crate::storage::bodies::TRAIN_AFTER,
         })
         .unwrap();
         // Seconds of work, not endless: should the interrupt fail, the test

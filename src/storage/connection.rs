@@ -56,6 +56,12 @@ pub fn open_writer(path: &Path, wal_autocheckpoint: u32) -> Result<Connection, S
         StoreError::Unavailable(format!("cannot open {}: {error}", path.display()))
     })?;
     configure_common(&connection)?;
+    let new = file_checks::is_empty(&connection)?;
+    if new {
+        // Only a database without tables can take it: free pages are then
+        // given back to the file system as the upkeep goes, not by VACUUM.
+        connection.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")?;
+    }
     file_checks::check_integrity(&connection, path)?;
     file_checks::claim(&connection, path)?;
     let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
@@ -78,6 +84,10 @@ pub fn open_writer(path: &Path, wal_autocheckpoint: u32) -> Result<Connection, S
         )));
     }
     migrate(&mut connection)?;
+    if new {
+        // Written with `secure_delete` from its first page.
+        super::bodies::set_state(&connection, super::purge::ERASED_THROUGHOUT, 1)?;
+    }
     // Gives the query planner statistics (sqlite_stat1) whenever the tables
     // grew enough since the last run, sampling a bounded number of rows: 2.4 s
     // the first time on a million calls, nothing when little changed. With

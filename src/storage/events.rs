@@ -13,6 +13,7 @@ use crate::wire::time::format_time;
 use crate::wire::{BodyFormat, Decoded, decode_body};
 
 use super::StoreError;
+use super::bodies::{Bodies, reversed_numbers};
 use super::sql::{BodyValue, read_required_time, read_time};
 
 /// An event that was already stored: its redelivery is counted.
@@ -47,16 +48,22 @@ pub fn count_redelivery(
         .optional()?)
 }
 
-/// Stores a new event with its warnings; returns its id.
-pub fn insert_event(tx: &Connection, push: &AcceptedPush) -> Result<i64, StoreError> {
+/// Stores a new event with its warnings, its body compressed when
+/// `bodies` has a dictionary; returns its id.
+pub fn insert_event(
+    tx: &Connection,
+    push: &AcceptedPush,
+    bodies: &Bodies,
+) -> Result<i64, StoreError> {
     let parsed = &push.push;
     let received_at = format_time(&push.raw.received_at);
+    let encoded = bodies.encode(&push.raw.body);
     let event_id: i64 = tx
         .prepare_cached(
             "INSERT INTO events (conversation_id, occasion, event_at, event_at_ms, received_at,
                  last_received_at, body_format, body, body_sha256, form_payload, warning_count,
-                 content_type)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 content_type, body_dictionary)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              RETURNING id",
         )?
         .query_row(
@@ -67,16 +74,41 @@ pub fn insert_event(tx: &Connection, push: &AcceptedPush) -> Result<i64, StoreEr
                 parsed.timestamp.map(|t| t.timestamp_millis()),
                 received_at,
                 push.format.as_str(),
-                BodyValue(&push.raw.body),
+                match &encoded {
+                    Some(encoded) => BodyValue(&encoded.bytes),
+                    None => BodyValue(&push.raw.body),
+                },
                 &push.sha256[..],
                 push.form_payload,
                 parsed.warnings.len() as i64,
                 push.raw.content_type,
+                encoded.as_ref().map(|encoded| encoded.dictionary),
             ],
             |row| row.get(0),
         )?;
     insert_warnings(tx, event_id, parsed)?;
+    insert_numbers(
+        tx,
+        parsed.conversation_id.0,
+        &reversed_numbers(&push.raw.body),
+    )?;
     Ok(event_id)
+}
+
+/// Keeps the long numbers of a call's push (see `bodies::reversed_numbers`)
+/// for a purge to find the call by.
+pub fn insert_numbers(
+    tx: &Connection,
+    conversation_id: i64,
+    reversed_numbers: &[String],
+) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO call_numbers (reversed_digits, conversation_id) VALUES (?1, ?2)",
+    )?;
+    for number in reversed_numbers {
+        insert.execute(params![number, conversation_id])?;
+    }
+    Ok(())
 }
 
 pub fn insert_warnings(tx: &Connection, event_id: i64, push: &Push) -> Result<(), StoreError> {
@@ -124,9 +156,54 @@ pub fn insert_rejected(
 /// The Content-Type under which a stored form body was read on arrival.
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 
-/// The columns [`CallEvent::read`] reads, in its order.
+/// The columns [`StoredEvent::read`] reads, in its order.
 pub const EVENT_COLUMNS: &str = "id, conversation_id, occasion, event_at, received_at, deliveries, \
-     body_format, body, form_payload";
+     body_format, body, form_payload, body_dictionary";
+
+/// An event as its row keeps it: its body perhaps compressed.
+pub struct StoredEvent {
+    event: CallEvent,
+    dictionary: Option<i64>,
+}
+
+impl StoredEvent {
+    /// Reads a row selected as [`EVENT_COLUMNS`].
+    pub fn read(row: &Row) -> rusqlite::Result<StoredEvent> {
+        let format: String = row.get(6)?;
+        Ok(StoredEvent {
+            event: CallEvent {
+                event_id: row.get(0)?,
+                conversation_id: row.get(1)?,
+                occasion: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                timestamp: read_time(row, 3)?,
+                received_at: read_required_time(row, 4)?,
+                deliveries: row.get(5)?,
+                format: if format == "form" {
+                    BodyFormat::Form
+                } else {
+                    BodyFormat::Json
+                },
+                body: row
+                    .get_ref(7)?
+                    .as_bytes_or_null()?
+                    .unwrap_or_default()
+                    .to_vec(),
+                form_payload: row.get(8)?,
+            },
+            dictionary: row.get(9)?,
+        })
+    }
+
+    /// The event with its body as received.
+    pub fn restore(self, bodies: &Bodies, conn: &Connection) -> Result<CallEvent, StoreError> {
+        let StoredEvent {
+            mut event,
+            dictionary,
+        } = self;
+        event.body = bodies.decode(conn, dictionary, std::mem::take(&mut event.body))?;
+        Ok(event)
+    }
+}
 
 /// One stored push of a call.
 #[derive(Clone, Debug)]
@@ -146,30 +223,6 @@ pub struct CallEvent {
 }
 
 impl CallEvent {
-    /// Reads a row selected as [`EVENT_COLUMNS`].
-    pub fn read(row: &Row) -> rusqlite::Result<CallEvent> {
-        let format: String = row.get(6)?;
-        Ok(CallEvent {
-            event_id: row.get(0)?,
-            conversation_id: row.get(1)?,
-            occasion: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
-            timestamp: read_time(row, 3)?,
-            received_at: read_required_time(row, 4)?,
-            deliveries: row.get(5)?,
-            format: if format == "form" {
-                BodyFormat::Form
-            } else {
-                BodyFormat::Json
-            },
-            body: row
-                .get_ref(7)?
-                .as_bytes_or_null()?
-                .unwrap_or_default()
-                .to_vec(),
-            form_payload: row.get(8)?,
-        })
-    }
-
     /// The stored body decoded again, exactly as on arrival: the object
     /// received, or a form body's fields as one. A form body is read from
     /// its own bytes, not from `form_payload` (kept for people): that JSON
@@ -243,11 +296,12 @@ impl CallEvent {
 /// The events of one call, in arrival order.
 pub fn events_of_call(
     tx: &Connection,
+    bodies: &Bodies,
     conversation_id: ConversationId,
 ) -> Result<Vec<CallEvent>, StoreError> {
     let mut select = tx.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE conversation_id = ?1 ORDER BY id"
     ))?;
-    let rows = select.query_map([conversation_id], CallEvent::read)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = select.query_map([conversation_id], StoredEvent::read)?;
+    rows.map(|row| row?.restore(bodies, tx)).collect()
 }

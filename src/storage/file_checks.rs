@@ -36,6 +36,13 @@ pub fn check_library() -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Whether the file holds no table yet (a database being created).
+pub fn is_empty(connection: &Connection) -> Result<bool, StoreError> {
+    let tables: i64 =
+        connection.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))?;
+    Ok(tables == 0)
+}
+
 /// Marks a new (or an earlier udesk-calls) database as this service's, and
 /// refuses another application's, before any migration touches it.
 pub fn claim(connection: &Connection, path: &Path) -> Result<(), StoreError> {

@@ -20,6 +20,7 @@
 
 mod abandoned;
 pub mod backup;
+pub mod bodies;
 pub mod call_rows;
 pub mod changes;
 pub mod collection_rows;
@@ -39,7 +40,7 @@ pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use chrono::FixedOffset;
@@ -104,6 +105,9 @@ pub struct StoreOptions {
     /// WAL pages after which the writer checkpoints; 0 leaves checkpoints to
     /// another program (see the `--wal-autocheckpoint` flag).
     pub wal_autocheckpoint: u32,
+    /// Pushes stored as received before a dictionary is trained to
+    /// compress them ([`bodies::TRAIN_AFTER`]; lower in tests).
+    pub train_dictionary_after: usize,
 }
 
 /// An open database: the writer and the reader pool.
@@ -119,6 +123,10 @@ pub struct Store {
     push_jobs: RwLock<Vec<jobs::PushJob>>,
     /// Which calls each commit changed (see `changes`).
     changes: changes::Changes,
+    /// The database's dictionaries, shared by the writer and the readers.
+    bodies: Arc<bodies::Bodies>,
+    /// Trains dictionaries and compresses what is stored as received.
+    compactor: Mutex<Option<bodies::compactor::Compactor>>,
 }
 
 impl Store {
@@ -134,9 +142,22 @@ impl Store {
         }
         let file = file_checks::OpenedFile::of(&options.path)?;
         let changes = changes::Changes::default();
-        let (writer, thread) =
-            Writer::spawn(connection, file, options.default_offset, changes.clone())
-                .map_err(|e| StoreError::Unavailable(format!("starting the writer: {e}")))?;
+        let bodies = Arc::new(bodies::Bodies::load(&connection)?);
+        let (writer, thread) = Writer::spawn(
+            connection,
+            file,
+            options.default_offset,
+            bodies.clone(),
+            changes.clone(),
+        )
+        .map_err(|e| StoreError::Unavailable(format!("starting the writer: {e}")))?;
+        let compactor = bodies::compactor::Compactor::spawn(
+            options.path.clone(),
+            bodies.clone(),
+            writer.clone(),
+            options.train_dictionary_after,
+        )
+        .map_err(|e| StoreError::Unavailable(format!("starting the upkeep: {e}")))?;
         let manager =
             SqliteConnectionManager::file(&options.path).with_init(connection::configure_reader);
         let readers = r2d2::Pool::builder()
@@ -151,6 +172,8 @@ impl Store {
             closing: AtomicBool::new(false),
             push_jobs: RwLock::default(),
             changes,
+            bodies,
+            compactor: Mutex::new(Some(compactor)),
         })
     }
 
@@ -207,6 +230,11 @@ impl Store {
     /// into the database file) and waits for it.
     pub async fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
+        let compactor = self.compactor.lock().ok().and_then(|mut c| c.take());
+        if let Some(mut compactor) = compactor {
+            // It may be waiting for the writer: stopped first, off the runtime.
+            let _ = tokio::task::spawn_blocking(move || compactor.stop()).await;
+        }
         self.writer.stop().await;
         let thread = self
             .writer_thread

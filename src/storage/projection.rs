@@ -10,6 +10,7 @@ use rusqlite::Connection;
 
 use crate::domain::{Call, Collections, ConversationId, StoredPush, project};
 
+use super::bodies::Bodies;
 use super::events::events_of_call;
 use super::recent_calls::{RecentCall, RecentCalls};
 use super::rollups::{self, RollupChanges};
@@ -18,11 +19,12 @@ use super::{StoreError, call_rows, collection_rows};
 /// Recomputes one call from all its stored events and writes it whole.
 pub fn reproject_call(
     tx: &Connection,
+    bodies: &Bodies,
     conversation_id: ConversationId,
     offset: FixedOffset,
     rollups: &mut RollupChanges,
 ) -> Result<(), StoreError> {
-    let (pushes, _) = load_pushes(tx, conversation_id, offset)?;
+    let (pushes, _) = load_pushes(tx, bodies, conversation_id, offset)?;
     match project(&pushes) {
         Some((call, collections)) => write_call(tx, &call, &collections, None, rollups),
         None => Ok(()),
@@ -42,6 +44,7 @@ pub fn merge_arrived_push(
     arrived: StoredPush,
     arrived_bytes: usize,
     offset: FixedOffset,
+    bodies: &Bodies,
     recent: &mut RecentCalls,
     rollups: &mut RollupChanges,
 ) -> Result<(), StoreError> {
@@ -65,7 +68,7 @@ pub fn merge_arrived_push(
         // A first push: nothing of the call is stored besides it.
         None if stored == 1 => (vec![arrived], Some(Collections::default()), arrived_bytes),
         None => {
-            let (pushes, bytes) = load_pushes(tx, conversation_id, offset)?;
+            let (pushes, bytes) = load_pushes(tx, bodies, conversation_id, offset)?;
             (pushes, None, bytes)
         }
     };
@@ -83,10 +86,11 @@ pub fn merge_arrived_push(
 /// A call's stored pushes, parsed again, and their bodies' bytes.
 fn load_pushes(
     tx: &Connection,
+    bodies: &Bodies,
     conversation_id: ConversationId,
     offset: FixedOffset,
 ) -> Result<(Vec<StoredPush>, usize), StoreError> {
-    let rows = events_of_call(tx, conversation_id)?;
+    let rows = events_of_call(tx, bodies, conversation_id)?;
     let bytes = rows.iter().map(|row| row.body.len()).sum();
     let pushes = rows
         .iter()

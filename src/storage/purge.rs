@@ -22,6 +22,7 @@ use chrono::{DateTime, FixedOffset};
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 use super::StoreError;
+use super::bodies::{SHORTEST_NUMBER, set_state, state};
 use super::connection::open_writer;
 use super::rollups::{self, RollupChanges};
 use super::sql::placeholders;
@@ -58,16 +59,28 @@ fn calls_of(
 ) -> Result<Vec<ConversationId>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     Ok(match target {
+        // Compressed bodies are searched through the long numbers kept of
+        // every push (`call_numbers`), found by the digits of the number
+        // reversed, so also where a prefix such as +86 precedes it; bodies
+        // still stored as received (a partial index lists them) are
+        // searched byte for byte.
         PurgeTarget::CustomerPhone(phone) => conn
             .prepare_cached(
                 "SELECT conversation_id FROM calls WHERE customer_phone = ?1
                  UNION
-                 SELECT conversation_id FROM events
-                 WHERE instr(CAST(body AS BLOB), CAST(?1 AS BLOB)) > 0
-                    OR instr(CAST(form_payload AS BLOB), CAST(?1 AS BLOB)) > 0
+                 SELECT conversation_id FROM call_numbers
+                 WHERE ?3 IS NOT NULL AND reversed_digits >= ?3 AND reversed_digits < ?3 || ':'
+                 UNION
+                 SELECT conversation_id FROM events INDEXED BY events_stored_as_received
+                 WHERE body_dictionary IS NULL
+                   AND (instr(CAST(body AS BLOB), CAST(?1 AS BLOB)) > 0
+                        OR instr(CAST(form_payload AS BLOB), CAST(?1 AS BLOB)) > 0)
                  LIMIT ?2",
             )?
-            .query_map(rusqlite::params![phone, limit], |row| row.get(0))?
+            .query_map(
+                rusqlite::params![phone, limit, indexed_number(phone)],
+                |row| row.get(0),
+            )?
             .collect::<Result<_, _>>()?,
         PurgeTarget::StartedBefore(time) => conn
             .prepare_cached("SELECT conversation_id FROM calls WHERE started_at_ms < ?1 LIMIT ?2")?
@@ -76,6 +89,14 @@ fn calls_of(
             })?
             .collect::<Result<_, _>>()?,
     })
+}
+
+/// The number as `call_numbers` keeps it, when it is one it keeps: only
+/// digits, at least [`SHORTEST_NUMBER`] of them, reversed.
+fn indexed_number(phone: &str) -> Option<String> {
+    let digits = phone.trim();
+    (digits.len() >= SHORTEST_NUMBER && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.chars().rev().collect())
 }
 
 /// Counts, and unless `dry_run` deletes, up to `limit` calls of `target` in
@@ -111,7 +132,7 @@ pub fn purge_chunk(
             let before = rollups.contribution(tx, *id)?;
             rollups.record(before, None);
         }
-        for table in ["events", "calls"] {
+        for table in ["events", "calls", "call_numbers"] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE conversation_id IN ({list})"),
                 params_from_iter(&ids),
@@ -191,15 +212,30 @@ pub fn purge(
     // of a file drops every POSIX lock this process holds on it, SQLite's
     // included.
     drop(connection);
+    // A database written with `secure_delete` all its life (created by
+    // this version, or rewritten once) holds no old fragments: only one
+    // written before is read back, whole.
     if let PurgeTarget::CustomerPhone(phone) = target
+        && !erased_throughout(path, wal_autocheckpoint)?
         && file_contains(path, phone.as_bytes())?
     {
         let connection = open_writer(path, wal_autocheckpoint)?;
         connection.execute_batch("VACUUM")?;
+        set_state(&connection, ERASED_THROUGHOUT, 1)?;
         checkpoint_truncate(&connection)?;
         total.vacuumed = true;
     }
     Ok(total)
+}
+
+/// `store_state` key: set once every deleted byte of the database is known
+/// to have been overwritten (`secure_delete` since its creation, or since
+/// a `VACUUM` rewrote it).
+pub const ERASED_THROUGHOUT: &str = "erased_throughout";
+
+fn erased_throughout(path: &Path, wal_autocheckpoint: u32) -> Result<bool, StoreError> {
+    let connection = open_writer(path, wal_autocheckpoint)?;
+    Ok(state(&connection, ERASED_THROUGHOUT)? == Some(1))
 }
 
 /// Copies the WAL into the database and empties it, so deleted frames are
@@ -218,23 +254,37 @@ pub fn checkpoint_truncate(conn: &Connection) -> Result<(), StoreError> {
     ))
 }
 
-/// Whether the database file or its WAL holds `needle`, byte for byte.
+/// Whether the database file or its WAL holds `needle`, byte for byte,
+/// read a mebibyte at a time (memory stays flat whatever the file's size).
 pub fn file_contains(path: &Path, needle: &[u8]) -> Result<bool, StoreError> {
+    use std::io::Read;
+    const CHUNK: usize = 1 << 20;
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
+    let keep = needle.len().saturating_sub(1);
     for file in [path.to_owned(), wal.into()] {
-        let bytes = match std::fs::read(&file) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(error) => {
-                return Err(StoreError::Unavailable(format!(
-                    "cannot read {}: {error}",
-                    file.display()
-                )));
-            }
+        let unreadable = |error: std::io::Error| {
+            StoreError::Unavailable(format!("cannot read {}: {error}", file.display()))
         };
-        if memchr::memmem::find(&bytes, needle).is_some() {
-            return Ok(true);
+        let mut reader = match std::fs::File::open(&file) {
+            Ok(reader) => reader,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(unreadable(error)),
+        };
+        let mut window = Vec::with_capacity(CHUNK + keep);
+        let mut chunk = vec![0; CHUNK];
+        loop {
+            let read = reader.read(&mut chunk).map_err(unreadable)?;
+            if read == 0 {
+                break;
+            }
+            window.extend_from_slice(&chunk[..read]);
+            if memchr::memmem::find(&window, needle).is_some() {
+                return Ok(true);
+            }
+            // What could begin a match across the boundary stays.
+            let cut = window.len().saturating_sub(keep);
+            window.drain(..cut);
         }
     }
     Ok(false)

@@ -8,8 +8,9 @@
 
 use rusqlite::{TransactionBehavior, params};
 
+use super::bodies::Bodies;
 use super::connection::open_writer;
-use super::events::{CallEvent, EVENT_COLUMNS, insert_warnings};
+use super::events::{EVENT_COLUMNS, StoredEvent, insert_warnings};
 use super::progress::Progress;
 use super::projection::{clear_projections, reproject_call};
 use super::rollups::{self, RollupChanges};
@@ -37,6 +38,7 @@ pub fn reprocess(
     let offset = options.default_offset;
     let mut connection = open_writer(&options.path, options.wal_autocheckpoint)?;
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let bodies = Bodies::load(&tx)?;
     let mut report = ReprocessReport::default();
     let total_events = tx.query_row("SELECT count(*) FROM events", [], |row| {
         row.get::<_, i64>(0)
@@ -44,12 +46,16 @@ pub fn reprocess(
     tx.execute("DELETE FROM parse_warnings", params![])?;
     let mut after = 0_i64;
     loop {
-        let rows: Vec<CallEvent> = tx
+        let rows: Vec<StoredEvent> = tx
             .prepare_cached(&format!(
                 "SELECT {EVENT_COLUMNS} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"
             ))?
-            .query_map(params![after, CHUNK], CallEvent::read)?
+            .query_map(params![after, CHUNK], StoredEvent::read)?
             .collect::<Result<_, _>>()?;
+        let rows = rows
+            .into_iter()
+            .map(|row| row.restore(&bodies, &tx))
+            .collect::<Result<Vec<_>, _>>()?;
         let Some(last) = rows.last() else { break };
         after = last.event_id;
         for row in &rows {
@@ -92,7 +98,7 @@ pub fn reprocess(
     // cheaper than moving each call into its cells.
     let mut ignored = RollupChanges::new(offset.local_minus_utc());
     for conversation_id in calls {
-        reproject_call(&tx, conversation_id, offset, &mut ignored)?;
+        reproject_call(&tx, &bodies, conversation_id, offset, &mut ignored)?;
         ignored.discard();
         report.calls += 1;
         if report.calls % 100 == 0 || report.calls == total_calls {

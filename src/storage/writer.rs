@@ -11,6 +11,7 @@
 
 mod batch;
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -21,6 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::domain::{AcceptedPush, ConversationId, RejectReason, Rejection};
 
 use super::StoreError;
+use super::bodies::Bodies;
 use super::changes::Changes;
 use super::file_checks::OpenedFile;
 use super::jobs::{JobUpdate, PushJob};
@@ -82,6 +84,9 @@ enum Request {
         jobs: Vec<PushJob>,
         reply: oneshot::Sender<()>,
     },
+    /// Work of the store's upkeep, run between batches on the writer's
+    /// connection; it makes its own transaction.
+    Upkeep(Box<dyn FnOnce(&mut Connection) + Send>),
     /// One chunk of a purge, in a transaction of its own between batches.
     Purge {
         target: PurgeTarget,
@@ -104,6 +109,7 @@ impl Writer {
         connection: Connection,
         file: OpenedFile,
         default_offset: FixedOffset,
+        bodies: Arc<Bodies>,
         changes: Changes,
     ) -> std::io::Result<(Writer, JoinHandle<()>)> {
         let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
@@ -116,6 +122,7 @@ impl Writer {
                         connection,
                         file,
                         offset: default_offset,
+                        bodies,
                         recent: RecentCalls::new(REMEMBERED_CALLS, REMEMBERED_BYTES),
                         rollups: RollupChanges::new(default_offset.local_minus_utc()),
                         optimized_at: Instant::now(),
@@ -183,6 +190,24 @@ impl Writer {
         answer.await.map_err(|_| StoreError::ShuttingDown)?
     }
 
+    /// Runs `work` on the writer's connection between two batches, from a
+    /// thread outside the async runtime (the upkeep's); returns its result.
+    pub fn upkeep_blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(move |conn: &mut Connection| {
+            let _ = reply.send(work(conn));
+        });
+        self.queue
+            .blocking_send(Request::Upkeep(job))
+            .map_err(|_| StoreError::ShuttingDown)?;
+        answer
+            .blocking_recv()
+            .map_err(|_| StoreError::ShuttingDown)?
+    }
+
     /// Asks the thread to finish what is queued and stop.
     pub async fn stop(&self) {
         let _ = self.queue.send(Request::Stop).await;
@@ -218,15 +243,18 @@ fn run(mut writer: BatchWriter, mut requests: mpsc::Receiver<Request>) {
         let mut next = Some(first);
         let mut purge = None;
         let mut push_jobs = None;
+        let mut upkeep = None;
         while let Some(request) = next.take() {
             match request {
                 Request::Write { intake, reply } => batch.pushes.push((intake, reply)),
                 Request::Jobs { updates, reply } => batch.job_updates.push((updates, reply)),
                 Request::PushJobs { jobs, reply } => push_jobs = Some((jobs, reply)),
                 Request::Purge { target, reply } => purge = Some((target, reply)),
+                Request::Upkeep(work) => upkeep = Some(work),
                 Request::Stop => stopping = true,
             }
-            if batch.len() < MAX_BATCH && !stopping && purge.is_none() && push_jobs.is_none() {
+            let alone = purge.is_some() || push_jobs.is_some() || upkeep.is_some();
+            if batch.len() < MAX_BATCH && !stopping && !alone {
                 next = requests.try_recv().ok();
             }
         }
@@ -238,6 +266,9 @@ fn run(mut writer: BatchWriter, mut requests: mpsc::Receiver<Request>) {
         }
         if let Some((target, reply)) = purge {
             let _ = reply.send(writer.purge_chunk(&target));
+        }
+        if let Some(work) = upkeep {
+            work(&mut writer.connection);
         }
     }
     writer.checkpoint();

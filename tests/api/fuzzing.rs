@@ -209,6 +209,7 @@ fn ingest(deliveries: &[Delivery]) -> Vec<&'static str> {
         default_offset: beijing(),
         readers: 1,
         wal_autocheckpoint: DEFAULT_WAL_AUTOCHECKPOINT,
+        train_dictionary_after: udesk_calls::storage::bodies::TRAIN_AFTER,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

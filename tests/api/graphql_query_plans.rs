@@ -26,6 +26,7 @@ fn realistic_database(dir: &tempfile::TempDir, analyzed: bool) -> Connection {
             default_offset: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
             readers: 1,
             wal_autocheckpoint: udesk_calls::storage::DEFAULT_WAL_AUTOCHECKPOINT,
+            train_dictionary_after: udesk_calls::storage::bodies::TRAIN_AFTER,
         })
         .unwrap();
         store.close().await;

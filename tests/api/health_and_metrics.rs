@@ -78,6 +78,7 @@ async fn readyz_is_503_while_the_database_opens_and_every_other_path_waits_for_i
         default_offset: Settings::open_local().default_offset,
         readers: 2,
         wal_autocheckpoint: udesk_calls::storage::DEFAULT_WAL_AUTOCHECKPOINT,
+        train_dictionary_after: udesk_calls::storage::bodies::TRAIN_AFTER,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -136,6 +137,7 @@ async fn once_the_store_closes_readyz_is_503_and_pushes_count_as_unavailable() {
             default_offset: Settings::open_local().default_offset,
             readers: 2,
             wal_autocheckpoint: udesk_calls::storage::DEFAULT_WAL_AUTOCHECKPOINT,
+            train_dictionary_after: udesk_calls::storage::bodies::TRAIN_AFTER,
         })
         .unwrap(),
     );

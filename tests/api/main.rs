@@ -12,6 +12,7 @@ mod backup;
 mod browsers;
 mod cli_commands;
 mod command_help;
+mod compressed_bodies;
 mod config_file;
 mod crash_loop;
 mod crash_safety;

@@ -122,6 +122,7 @@ fn options(path: std::path::PathBuf) -> StoreOptions {
         default_offset: beijing(),
         readers: 2,
         wal_autocheckpoint: udesk_calls::storage::DEFAULT_WAL_AUTOCHECKPOINT,
+        train_dictionary_after: udesk_calls::storage::bodies::TRAIN_AFTER,
     }
 }
 

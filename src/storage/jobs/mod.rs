@@ -24,6 +24,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::StoreError;
+use super::bodies::Bodies;
 use super::connection::open_writer;
 
 pub use store::ClaimedJob;
@@ -282,13 +283,20 @@ impl fmt::Debug for StoredBody {
     }
 }
 
-/// The stored body of event `event_id`, or `None` once it was purged.
-pub fn stored_body(conn: &Connection, event_id: i64) -> Result<Option<StoredBody>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT body, content_type, body_sha256 FROM events WHERE id = ?1")?
+/// The body of event `event_id` as received, or `None` once it was purged.
+pub fn stored_body(
+    conn: &Connection,
+    bodies: &Bodies,
+    event_id: i64,
+) -> Result<Option<StoredBody>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT body, content_type, body_sha256, body_dictionary FROM events WHERE id = ?1",
+        )?
         .query_row([event_id], |row| {
             let sha: Vec<u8> = row.get(2)?;
-            Ok(StoredBody {
+            let dictionary: Option<i64> = row.get(3)?;
+            let stored = StoredBody {
                 event_id,
                 body: row
                     .get_ref(0)?
@@ -297,9 +305,15 @@ pub fn stored_body(conn: &Connection, event_id: i64) -> Result<Option<StoredBody
                     .to_vec(),
                 content_type: row.get(1)?,
                 sha256: sha.try_into().unwrap_or([0; 32]),
-            })
+            };
+            Ok((stored, dictionary))
         })
-        .optional()?)
+        .optional()?;
+    let Some((mut stored, dictionary)) = row else {
+        return Ok(None);
+    };
+    stored.body = bodies.decode(conn, dictionary, std::mem::take(&mut stored.body))?;
+    Ok(Some(stored))
 }
 
 #[cfg(test)]

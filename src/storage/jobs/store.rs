@@ -50,12 +50,13 @@ impl Store {
         limit: usize,
         exclude: Vec<i64>,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
+        let bodies = self.bodies.clone();
         self.read(move |conn| {
             claim_due(conn, kind, &target, Utc::now(), limit, &exclude)?
                 .into_iter()
                 .map(|job| {
                     let push = match job.event_id {
-                        Some(event_id) => stored_body(conn, event_id)?,
+                        Some(event_id) => stored_body(conn, &bodies, event_id)?,
                         None => None,
                     };
                     Ok(ClaimedJob { job, push })

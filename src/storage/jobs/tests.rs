@@ -130,14 +130,15 @@ fn erasing_a_push_erases_its_jobs() {
     )
     .unwrap();
     enqueue(&conn, JobKind::Forward, A, Some(7), Some(1), Utc::now()).unwrap();
-    let body = stored_body(&conn, 7).unwrap().unwrap();
+    let bodies = Bodies::load(&conn).unwrap();
+    let body = stored_body(&conn, &bodies, 7).unwrap().unwrap();
     assert_eq!(body.body, b"{}");
     conn.execute("DELETE FROM events WHERE id = 7", []).unwrap();
     let left: i64 = conn
         .query_row("SELECT count(*) FROM jobs", [], |row| row.get(0))
         .unwrap();
     assert_eq!(left, 0);
-    assert!(stored_body(&conn, 7).unwrap().is_none());
+    assert!(stored_body(&conn, &bodies, 7).unwrap().is_none());
 }
 
 #[test]

@@ -11,7 +11,8 @@ use chrono::{DateTime, FixedOffset};
 use rusqlite::{Connection, Row};
 
 use crate::domain::{CollectionKind, Collections, ConversationId, ParseWarning};
-use crate::storage::events::{CallEvent, EVENT_COLUMNS};
+use crate::storage::bodies::Bodies;
+use crate::storage::events::{CallEvent, EVENT_COLUMNS, StoredEvent};
 use crate::storage::sql::{placeholders, read_required_time};
 use crate::storage::{StoreError, collection_rows};
 
@@ -45,6 +46,7 @@ pub struct EventWarning {
 /// are absent.
 pub fn children_of(
     conn: &Connection,
+    bodies: &Bodies,
     child: Child,
     ids: &[ConversationId],
 ) -> Result<HashMap<ConversationId, Children>, StoreError> {
@@ -57,11 +59,17 @@ pub fn children_of(
             ),
             ids,
             1,
-            CallEvent::read,
+            StoredEvent::read,
         )?
         .into_iter()
-        .map(|(id, events)| (id, Children::Events(events)))
-        .collect(),
+        .map(|(id, events)| {
+            let events = events
+                .into_iter()
+                .map(|event| event.restore(bodies, conn))
+                .collect::<Result<_, _>>()?;
+            Ok((id, Children::Events(events)))
+        })
+        .collect::<Result<_, StoreError>>()?,
         Child::ParseWarnings => grouped(
             conn,
             "SELECT w.field, w.raw_value, w.problem, e.received_at, w.conversation_id

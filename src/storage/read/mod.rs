@@ -84,10 +84,11 @@ impl Store {
         &self,
         wanted: HashMap<Child, Vec<ConversationId>>,
     ) -> Result<HashMap<(Child, ConversationId), Children>, StoreError> {
+        let bodies = self.bodies.clone();
         self.read(move |conn| {
             let mut found = HashMap::new();
             for (child, ids) in wanted {
-                for (id, children) in children::children_of(conn, child, &ids)? {
+                for (id, children) in children::children_of(conn, &bodies, child, &ids)? {
                     found.insert((child, id), children);
                 }
             }

@@ -3,6 +3,7 @@
 //! upkeep between them (planner statistics, the closing checkpoint).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, Utc};
@@ -11,6 +12,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::domain::StoredPush;
 use crate::storage::StoreError;
+use crate::storage::bodies::Bodies;
 use crate::storage::changes::Changes;
 use crate::storage::events::{count_redelivery, insert_event, insert_rejected};
 use crate::storage::file_checks::OpenedFile;
@@ -99,6 +101,8 @@ pub(super) struct BatchWriter {
     /// Checked before each commit: a `200` must land in the file at `--db`.
     pub(super) file: OpenedFile,
     pub(super) offset: FixedOffset,
+    /// How bodies are compressed.
+    pub(super) bodies: Arc<Bodies>,
     pub(super) recent: RecentCalls,
     /// The rollups' changes of the transaction being written.
     pub(super) rollups: RollupChanges,
@@ -218,6 +222,7 @@ impl BatchWriter {
         let mut enqueued = false;
         let mut stored = StoredPushes {
             offset: self.offset,
+            bodies: &self.bodies,
             recent: &mut self.recent,
             rollups: &mut self.rollups,
             push_jobs: &self.push_jobs,
@@ -244,6 +249,7 @@ impl BatchWriter {
 /// What storing a push needs beside its transaction.
 struct StoredPushes<'a> {
     offset: FixedOffset,
+    bodies: &'a Bodies,
     recent: &'a mut RecentCalls,
     rollups: &'a mut RollupChanges,
     push_jobs: &'a [PushJob],
@@ -254,7 +260,14 @@ struct StoredPushes<'a> {
 
 impl StoredPushes<'_> {
     fn apply(&mut self, tx: &Connection, intake: &Intake) -> Result<WriteOutcome, StoreError> {
-        let outcome = apply(tx, intake, self.offset, self.recent, self.rollups)?;
+        let outcome = apply(
+            tx,
+            intake,
+            self.offset,
+            self.bodies,
+            self.recent,
+            self.rollups,
+        )?;
         // A stored push only: a duplicate was given its jobs when first
         // stored, and a rejected body is no push to pass on.
         if let WriteOutcome::Stored {
@@ -282,6 +295,7 @@ fn apply(
     tx: &Connection,
     job: &Intake,
     offset: FixedOffset,
+    bodies: &Bodies,
     recent: &mut RecentCalls,
     rollups: &mut RollupChanges,
 ) -> Result<WriteOutcome, StoreError> {
@@ -301,7 +315,7 @@ fn apply(
                     deliveries: known.deliveries,
                 });
             }
-            let event_id = insert_event(tx, accepted)?;
+            let event_id = insert_event(tx, accepted, bodies)?;
             let arrived = StoredPush {
                 event_id,
                 received_at: accepted.raw.received_at,
@@ -312,6 +326,7 @@ fn apply(
                 arrived,
                 accepted.raw.body.len(),
                 offset,
+                bodies,
                 recent,
                 rollups,
             )?;

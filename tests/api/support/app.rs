@@ -71,6 +71,7 @@ impl TestApp {
                 default_offset: settings.default_offset,
                 readers: 4,
                 wal_autocheckpoint: udesk_calls::storage::DEFAULT_WAL_AUTOCHECKPOINT,
+                train_dictionary_after: udesk_calls::storage::bodies::TRAIN_AFTER,
             })
             .expect("the store opens"),
         );

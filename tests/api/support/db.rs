@@ -4,21 +4,27 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 use udesk_calls::domain::CollectionKind;
+use udesk_calls::storage::bodies::Bodies;
 
 pub fn open_read_only(path: &Path) -> Connection {
     Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .expect("the database file opens")
 }
 
-/// The bodies of every stored event, as text.
+/// The bodies of every stored event as received (compressed ones
+/// decompressed), as text.
 pub fn event_bodies(db: &Path) -> std::collections::HashSet<String> {
-    open_read_only(db)
-        .prepare("SELECT body FROM events")
+    let conn = open_read_only(db);
+    let bodies = Bodies::load(&conn).unwrap();
+    conn.prepare("SELECT body, body_dictionary FROM events")
         .unwrap()
-        .query_map([], |row| row.get::<_, String>(0))
+        .query_map([], |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get(1)?)))
         .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+        .map(|row| {
+            let (stored, dictionary) = row.unwrap();
+            String::from_utf8(bodies.decode(&conn, dictionary, stored).unwrap()).unwrap()
+        })
+        .collect()
 }
 
 pub fn count(db: &Connection, sql: &str) -> i64 {

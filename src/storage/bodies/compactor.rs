@@ -1,0 +1,299 @@
+//! The upkeep of bodies, on a thread of its own beside the writer: it
+//! trains the first dictionary once enough pushes are stored, then
+//! compresses every body stored as received (before the dictionary, or by
+//! an earlier version of the service) a batch at a time, through the
+//! writer, so pushes keep flowing between batches. Where it got to is kept
+//! in `store_state`, so a restart (or a `kill -9`) resumes there; each
+//! batch is one transaction, and a row is rewritten only if it still holds
+//! the body read.
+//!
+//! Once it has caught up, the space compressing freed is given back to the
+//! file system (see [`give_back_free_pages`]).
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags, params};
+
+use super::{Bodies, MOST_SAMPLES, reversed_numbers, set_state, state, train};
+use crate::storage::{StoreError, Writer, connection};
+
+/// Rows read and rewritten per transaction.
+const BATCH: usize = 500;
+/// How long the upkeep rests when there is nothing to do.
+const IDLE: Duration = Duration::from_secs(5);
+/// `store_state` key: the highest event id whose body was looked at.
+pub const COMPRESSED_THROUGH: &str = "bodies_compressed_through";
+/// Free pages are given back once they are this share of the file or more.
+const FREE_SHARE_GIVEN_BACK: f64 = 0.2;
+/// Pages given back per step where the file allows it incrementally.
+const PAGES_PER_STEP: i64 = 2000;
+
+/// The upkeep thread; stops when dropped or told.
+pub struct Compactor {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Compactor {
+    pub fn spawn(
+        path: std::path::PathBuf,
+        bodies: Arc<Bodies>,
+        writer: Writer,
+        train_after: usize,
+    ) -> std::io::Result<Compactor> {
+        let (stop, stopped) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("db-upkeep".into())
+            .spawn(move || run(&path, &bodies, &writer, train_after, &stopped))?;
+        Ok(Compactor {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread between two batches and waits for it.
+    pub fn stop(&mut self) {
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Compactor {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+enum Step {
+    Worked,
+    Idle,
+}
+
+fn run(
+    path: &std::path::Path,
+    bodies: &Bodies,
+    writer: &Writer,
+    train_after: usize,
+    stopped: &Receiver<()>,
+) {
+    let conn = match Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) {
+        Ok(conn) => conn,
+        Err(error) => {
+            tracing::warn!(%error, "the upkeep of bodies cannot read the database");
+            return;
+        }
+    };
+    if let Err(error) = connection::configure_common(&conn) {
+        tracing::warn!(%error, "the upkeep of bodies cannot read the database");
+        return;
+    }
+    let mut report = Report::default();
+    loop {
+        let rest = match step(&conn, bodies, writer, train_after, &mut report) {
+            Ok(Step::Worked) => Duration::ZERO,
+            Ok(Step::Idle) => IDLE,
+            Err(StoreError::ShuttingDown) => return,
+            Err(error) => {
+                tracing::warn!(%error, "the upkeep of bodies failed; it tries again");
+                IDLE
+            }
+        };
+        match stopped.recv_timeout(rest) {
+            Err(RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+    }
+}
+
+/// Progress of a conversion, logged every few seconds.
+#[derive(Default)]
+struct Report {
+    compressed: u64,
+    bytes_before: u64,
+    bytes_after: u64,
+    logged: Option<Instant>,
+}
+
+fn step(
+    conn: &Connection,
+    bodies: &Bodies,
+    writer: &Writer,
+    train_after: usize,
+    report: &mut Report,
+) -> Result<Step, StoreError> {
+    if !bodies.has_dictionary() {
+        return train_first(conn, bodies, writer, train_after);
+    }
+    let through = state(conn, COMPRESSED_THROUGH)?.unwrap_or(0);
+    let rows: Vec<(i64, i64, Option<Vec<u8>>, Vec<u8>)> = conn
+        .prepare_cached(
+            "SELECT id, conversation_id, iif(body_dictionary IS NULL, body), body_sha256
+             FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )?
+        .query_map(params![through, BATCH as i64], |row| {
+            Ok((row.get(0)?, row.get(1)?, blob(row, 2)?, row.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let Some(&(last, ..)) = rows.last() else {
+        if report.compressed > 0 {
+            tracing::info!(
+                pushes = report.compressed,
+                bytes_before = report.bytes_before,
+                bytes_after = report.bytes_after,
+                "stored pushes are compressed"
+            );
+            report.compressed = 0;
+        }
+        return give_back_free_pages(conn, writer);
+    };
+    let mut rewrites = Vec::new();
+    for (id, conversation_id, body, sha256) in rows {
+        let Some(body) = body else { continue };
+        let encoded = bodies.encode(&body);
+        report.compressed += 1;
+        report.bytes_before += body.len() as u64;
+        report.bytes_after += encoded.as_ref().map_or(body.len(), |e| e.bytes.len()) as u64;
+        rewrites.push((
+            id,
+            conversation_id,
+            sha256,
+            encoded,
+            reversed_numbers(&body),
+        ));
+    }
+    writer.upkeep_blocking(move |conn| {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for (id, conversation_id, sha256, encoded, numbers) in &rewrites {
+            if let Some(encoded) = encoded {
+                tx.prepare_cached(
+                    "UPDATE events SET body = ?1, body_dictionary = ?2
+                     WHERE id = ?3 AND body_dictionary IS NULL AND body_sha256 = ?4",
+                )?
+                .execute(params![
+                    encoded.bytes,
+                    encoded.dictionary,
+                    id,
+                    sha256
+                ])?;
+            }
+            crate::storage::events::insert_numbers(&tx, *conversation_id, numbers)?;
+        }
+        set_state(&tx, COMPRESSED_THROUGH, last)?;
+        tx.commit()?;
+        Ok(())
+    })?;
+    if report
+        .logged
+        .is_none_or(|at| at.elapsed() > Duration::from_secs(10))
+    {
+        report.logged = Some(Instant::now());
+        tracing::info!(
+            through_event = last,
+            pushes = report.compressed,
+            bytes_before = report.bytes_before,
+            bytes_after = report.bytes_after,
+            "compressing stored pushes"
+        );
+    }
+    Ok(Step::Worked)
+}
+
+fn blob(row: &rusqlite::Row, index: usize) -> rusqlite::Result<Option<Vec<u8>>> {
+    Ok(row.get_ref(index)?.as_bytes_or_null()?.map(<[u8]>::to_vec))
+}
+
+/// Trains the first dictionary from the newest pushes, once there are
+/// `train_after` of them.
+fn train_first(
+    conn: &Connection,
+    bodies: &Bodies,
+    writer: &Writer,
+    train_after: usize,
+) -> Result<Step, StoreError> {
+    let samples: Vec<Vec<u8>> = conn
+        .prepare_cached(
+            "SELECT body FROM events WHERE body_dictionary IS NULL ORDER BY id DESC LIMIT ?1",
+        )?
+        .query_map([MOST_SAMPLES as i64], |row| {
+            Ok(blob(row, 0)?.unwrap_or_default())
+        })?
+        .collect::<Result<_, _>>()?;
+    if samples.len() < train_after {
+        return Ok(Step::Idle);
+    }
+    let started = Instant::now();
+    let dictionary = match train(&samples) {
+        Ok(dictionary) => dictionary,
+        Err(error) => {
+            // Too little to learn from (tiny pushes): bodies stay as received.
+            tracing::debug!(%error, "no body dictionary could be trained");
+            return Ok(Step::Idle);
+        }
+    };
+    let trained_on = samples.len();
+    let kept = dictionary.clone();
+    let id = writer.upkeep_blocking(move |conn| Bodies::insert(conn, &kept, trained_on))?;
+    bodies.adopt(id, &dictionary);
+    tracing::info!(
+        dictionary = id,
+        trained_on,
+        bytes = dictionary.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "trained a dictionary for compressing pushes"
+    );
+    Ok(Step::Worked)
+}
+
+/// Gives space back to the file system once the bodies are compressed. Rows
+/// compressed in place leave their pages partly empty rather than free, so
+/// a database of an earlier version (no incremental vacuum) is rewritten
+/// once by `VACUUM`, which turns incremental vacuum on; after that, free
+/// pages are given back a few thousand at a time once they are a fifth of
+/// the file.
+fn give_back_free_pages(conn: &Connection, writer: &Writer) -> Result<Step, StoreError> {
+    let pragma = |name: &str| -> Result<i64, StoreError> {
+        Ok(conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))?)
+    };
+    let (free, pages) = (pragma("freelist_count")?, pragma("page_count")?);
+    let incremental = pragma("auto_vacuum")? == 2;
+    if incremental && (pages == 0 || (free as f64) < FREE_SHARE_GIVEN_BACK * pages as f64) {
+        return Ok(Step::Idle);
+    }
+    let started = Instant::now();
+    writer.upkeep_blocking(move |conn| {
+        if incremental {
+            conn.execute_batch(&format!("PRAGMA incremental_vacuum({PAGES_PER_STEP})"))?;
+        } else {
+            // The copy VACUUM makes goes to a file: in memory, as other
+            // temporary tables are, it would need the database's size in RAM.
+            conn.execute_batch(
+                "PRAGMA temp_store = FILE; PRAGMA auto_vacuum = INCREMENTAL; VACUUM;
+                 PRAGMA temp_store = MEMORY;",
+            )?;
+            // Rewritten whole: no fragment of a deleted row is left.
+            set_state(conn, crate::storage::purge::ERASED_THROUGHOUT, 1)?;
+        }
+        Ok(())
+    })?;
+    if !incremental {
+        tracing::info!(
+            free_pages = free,
+            pages,
+            seconds = started.elapsed().as_secs_f64(),
+            "the database was rewritten to give back the space compressing freed"
+        );
+    }
+    Ok(if incremental {
+        Step::Worked
+    } else {
+        Step::Idle
+    })
+}

@@ -1,0 +1,101 @@
+use super::*;
+use crate::storage::DEFAULT_WAL_AUTOCHECKPOINT;
+use crate::storage::connection::open_writer;
+
+/// Pushes of many calls, shaped like Udesk's, each with a phone number.
+fn pushes(calls: u64) -> Vec<Vec<u8>> {
+    (0..calls)
+        .flat_map(|n| {
+            ["agent_incall", "hangup", "end"].map(|occasion| {
+                let result = ["客服接听", "客服未接", "放弃排队"][n as usize % 3];
+                serde_json::json!({
+                    "conversation_id": 9_000_000_000u64 + n,
+                    "occasion": occasion,
+                    "customer_phone": format!("139{:08}", n * 7919 % 100_000_000),
+                    "timestamp": format!("2024-05-0{} 1{}:2{}:00 +0800", n % 9 + 1, n % 10, n % 6),
+                    "call_result": result,
+                    "workflow": "in",
+                    "agent_email": format!("agent{}@callcenter.example.cn", n % 50),
+                    "queue_statue": "排队成功",
+                    "total_time": n % 300,
+                })
+                .to_string()
+                .into_bytes()
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn long_digit_runs_are_masked_and_short_ones_kept() {
+    let masked = mask_long_digit_runs(br#"{"p":"13912345678","t":"2024-05-06 10:00","n":12345}"#);
+    assert_eq!(
+        masked,
+        br#"{"p":"00000000000","t":"2024-05-06 10:00","n":00000}"#
+    );
+}
+
+#[test]
+fn numbers_are_kept_reversed_once_each() {
+    let numbers =
+        reversed_numbers(br#"{"a":"+8613912345678","b":"13912345678","c":123456,"d":"1234567"}"#);
+    assert_eq!(numbers, ["7654321", "87654321931", "8765432193168"]);
+}
+
+#[test]
+fn a_trained_dictionary_holds_no_phone_number_and_bodies_come_back_byte_for_byte() {
+    let samples = pushes(600);
+    let dictionary = train(&samples).unwrap();
+    for body in &samples {
+        let at = body.windows(4).position(|w| w == b"\"139").unwrap() + 1;
+        let phone = &body[at..at + 11];
+        assert!(
+            !dictionary.windows(11).any(|w| w == phone),
+            "a phone number of the samples is in the dictionary"
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open_writer(&dir.path().join("b.db"), DEFAULT_WAL_AUTOCHECKPOINT).unwrap();
+    let bodies = Bodies::load(&conn).unwrap();
+    assert!(bodies.encode(&samples[0]).is_none(), "no dictionary yet");
+    let id = Bodies::insert(&conn, &dictionary, samples.len()).unwrap();
+    bodies.adopt(id, &dictionary);
+    let (mut raw, mut kept) = (0, 0);
+    for body in pushes(700).iter().skip(1800) {
+        let encoded = bodies.encode(body).expect("smaller compressed");
+        raw += body.len();
+        kept += encoded.bytes.len();
+        // Another process reads it with the dictionary from the database.
+        let elsewhere = Bodies::load(&conn).unwrap();
+        let back = elsewhere
+            .decode(&conn, Some(encoded.dictionary), encoded.bytes)
+            .unwrap();
+        assert_eq!(&back, body);
+    }
+    assert!(kept * 3 < raw, "{kept} bytes kept of {raw}");
+    assert_eq!(
+        bodies.decode(&conn, None, b"as received".to_vec()).unwrap(),
+        b"as received"
+    );
+}
+
+#[test]
+fn a_damaged_body_is_an_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open_writer(&dir.path().join("b.db"), DEFAULT_WAL_AUTOCHECKPOINT).unwrap();
+    let samples = pushes(400);
+    let dictionary = train(&samples).unwrap();
+    let id = Bodies::insert(&conn, &dictionary, samples.len()).unwrap();
+    let bodies = Bodies::load(&conn).unwrap();
+    let mut encoded = bodies.encode(&samples[5]).unwrap();
+    let last = encoded.bytes.len() - 1;
+    encoded.bytes.truncate(last);
+    assert!(bodies.decode(&conn, Some(id), encoded.bytes).is_err());
+    assert!(
+        bodies
+            .decode(&conn, Some(id), b"not zstd".to_vec())
+            .is_err()
+    );
+    assert!(bodies.decode(&conn, Some(id + 1), Vec::new()).is_err());
+}

@@ -1,0 +1,190 @@
+//! Pushes kept compressed: once enough are stored a dictionary is trained
+//! from them, what came before is compressed in the background, and every
+//! push still comes back byte for byte (GraphQL's `body`, `reprocess`),
+//! also from a database of the previous version converted in place.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use udesk_calls::config::Settings;
+
+use crate::support::TestApp;
+use crate::support::binary::{binary, run};
+use crate::support::calls::synthetic_call;
+use crate::support::db::{count, event_bodies, open_read_only, projection_dump};
+use crate::support::payloads::payload;
+
+/// Enough calls for a dictionary to be trained (1,200 pushes of the size
+/// of the vendor's sample, each call's own).
+fn bodies() -> Vec<String> {
+    let sample: serde_json::Value =
+        serde_json::from_str(&payload("vendor-sample-end.json")).unwrap();
+    let occasions = ["enqueue_succ", "agent_incall", "hangup", "end"];
+    (1..=300)
+        .flat_map(|id: i64| {
+            let sample = sample.clone();
+            occasions.iter().enumerate().map(move |(i, occasion)| {
+                let mut push = sample.clone();
+                push["conversation_id"] = json!(id);
+                push["occasion"] = json!(occasion);
+                push["timestamp"] = json!(format!("2024-05-06 09:{:02}:{:02} +0800", id % 60, i));
+                push["customer_phone"] = json!(format!("139{:08}", id * 7919));
+                push.to_string()
+            })
+        })
+        .collect()
+}
+
+/// Waits until the upkeep has compressed every body it can.
+fn wait_until_compressed(db: &Path) {
+    let started = Instant::now();
+    loop {
+        let conn = open_read_only(db);
+        let raw = count(
+            &conn,
+            "SELECT count(*) FROM events WHERE body_dictionary IS NULL",
+        );
+        if raw == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{raw} bodies still stored as received: {:?}",
+            crate::support::db::rows(
+                &conn,
+                "SELECT id, length(body), typeof(body) FROM events WHERE body_dictionary IS NULL"
+            )
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Every stored push, as GraphQL serves them.
+async fn bodies_through_graphql(app: &TestApp) -> Vec<String> {
+    let data = app
+        .data(
+            "{ calls(first: 500) { nodes { events { body } } } }",
+            json!({}),
+        )
+        .await;
+    data["calls"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|call| call["events"].as_array().unwrap().clone())
+        .map(|event| event["body"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn pushes_are_compressed_once_enough_are_stored_and_come_back_byte_for_byte() {
+    let app = TestApp::start().await;
+    let sent = bodies();
+    app.push_all(&sent).await;
+    wait_until_compressed(&app.db_path);
+    let db = app.db();
+    assert_eq!(count(&db, "SELECT count(*) FROM body_dictionaries"), 1);
+    let stored: i64 = count(&db, "SELECT sum(length(body)) FROM events");
+    let received: usize = sent.iter().map(String::len).sum();
+    assert!(
+        (stored as usize) * 3 < received,
+        "{stored} bytes kept of {received}"
+    );
+    // New pushes are compressed as they arrive.
+    let later = synthetic_call(5_000, 4);
+    app.push_all(&later).await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM events WHERE conversation_id = 5000 AND body_dictionary IS NULL"
+        ),
+        0
+    );
+    let mut expected: Vec<String> = sent.iter().chain(&later).cloned().collect();
+    let mut served = bodies_through_graphql(&app).await;
+    expected.sort();
+    served.sort();
+    assert_eq!(served, expected);
+    assert_eq!(
+        event_bodies(&app.db_path),
+        expected.iter().cloned().collect()
+    );
+
+    let live = projection_dump(&db);
+    let db_path = app.db_path.clone();
+    let _dir = app.stop_keeping_files().await;
+    let (code, _, stderr) = run(binary().arg("reprocess").arg("--db").arg(&db_path));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(projection_dump(&open_read_only(&db_path)), live);
+}
+
+/// Makes `db` what the previous version left: its schema before migration
+/// 07, every body as received, no incremental vacuum.
+fn as_the_previous_version_left_it(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    // The upkeep may have compressed some already: back as received.
+    let bodies = udesk_calls::storage::bodies::Bodies::load(&conn).unwrap();
+    let compressed: Vec<(i64, Vec<u8>, i64)> = conn
+        .prepare("SELECT id, body, body_dictionary FROM events WHERE body_dictionary IS NOT NULL")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (id, stored, dictionary) in compressed {
+        let body = bodies.decode(&conn, Some(dictionary), stored).unwrap();
+        conn.execute(
+            "UPDATE events SET body = ?1, body_dictionary = NULL WHERE id = ?2",
+            rusqlite::params![String::from_utf8(body).unwrap(), id],
+        )
+        .unwrap();
+    }
+    conn.execute_batch(
+        "DROP INDEX events_stored_as_received;
+         ALTER TABLE events DROP COLUMN body_dictionary;
+         DROP TABLE body_dictionaries; DROP TABLE call_numbers; DROP TABLE store_state;
+         PRAGMA user_version = 6;
+         PRAGMA auto_vacuum = NONE; VACUUM;",
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_database_of_the_previous_version_is_converted_in_place_and_gives_its_space_back() {
+    let app = TestApp::start().await;
+    let sent = bodies();
+    app.push_all(&sent).await;
+    let db_path = app.db_path.clone();
+    let before = projection_dump(&app.db());
+    let dir = app.stop_keeping_files().await;
+    as_the_previous_version_left_it(&db_path);
+    let old_size = std::fs::metadata(&db_path).unwrap().len();
+
+    let app = TestApp::start_in(dir, Settings::open_local()).await;
+    wait_until_compressed(&db_path);
+    let started = Instant::now();
+    loop {
+        let conn = open_read_only(&db_path);
+        let vacuum: i64 = conn
+            .query_row("PRAGMA auto_vacuum", [], |row| row.get(0))
+            .unwrap();
+        if vacuum == 2 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not rewritten");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut served = bodies_through_graphql(&app).await;
+    let mut expected = sent.clone();
+    served.sort();
+    expected.sort();
+    assert_eq!(served, expected);
+    assert_eq!(projection_dump(&app.db()), before);
+    let _dir = app.stop_keeping_files().await;
+    let new_size = std::fs::metadata(&db_path).unwrap().len();
+    assert!(
+        new_size * 2 < old_size,
+        "{new_size} bytes after, {old_size} before"
+    );
+}
