@@ -22,7 +22,7 @@ use chrono::{DateTime, FixedOffset};
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 use super::StoreError;
-use super::connection::open_writer;
+use super::connection::{is_current, open_for_reading, open_writer};
 use super::rollups::{self, RollupChanges};
 use super::sql::placeholders;
 use crate::domain::ConversationId;
@@ -162,15 +162,12 @@ pub fn purge(
     dry_run: bool,
     mut progress: impl FnMut(u64),
 ) -> Result<PurgeReport, StoreError> {
+    if dry_run {
+        return count(path, wal_autocheckpoint, target);
+    }
     let mut connection = open_writer(path, wal_autocheckpoint)?;
     let conn = &mut connection;
     let mut total = PurgeReport::default();
-    if dry_run {
-        let tx = conn.transaction()?;
-        total = purge_chunk(&tx, target, usize::MAX, true)?;
-        total.rejected_pushes = purge_rejected(&tx, target, true)?;
-        return Ok(total);
-    }
     loop {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let chunk = purge_chunk(&tx, target, CHUNK, false)?;
@@ -199,6 +196,31 @@ pub fn purge(
         checkpoint_truncate(&connection)?;
         total.vacuumed = true;
     }
+    Ok(total)
+}
+
+/// What a purge of `target` would erase, counted in one read snapshot
+/// without writing: a full disk is when erasing is planned. A missing or
+/// older file is first created or migrated, as by every command.
+fn count(
+    path: &Path,
+    wal_autocheckpoint: u32,
+    target: &PurgeTarget,
+) -> Result<PurgeReport, StoreError> {
+    let mut connection = None;
+    if path.exists() {
+        let reader = open_for_reading(path)?;
+        if is_current(&reader)? {
+            connection = Some(reader);
+        }
+    }
+    let connection = match connection {
+        Some(reader) => reader,
+        None => open_writer(path, wal_autocheckpoint)?,
+    };
+    let tx = connection.unchecked_transaction()?;
+    let mut total = purge_chunk(&tx, target, usize::MAX, true)?;
+    total.rejected_pushes = purge_rejected(&tx, target, true)?;
     Ok(total)
 }
 
