@@ -153,22 +153,34 @@ pub fn parse_cors_origin(text: &str) -> Result<String, String> {
 /// guessing out of reach; "secret" or a word is refused at start.
 pub const MIN_TOKEN_CHARS: usize = 16;
 
-/// Refuses a token shorter than [`MIN_TOKEN_CHARS`], naming its flag but
-/// never the token.
+/// Refuses a blank token and one shorter than [`MIN_TOKEN_CHARS`], naming
+/// its flag but never the token. Tokens are compared trimmed, so a blank one
+/// (an empty value, spaces, nothing between two commas) would otherwise be
+/// dropped and leave its side open: an operator who set the flag or its
+/// variable meant it closed.
 pub fn check_token_lengths(settings: &Settings) -> Result<(), String> {
-    for (flag, tokens) in [
+    for (flag, variable, tokens) in [
         (
-            "--webhook-token (UDESK_CALLS_WEBHOOK_TOKEN)",
+            "--webhook-token",
+            "UDESK_CALLS_WEBHOOK_TOKEN",
             &settings.webhook_tokens,
         ),
-        ("--api-token (UDESK_CALLS_API_TOKEN)", &settings.api_tokens),
+        ("--api-token", "UDESK_CALLS_API_TOKEN", &settings.api_tokens),
     ] {
+        if tokens.iter().any(|token| token.trim().is_empty()) {
+            return Err(format!(
+                "{flag} ({variable}) was given a blank token (an empty value, only spaces, or nothing \
+                 between two commas); give tokens of at least {MIN_TOKEN_CHARS} characters, e.g. from \
+                 `openssl rand -hex 16`, or, to run open on a loopback address, leave {flag} out and \
+                 unset {variable}"
+            ));
+        }
         if let Some(short) = tokens
             .iter()
             .find(|token| token.chars().count() < MIN_TOKEN_CHARS)
         {
             return Err(format!(
-                "a token of {flag} has {} characters; use at least {MIN_TOKEN_CHARS}, e.g. from `openssl rand -hex 16`",
+                "a token of {flag} ({variable}) has {} characters; use at least {MIN_TOKEN_CHARS}, e.g. from `openssl rand -hex 16`",
                 short.chars().count()
             ));
         }
@@ -287,6 +299,22 @@ mod tests {
         let refusal = check_token_lengths(&settings).unwrap_err();
         assert!(refusal.contains("--webhook-token") && refusal.contains("7 characters"));
         assert!(!refusal.contains("hunter2"), "{refusal}");
+    }
+
+    #[test]
+    fn blank_tokens_are_refused_rather_than_leaving_the_service_open() {
+        for blank in ["", "   ", &" ".repeat(17), "\t"] {
+            let mut settings = Settings::open_local();
+            settings.api_tokens = vec!["0123456789abcdef".into(), blank.into()];
+            let refusal = check_token_lengths(&settings).unwrap_err();
+            assert!(
+                refusal.contains("--api-token (UDESK_CALLS_API_TOKEN)")
+                    && refusal.contains("blank")
+                    && refusal.contains("unset UDESK_CALLS_API_TOKEN"),
+                "{refusal}"
+            );
+            assert!(!refusal.contains("0123456789abcdef"), "{refusal}");
+        }
     }
 
     #[test]

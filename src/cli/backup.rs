@@ -4,7 +4,7 @@
 //! The copy is written to a hidden temporary file beside DEST (same folder,
 //! so same file system) and renamed onto DEST only once it is complete,
 //! checked and on disk: a crash, a full disk or Ctrl-C never leaves a half
-//! backup under DEST's name. Without `--force` an existing DEST is never
+//! backup under DEST's name, and a failure leaves no file at all. Without `--force` an existing DEST is never
 //! replaced, not even by a file that appears while the backup runs.
 
 use std::fs::File;
@@ -43,6 +43,7 @@ fn back_up(args: &BackupArgs) -> anyhow::Result<BackupReport> {
         .suffix(".partial")
         .tempfile_in(&folder)
         .with_context(|| format!("cannot write in {}", folder.display()))?;
+    let _sidecars = Sidecars(partial.path().to_owned());
 
     let mut bar = Bar::staged();
     let copied = copy_database(&args.db, partial.path(), |progress| bar.show(progress));
@@ -122,6 +123,21 @@ fn check_destination(args: &BackupArgs) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(folder)
+}
+
+/// Removes, when dropped, the files SQLite keeps beside a copy it writes: a
+/// failed write (a full disk) leaves a hot `-journal`, and until the copy
+/// leaves WAL mode it has `-wal` and `-shm`. The copy itself is its
+/// `NamedTempFile`'s to remove; after the copy's connection is closed, none
+/// of these is of use to anything.
+struct Sidecars(PathBuf);
+
+impl Drop for Sidecars {
+    fn drop(&mut self) {
+        for suffix in ["-journal", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(sidecar(&self.0, suffix));
+        }
+    }
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

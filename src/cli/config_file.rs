@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Arg, ArgAction, Command, CommandFactory, FromArgMatches};
 
 use super::Cli;
@@ -76,12 +76,9 @@ impl ConfigFile {
     fn read(path: &Path) -> Result<ConfigFile, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|error| format!("cannot read the config file {}: {error}", path.display()))?;
-        let table = text.parse::<toml::Table>().map_err(|error| {
-            format!(
-                "the config file {} is not valid TOML: {error}",
-                path.display()
-            )
-        })?;
+        let table = text
+            .parse::<toml::Table>()
+            .map_err(|error| not_toml(path, &text, &error))?;
         Ok(ConfigFile {
             path: path.to_owned(),
             table,
@@ -186,6 +183,31 @@ impl ConfigFile {
     }
 }
 
+/// Where and why `text` is not TOML, without the line itself: toml's own
+/// message quotes it, and the line may be `webhook-token = "…"`.
+fn not_toml(path: &Path, text: &str, error: &toml::de::Error) -> String {
+    let place = match error.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before
+                .rsplit('\n')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .count()
+                + 1;
+            format!(" at line {line}, column {column}")
+        }
+        None => String::new(),
+    };
+    format!(
+        "the config file {} is not valid TOML{place}: {} (the line is not shown: it may hold a secret)",
+        path.display(),
+        error.message().trim_end()
+    )
+}
+
 /// Every key a config file may hold: the long flags of every command, but
 /// `--config` itself, `--help` and `--version`.
 fn file_keys(command: &Command) -> BTreeSet<&str> {
@@ -229,6 +251,10 @@ fn clap_reason(error: &clap::Error) -> String {
     use std::error::Error as _;
     if let Some(source) = error.source() {
         return format!("is not valid: {source}");
+    }
+    // A secret's parser says why without the value (see `SecretValue`).
+    if let Some(ContextValue::String(reason)) = error.get(ContextKind::Custom) {
+        return format!("is not valid: {reason}");
     }
     let rendered = error.to_string();
     let said: Vec<&str> = rendered

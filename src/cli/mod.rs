@@ -14,6 +14,7 @@ pub mod logging;
 mod progress;
 mod purge;
 mod reprocess;
+mod secret_value;
 mod serve;
 
 use std::path::PathBuf;
@@ -32,6 +33,7 @@ use crate::storage::{DEFAULT_WAL_AUTOCHECKPOINT, StoreOptions};
 
 pub use config_file::{parse, try_parse_from};
 pub use forward::{ForwardCommand, ForwardRetryArgs};
+use secret_value::SecretValue;
 
 #[derive(Parser)]
 #[command(
@@ -304,7 +306,7 @@ pub struct ServeArgs {
         env = "UDESK_CALLS_FORWARD_TO",
         value_name = "URL",
         value_delimiter = ',',
-        value_parser = ForwardTarget::parse,
+        value_parser = SecretValue(ForwardTarget::parse),
         hide_env_values = true
     )]
     pub forward_to: Vec<ForwardTarget>,
@@ -317,7 +319,7 @@ pub struct ServeArgs {
         long,
         env = "UDESK_CALLS_FORWARD_SECRET",
         value_name = "SECRET",
-        value_parser = SigningSecret::parse,
+        value_parser = SecretValue(SigningSecret::parse),
         hide_env_values = true
     )]
     pub forward_secret: Option<SigningSecret>,

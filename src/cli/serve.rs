@@ -17,8 +17,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!(refusal);
     }
     let settings = Settings {
-        webhook_tokens: non_empty(args.webhook_tokens),
-        api_tokens: non_empty(args.api_tokens),
+        webhook_tokens: trimmed(args.webhook_tokens),
+        api_tokens: trimmed(args.api_tokens),
         default_offset: args.database.default_utc_offset,
         max_body_bytes: args.max_body_bytes,
         cors_origins: args.cors_origins,
@@ -87,12 +87,12 @@ fn raise_descriptor_limit() {
     }
 }
 
-/// Blank tokens (an empty variable, a trailing comma) are no tokens.
-fn non_empty(tokens: Vec<String>) -> Vec<String> {
+/// Spaces around a token (`a, b` in the variable) are not part of it; a
+/// token left blank is kept, for `check_token_lengths` to refuse.
+fn trimmed(tokens: Vec<String>) -> Vec<String> {
     tokens
         .into_iter()
         .map(|token| token.trim().to_owned())
-        .filter(|token| !token.is_empty())
         .collect()
 }
 

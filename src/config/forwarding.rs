@@ -139,6 +139,14 @@ impl SigningSecret {
         let encoded = text.trim();
         let encoded = encoded.strip_prefix("whsec_").unwrap_or(encoded);
         let how = "make one with: echo \"whsec_$(openssl rand -base64 32)\"";
+        // Said apart from a short key: an empty variable is a mistake of
+        // the setup, and sending unsigned is the operator's call to make.
+        if encoded.is_empty() {
+            return Err(format!(
+                "--forward-secret (UDESK_CALLS_FORWARD_SECRET) is blank; {how}, \
+                 or leave it out and unset UDESK_CALLS_FORWARD_SECRET to send pushes unsigned"
+            ));
+        }
         let key = STANDARD
             .decode(encoded)
             .map_err(|_| format!("--forward-secret is not whsec_ followed by base64; {how}"))?;
@@ -211,6 +219,13 @@ mod tests {
         assert_eq!(SigningSecret::parse(&STANDARD.encode(key)).unwrap(), secret);
         assert!(!format!("{secret:?}").contains(&STANDARD.encode(key)));
         assert!(SigningSecret::parse("whsec_not*base64").is_err());
+        for blank in ["", "  ", "whsec_"] {
+            let error = SigningSecret::parse(blank).unwrap_err();
+            assert!(
+                error.contains("blank") && error.contains("unset UDESK_CALLS_FORWARD_SECRET"),
+                "{error}"
+            );
+        }
         let short = format!("whsec_{}", STANDARD.encode([1u8; 8]));
         assert!(
             SigningSecret::parse(&short)

@@ -97,6 +97,63 @@ pub fn open_writer(path: &Path, wal_autocheckpoint: u32) -> Result<Connection, S
     Ok(connection)
 }
 
+/// Opens the existing database at `path` to read, and nothing else: nothing
+/// is created, migrated, analysed or claimed, and the connection is
+/// `query_only`. A dry run works through it on a full disk, where planning
+/// what to erase matters most.
+///
+/// Every connection to a WAL database maps its `-shm` file; when no other
+/// connection has it open (the service is stopped), SQLite first creates it
+/// and grows it to 32 KiB, which a full disk refuses. The connection then
+/// reads with `locking_mode = EXCLUSIVE`, which keeps that index in its own
+/// memory: with no other connection there is nobody to keep out, and one
+/// that comes meanwhile waits until this one closes.
+pub fn open_for_reading(path: &Path) -> Result<Connection, StoreError> {
+    file_checks::check_library()?;
+    let cannot = |error: rusqlite::Error| {
+        StoreError::Unavailable(format!("cannot read {}: {error}", path.display()))
+    };
+    match open_reading(path, false) {
+        Ok(connection) => Ok(connection),
+        Err(error)
+            if matches!(
+                error.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::SystemIoFailure | rusqlite::ErrorCode::DiskFull)
+            ) =>
+        {
+            open_reading(path, true).map_err(|_| cannot(error))
+        }
+        Err(error) => Err(cannot(error)),
+    }
+}
+
+/// A `query_only` connection to `path` that has read the schema, so the
+/// `-shm` file is mapped (or, `exclusive`, not needed).
+fn open_reading(path: &Path, exclusive: bool) -> rusqlite::Result<Connection> {
+    let connection = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // Only before the first read does it keep the index out of `-shm`.
+    if exclusive {
+        connection.query_row("PRAGMA locking_mode = EXCLUSIVE", [], |_| Ok(()))?;
+    }
+    configure_common(&connection)?;
+    connection.execute_batch("PRAGMA query_only = ON;")?;
+    connection.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+    Ok(connection)
+}
+
+/// Whether the database `connection` reads is this service's and needs no
+/// migration: what [`open_writer`] would otherwise write first.
+pub fn is_current(connection: &Connection) -> Result<bool, StoreError> {
+    let id: i64 = connection.query_row("PRAGMA application_id", [], |row| row.get(0))?;
+    let pending = MIGRATIONS
+        .pending_migrations(connection)
+        .map_err(|error| StoreError::Unavailable(format!("reading the schema version: {error}")))?;
+    Ok(id == file_checks::APPLICATION_ID && pending == 0)
+}
+
 /// Applies the pending migrations with foreign keys off, as SQLite's way
 /// of rebuilding a table requires (dropping the old table must not cascade
 /// to its children), then checks every foreign key before turning them on.
@@ -167,6 +224,29 @@ mod tests {
             .query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))
             .unwrap();
         assert_eq!(checkpoint, i64::from(DEFAULT_WAL_AUTOCHECKPOINT));
+    }
+
+    #[test]
+    fn a_reading_connection_creates_migrates_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calls.db");
+        assert!(open_for_reading(&path).is_err());
+        assert!(!path.exists());
+
+        let mut older = Connection::open(&path).unwrap();
+        MIGRATIONS.to_version(&mut older, 1).unwrap();
+        drop(older);
+        let reader = open_for_reading(&path).unwrap();
+        assert!(
+            !is_current(&reader).unwrap(),
+            "an older file is not current"
+        );
+        drop(reader);
+
+        drop(open_writer(&path, DEFAULT_WAL_AUTOCHECKPOINT).unwrap());
+        let reader = open_for_reading(&path).unwrap();
+        assert!(is_current(&reader).unwrap());
+        assert!(reader.execute_batch("DELETE FROM calls").is_err());
     }
 
     #[test]

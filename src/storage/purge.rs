@@ -23,7 +23,7 @@ use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 use super::StoreError;
 use super::bodies::{SHORTEST_NUMBER, set_state, state};
-use super::connection::open_writer;
+use super::connection::{is_current, open_for_reading, open_writer};
 use super::rollups::{self, RollupChanges};
 use super::sql::placeholders;
 use crate::domain::ConversationId;
@@ -183,15 +183,12 @@ pub fn purge(
     dry_run: bool,
     mut progress: impl FnMut(u64),
 ) -> Result<PurgeReport, StoreError> {
+    if dry_run {
+        return count(path, wal_autocheckpoint, target);
+    }
     let mut connection = open_writer(path, wal_autocheckpoint)?;
     let conn = &mut connection;
     let mut total = PurgeReport::default();
-    if dry_run {
-        let tx = conn.transaction()?;
-        total = purge_chunk(&tx, target, usize::MAX, true)?;
-        total.rejected_pushes = purge_rejected(&tx, target, true)?;
-        return Ok(total);
-    }
     loop {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let chunk = purge_chunk(&tx, target, CHUNK, false)?;
@@ -216,7 +213,7 @@ pub fn purge(
     // this version, or rewritten once) holds no old fragments: only one
     // written before is read back, whole.
     if let PurgeTarget::CustomerPhone(phone) = target
-        && !erased_throughout(path, wal_autocheckpoint)?
+        && !erased_throughout(path)?
         && file_contains(path, phone.as_bytes())?
     {
         let connection = open_writer(path, wal_autocheckpoint)?;
@@ -233,9 +230,34 @@ pub fn purge(
 /// a `VACUUM` rewrote it).
 pub const ERASED_THROUGHOUT: &str = "erased_throughout";
 
-fn erased_throughout(path: &Path, wal_autocheckpoint: u32) -> Result<bool, StoreError> {
-    let connection = open_writer(path, wal_autocheckpoint)?;
+fn erased_throughout(path: &Path) -> Result<bool, StoreError> {
+    let connection = open_for_reading(path)?;
     Ok(state(&connection, ERASED_THROUGHOUT)? == Some(1))
+}
+
+/// What a purge of `target` would erase, counted in one read snapshot
+/// without writing: a full disk is when erasing is planned. A missing or
+/// older file is first created or migrated, as by every command.
+fn count(
+    path: &Path,
+    wal_autocheckpoint: u32,
+    target: &PurgeTarget,
+) -> Result<PurgeReport, StoreError> {
+    let mut connection = None;
+    if path.exists() {
+        let reader = open_for_reading(path)?;
+        if is_current(&reader)? {
+            connection = Some(reader);
+        }
+    }
+    let connection = match connection {
+        Some(reader) => reader,
+        None => open_writer(path, wal_autocheckpoint)?,
+    };
+    let tx = connection.unchecked_transaction()?;
+    let mut total = purge_chunk(&tx, target, usize::MAX, true)?;
+    total.rejected_pushes = purge_rejected(&tx, target, true)?;
+    Ok(total)
 }
 
 /// Copies the WAL into the database and empties it, so deleted frames are

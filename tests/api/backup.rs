@@ -14,6 +14,7 @@ use crate::support::calls::synthetic_call;
 use crate::support::db::event_bodies;
 use crate::support::db::{count, open_read_only};
 use crate::support::steady_pushes::SteadyPushes;
+use crate::support::tmpfs::Tmpfs;
 use crate::support::tools::on_a_terminal;
 
 fn integrity(db: &Path) -> String {
@@ -193,6 +194,43 @@ fn backup_never_overwrites_without_force_and_never_copies_onto_the_database() {
         left.iter().all(|name| !name.ends_with(".partial")),
         "a partial copy was left behind: {left:?}"
     );
+}
+
+#[test]
+fn a_backup_that_fills_its_disk_leaves_nothing_beside_dest() {
+    let Some(tmpfs) = Tmpfs::mount("1m") else {
+        return;
+    };
+    // About 3 MiB: pushes of 100 KB each.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calls.db");
+    let pushes: Vec<String> = (0..30)
+        .map(|index| {
+            json!({
+                "conversation_id": 8_000_000 + index,
+                "occasion": "end",
+                "timestamp": "2024-05-06 10:00:00 +0800",
+                "x_padding": format!("{index:08}").repeat(12_500),
+            })
+            .to_string()
+        })
+        .collect();
+    let (code, _, stderr) = run_with_input(
+        binary().args(["import", "-", "--db"]).arg(&db),
+        pushes.join("\n").as_bytes(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+
+    let dest = tmpfs.path().join("copy.db");
+    let (code, _, stderr) = run(binary().arg("backup").arg(&dest).arg("--db").arg(&db));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("full"), "{stderr}");
+    assert!(stderr.contains("was not written"), "{stderr}");
+    let left: Vec<String> = std::fs::read_dir(tmpfs.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "left beside {}: {left:?}", dest.display());
 }
 
 #[test]

@@ -2,8 +2,10 @@
 //! give the database the webhook gives, `serve` refuses to run open on a
 //! public address, never logs a token, and `--help` explains every flag.
 
+use std::time::Duration;
+
 use crate::support::TestApp;
-use crate::support::binary::{Server, binary, run, run_with_input};
+use crate::support::binary::{Server, binary, run, run_with_input, run_within};
 use crate::support::calls::synthetic_call;
 use crate::support::db::{count, open_read_only, projection_dump, rows};
 use crate::support::payloads::{inbound, payload};
@@ -291,4 +293,48 @@ fn serve_refuses_a_token_shorter_than_16_characters_without_showing_it() {
         "{stderr}"
     );
     assert!(!stderr.contains("short-api-tok"), "{stderr}");
+}
+
+#[test]
+fn serve_refuses_a_blank_token_however_it_is_given_instead_of_running_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calls.db");
+    let config = dir.path().join("udesk-calls.toml");
+    std::fs::write(&config, "api-token = [\"api-token-0000000001\", \"  \"]\n").unwrap();
+    let refused = |side: &str, args: &[&str], variable: Option<(&str, &str)>| {
+        let mut command = binary();
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+            .arg(&db)
+            .args(args)
+            .env("RUST_LOG", "info");
+        if let Some((name, value)) = variable {
+            command.env(name, value);
+        }
+        let case = format!("{args:?} {variable:?}");
+        let (code, stdout, stderr) = run_within(&mut command, Duration::from_secs(20));
+        assert_eq!(code, Some(1), "{case} was not refused: {stderr}");
+        let name = format!("UDESK_CALLS_{}_TOKEN", side.to_uppercase());
+        assert!(
+            stderr.contains(&format!("--{side}-token ({name})")) && stderr.contains("blank"),
+            "{case}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("unset {name}")),
+            "{case}: {stderr}"
+        );
+        assert!(!stderr.contains("open=true"), "{case}: {stderr}");
+        assert!(!stderr.contains("api-token-0000000001"), "{case}: {stderr}");
+        assert!(stdout.is_empty(), "{case}: {stdout}");
+        assert!(!db.exists(), "{case} opened the database");
+    };
+    let spaces = " ".repeat(17);
+    refused("webhook", &["--webhook-token", ""], None);
+    refused("webhook", &["--webhook-token", &spaces], None);
+    refused("webhook", &[], Some(("UDESK_CALLS_WEBHOOK_TOKEN", ",,,")));
+    // Set yet empty, as an environment file's `NAME=` leaves it.
+    refused("webhook", &[], Some(("UDESK_CALLS_WEBHOOK_TOKEN", "")));
+    refused("api", &["--api-token", "api-token-0000000001,"], None);
+    refused("api", &[], Some(("UDESK_CALLS_API_TOKEN", &spaces)));
+    refused("api", &["--config", config.to_str().unwrap()], None);
 }

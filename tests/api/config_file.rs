@@ -146,3 +146,38 @@ fn a_bad_value_in_the_config_file_is_reported_with_its_key_and_the_file() {
     assert!(stderr.contains("+08:00"), "says how to write it: {stderr}");
     assert!(stderr.contains(config.to_str().unwrap()), "{stderr}");
 }
+
+#[test]
+fn a_config_file_that_is_not_toml_is_refused_by_line_without_quoting_the_secret_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("never.db");
+    let config = dir.path().join("udesk-calls.toml");
+    for (text, place) in [
+        // A backslash a Windows path or a generated token may hold.
+        (
+            "listen = \"127.0.0.1:0\"\nwebhook-token = \"hook\\hunter2-0000001\"\n",
+            "line 2, column 23",
+        ),
+        (
+            "api-token = [\"api-hunter2-00000001\", api-hunter2-00000002]\n",
+            "line 1, column 38",
+        ),
+        (
+            "forward-secret = whsec_hunter20000000000000000000000\n",
+            "line 1, column 18",
+        ),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let (code, stdout, stderr) = run(binary()
+            .args(["serve", "--db"])
+            .arg(&db)
+            .arg("--config")
+            .arg(&config));
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("not valid TOML"), "{stderr}");
+        assert!(stderr.contains(config.to_str().unwrap()), "{stderr}");
+        assert!(stderr.contains(place), "{stderr}");
+        assert!(!format!("{stdout}{stderr}").contains("hunter2"), "{stderr}");
+    }
+    assert!(!db.exists());
+}

@@ -6,71 +6,16 @@
 //! before is deleted, pushes are stored again, and every push that was
 //! answered `200` is in the database.
 //!
-//! Mounting needs root (CI and the development machines run as root); where
-//! the mount is refused the test says so and skips.
+//! Mounting needs root (see `support::tmpfs`); where the mount is refused
+//! the test says so and skips.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::support::WEBHOOK;
 use crate::support::binary::Server;
 use crate::support::db::{open_read_only, rows};
-
-/// A tmpfs mounted on a temporary folder; unmounted when dropped, also
-/// when the test fails halfway.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `size` (`8m`); `None` where mounting is refused.
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().unwrap();
-        let mounted = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir.path())
-            .output();
-        match mounted {
-            Ok(output) if output.status.success() => Some(Tmpfs { dir }),
-            Ok(output) => {
-                eprintln!(
-                    "skipped: mounting a tmpfs was refused (this test needs root): {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                );
-                None
-            }
-            Err(error) => {
-                eprintln!("skipped: `mount` could not run: {error}");
-                None
-            }
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let unmounted = Command::new("umount").arg(self.dir.path()).status();
-        if !unmounted.is_ok_and(|status| status.success()) {
-            // Still busy (a process not yet reaped): detach it now; the
-            // kernel frees it once the last file is closed.
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.dir.path())
-                .status();
-        }
-    }
-}
+use crate::support::tmpfs::Tmpfs;
 
 /// A push of its own call, about 100 KB, so a few dozen fill the disk.
 fn large_push(index: usize) -> String {

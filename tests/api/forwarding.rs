@@ -342,3 +342,47 @@ fn bad_forwarding_settings_are_refused_at_start_with_a_clear_message() {
         assert!(stderr.contains(says), "{flags:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_bad_forwarding_url_or_secret_is_refused_without_echoing_its_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calls.db");
+    let bad_port = "https://crm:pass-hunter2-1@crm.example.com:99999/hook?token=hunter2-2";
+    let bad_scheme = "ftp://crm:pass-hunter2-1@crm.example.com/hook?token=hunter2-2";
+    let bad_key = "whsec_hunter2-3*not*base64";
+    let cases: [(&str, &str, &str); 3] = [
+        (
+            "--forward-to",
+            bad_port,
+            "is not a URL (invalid port number)",
+        ),
+        ("--forward-to", bad_scheme, "not an http:// or https:// URL"),
+        ("--forward-secret", bad_key, "not whsec_ followed by base64"),
+    ];
+    for (flag, value, says) in cases {
+        let variable = format!(
+            "UDESK_CALLS_{}",
+            flag.trim_start_matches("--")
+                .replace('-', "_")
+                .to_uppercase()
+        );
+        for on_the_command_line in [true, false] {
+            let mut command = binary();
+            command
+                .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+                .arg(&db);
+            if on_the_command_line {
+                command.args([flag, value]);
+            } else {
+                command.env(&variable, value);
+            }
+            let (code, stdout, stderr) = run(&mut command);
+            assert_eq!(code, 2, "{flag}: {stderr}");
+            assert!(
+                stderr.contains(flag) && stderr.contains(says),
+                "{flag}: {stderr}"
+            );
+            assert!(!format!("{stdout}{stderr}").contains("hunter2"), "{stderr}");
+        }
+    }
+}

@@ -10,8 +10,9 @@ use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
-use crate::support::binary::{Server, binary, run};
+use crate::support::binary::{Server, binary, run, run_with_input};
 use crate::support::db::{count, open_read_only};
+use crate::support::tmpfs::Tmpfs;
 
 const PHONE: &str = "13987654321";
 
@@ -74,6 +75,46 @@ async fn a_dry_run_counts_and_erases_nothing() {
     assert!(stderr.contains("and 1 rejected pushes"), "{stderr}");
     assert!(!stderr.contains(PHONE), "{stderr}");
     assert_eq!(count(&app.db(), "SELECT count(*) FROM calls"), 5);
+}
+
+#[test]
+fn a_dry_run_plans_a_purge_on_a_full_disk_with_the_service_stopped_or_running() {
+    // Declared first, so it is dropped (unmounted) after the server.
+    let Some(tmpfs) = Tmpfs::mount("4m") else {
+        return;
+    };
+    let db = tmpfs.path().join("calls.db");
+    let pushes: Vec<String> = [(1, PHONE), (2, "13800000002"), (3, PHONE)]
+        .into_iter()
+        .flat_map(|(id, phone)| call(id, phone, "2024-05-01 10:00:00 +0800"))
+        .map(|push| push.to_string())
+        .collect();
+    let (code, _, stderr) = run_with_input(
+        binary().args(["import", "-", "--db"]).arg(&db),
+        pushes.join("\n").as_bytes(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let dry_run = || {
+        let (code, stderr) = purge(&db, &["--customer-phone", PHONE, "--dry-run"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stderr.contains("would erase 2 calls (4 events"), "{stderr}");
+    };
+
+    // Stopped, the service left no `-shm` for the dry run to map.
+    let ballast = tmpfs.fill("ballast");
+    dry_run();
+    std::fs::remove_file(&ballast).unwrap();
+
+    let server = Server::start(&db, &[]);
+    let ballast = tmpfs.fill("ballast");
+    dry_run();
+    // Room made, the purge itself runs as ever, beside the service.
+    std::fs::remove_file(&ballast).unwrap();
+    let (code, stderr) = purge(&db, &["--customer-phone", PHONE]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("erased 2 calls"), "{stderr}");
+    assert_eq!(count(&open_read_only(&db), "SELECT count(*) FROM calls"), 1);
+    drop(server);
 }
 
 #[tokio::test]

@@ -218,6 +218,50 @@ fn a_missing_or_malformed_file_is_refused_with_its_path() {
 }
 
 #[test]
+fn a_malformed_file_is_refused_by_line_and_column_without_quoting_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        "listen = \"127.0.0.1:8080\"\nwebhook-token = \"tok\\qen-hunter2-0001\"\n",
+    );
+    let error = refused(&["serve", "--config", path.to_str().unwrap()]);
+    assert!(
+        error.contains("not valid TOML at line 2, column 22"),
+        "{error}"
+    );
+    assert!(error.contains("escaped"), "says what is wrong: {error}");
+    assert!(!error.contains("hunter2"), "{error}");
+}
+
+#[test]
+fn a_bad_forwarding_url_or_secret_in_the_file_is_refused_without_being_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, key, reason) in [
+        (
+            "forward-to = \"https://user:pass-hunter2@crm.example.com:99999/h?token=hunter2\"",
+            "forward-to",
+            "not a URL",
+        ),
+        (
+            "forward-to = \"ftp://user:pass-hunter2@crm.example.com/h?token=hunter2\"",
+            "forward-to",
+            "not an http:// or https:// URL",
+        ),
+        (
+            "forward-secret = \"whsec_hunter2-not-base64\"",
+            "forward-secret",
+            "not whsec_ followed by base64",
+        ),
+    ] {
+        let path = config(dir.path(), text);
+        let error = refused(&["serve", "--config", path.to_str().unwrap()]);
+        assert!(error.contains(&format!("`{key}` is not valid")), "{error}");
+        assert!(error.contains(reason), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+}
+
+#[test]
 fn a_secret_from_the_file_never_shows_in_help() {
     let dir = tempfile::tempdir().unwrap();
     let path = config(dir.path(), FULL);

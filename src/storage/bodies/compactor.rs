@@ -69,6 +69,9 @@ impl Drop for Compactor {
     }
 }
 
+/// An event's id, call, body when stored as received, and body's hash.
+type StoredRow = (i64, i64, Option<Vec<u8>>, Vec<u8>);
+
 enum Step {
     Worked,
     Idle,
@@ -133,7 +136,7 @@ fn step(
         return train_first(conn, bodies, writer, train_after);
     }
     let through = state(conn, COMPRESSED_THROUGH)?.unwrap_or(0);
-    let rows: Vec<(i64, i64, Option<Vec<u8>>, Vec<u8>)> = conn
+    let rows: Vec<StoredRow> = conn
         .prepare_cached(
             "SELECT id, conversation_id, iif(body_dictionary IS NULL, body), body_sha256
              FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",

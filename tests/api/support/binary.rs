@@ -170,6 +170,40 @@ pub fn run(command: &mut Command) -> (i32, String, String) {
     )
 }
 
+/// Runs a command that should end by itself within `limit`, such as a
+/// `serve` that must refuse to start: (exit code, stdout, stderr), the code
+/// `None` when it was still running and had to be killed.
+pub fn run_within(command: &mut Command, limit: Duration) -> (Option<i32>, String, String) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let read_all = |mut output: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = output.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+    let started = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("the process can be waited for") {
+            break Some(status.code().unwrap_or(-1));
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (code, stdout.join().unwrap(), stderr.join().unwrap())
+}
+
 /// Runs a command with `input` on standard input.
 pub fn run_with_input(command: &mut Command, input: &[u8]) -> (i32, String, String) {
     use std::io::Write;

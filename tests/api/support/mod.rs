@@ -13,6 +13,7 @@
 //! - [`subscriber`]: a `graphql-transport-ws` client over a real WebSocket.
 //! - [`receiver`]: a real HTTP receiver for forwarded pushes that can fail
 //!   at random; [`forwarded`]: what it got, checked against the database.
+//! - [`tmpfs`]: a small real filesystem a test can fill up.
 //! - [`tools`]: programs run beside the service (Datasette, Litestream from a
 //!   cached virtualenv; a pseudo-terminal) and a guard that ends them.
 
@@ -28,6 +29,7 @@ pub mod payloads;
 pub mod receiver;
 pub mod steady_pushes;
 pub mod subscriber;
+pub mod tmpfs;
 pub mod tools;
 
 pub use app::{TestApp, WEBHOOK};
