@@ -3,7 +3,8 @@
 -- most of their values, and one push of ~2.2 kB keeps in ~270 bytes. Each
 -- event names the dictionary its body needs; NULL means the body is stored
 -- as received (before a dictionary was trained, or when compressing did
--- not make it smaller). `udesk-calls pushes` prints bodies as received.
+-- not make it smaller). GraphQL's `CallEvent.body` serves a push as
+-- received; README's "Raw pushes" says how to read one with sqlite3 and zstd.
 
 CREATE TABLE body_dictionaries (
     id          INTEGER PRIMARY KEY,

@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use crate::support::WEBHOOK;
 use crate::support::binary::{Server, binary, run};
 use crate::support::calls::{Lcg, synthetic_call};
-use crate::support::db::{count, open_read_only, projection_dump, rows};
+use crate::support::db::{count, event_bodies, open_read_only, projection_dump, rows};
 
 const SENDERS: i64 = 16;
 
@@ -115,10 +115,7 @@ async fn pushes_answered_200_survive_random_kill_9_and_restarts_stored_once_and_
 
     let acked = shared.acked.lock().unwrap().clone();
     let connection = open_read_only(&db);
-    let stored: HashSet<String> = rows(&connection, "SELECT body FROM events")
-        .into_iter()
-        .map(|row| row[0].clone())
-        .collect();
+    let stored: HashSet<String> = event_bodies(&db);
     let lost = acked.iter().filter(|body| !stored.contains(*body)).count();
     let events = count(&connection, "SELECT count(*) FROM events") as usize;
     let duplicated = events

@@ -18,7 +18,9 @@ pub fn event_bodies(db: &Path) -> std::collections::HashSet<String> {
     let bodies = Bodies::load(&conn).unwrap();
     conn.prepare("SELECT body, body_dictionary FROM events")
         .unwrap()
-        .query_map([], |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get(1)?)))
+        .query_map([], |row| {
+            Ok((row.get_ref(0)?.as_bytes()?.to_vec(), row.get(1)?))
+        })
         .unwrap()
         .map(|row| {
             let (stored, dictionary) = row.unwrap();

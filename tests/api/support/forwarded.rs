@@ -29,21 +29,31 @@ pub struct StoredPush {
 
 /// Every stored push, in arrival order.
 pub fn stored_pushes(db: &Path) -> Vec<StoredPush> {
-    open_read_only(db)
-        .prepare("SELECT conversation_id, body, content_type FROM events ORDER BY id")
+    let conn = open_read_only(db);
+    let bodies = udesk_calls::storage::bodies::Bodies::load(&conn).unwrap();
+    let rows: Vec<(i64, Vec<u8>, Option<String>, Option<i64>)> = conn
+        .prepare(
+            "SELECT conversation_id, body, content_type, body_dictionary FROM events ORDER BY id",
+        )
         .unwrap()
         .query_map([], |row| {
             let body = row.get_ref(1)?.as_bytes()?.to_vec();
-            Ok(StoredPush {
-                conversation_id: row.get(0)?,
-                id: message_id(&body),
-                body,
-                content_type: row.get(2)?,
-            })
+            Ok((row.get(0)?, body, row.get(2)?, row.get(3)?))
         })
         .unwrap()
         .collect::<Result<_, _>>()
-        .unwrap()
+        .unwrap();
+    rows.into_iter()
+        .map(|(conversation_id, stored, content_type, dictionary)| {
+            let body = bodies.decode(&conn, dictionary, stored).unwrap();
+            StoredPush {
+                conversation_id,
+                id: message_id(&body),
+                body,
+                content_type,
+            }
+        })
+        .collect()
 }
 
 pub fn message_id(body: &[u8]) -> String {
