@@ -31,7 +31,8 @@ pub struct StoredPush {
 pub fn stored_pushes(db: &Path) -> Vec<StoredPush> {
     let conn = open_read_only(db);
     let bodies = udesk_calls::storage::bodies::Bodies::load(&conn).unwrap();
-    let rows: Vec<(i64, Vec<u8>, Option<String>, Option<i64>)> = conn
+    type Row = (i64, Vec<u8>, Option<String>, Option<i64>);
+    let rows: Vec<Row> = conn
         .prepare(
             "SELECT conversation_id, body, content_type, body_dictionary FROM events ORDER BY id",
         )
