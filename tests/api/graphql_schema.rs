@@ -85,7 +85,7 @@ fn contract_fields_have_the_contract_types() {
         "call(conversationId:ID!):Call",
         "calls(filter:CallFilter,orderBy:CallOrder=STARTED_AT_DESC,first:Int,after:String,last:Int,before:String):CallConnection!",
         "callStats(filter:CallFilter,groupBy:[CallDimension!]):[CallStatsRow!]!",
-        "typeCallEvent{occasion:String!timestamp:DateTimereceivedAt:DateTime!deliveries:Int!payload:JSON!}",
+        "typeCallEvent{occasion:String!timestamp:DateTimereceivedAt:DateTime!deliveries:Int!payload:JSON!body:String!}",
         "typeCustomField{id:String!name:Stringvalue:JSON}",
         "typeCalloutTask{id:ID!name:String}",
         "typePageInfo{hasNextPage:Boolean!hasPreviousPage:Boolean!startCursor:StringendCursor:String}",
