@@ -4,7 +4,8 @@
 //! migration runs: a supervisor that restarted a migrating service would
 //! never let it finish. Readiness is whether a push sent now would be
 //! committed: the database is open, the writer thread runs, and the service
-//! is not shutting down (the flag is set before requests drain). Neither needs
+//! is not shutting down (the flag is set before requests drain), and the
+//! background integrity check has found nothing wrong. Neither needs
 //! a token, and neither answer says anything about the data.
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -41,6 +42,9 @@ pub enum ReadyState {
     Ready,
     /// Open, but the writer no longer runs or the store is closing.
     Unavailable,
+    /// The background integrity check found the file damaged: pushes are
+    /// still committed where they can be, but it needs restoring.
+    Corrupt,
     ShuttingDown,
 }
 
@@ -50,6 +54,7 @@ impl ReadyState {
             ReadyState::Starting => "starting",
             ReadyState::Ready => "ready",
             ReadyState::Unavailable => "unavailable",
+            ReadyState::Corrupt => "corrupt",
             ReadyState::ShuttingDown => "shutting down",
         }
     }
@@ -80,7 +85,9 @@ impl Readiness {
             STARTING => ReadyState::Starting,
             DRAINING => ReadyState::ShuttingDown,
             _ => match self.0.store.get() {
-                Some(store) if store.takes_writes() => ReadyState::Ready,
+                Some(store) if !store.takes_writes() => ReadyState::Unavailable,
+                Some(store) if store.integrity().is_corrupt() => ReadyState::Corrupt,
+                Some(_) => ReadyState::Ready,
                 _ => ReadyState::Unavailable,
             },
         }

@@ -113,6 +113,9 @@ pub struct Metrics {
     graphql_duration: Histogram,
     writer_queue_depth: Gauge,
     database_bytes: Gauge,
+    integrity_problems: Gauge,
+    integrity_checked: Gauge,
+    integrity_check_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// `udesk_calls_forward_*`, kept by the forwarding workers.
     pub forward: ForwardMetrics,
     /// WebSockets and subscriptions (`websocket`).
@@ -172,6 +175,26 @@ impl Metrics {
             Unit::Bytes,
             database_bytes.clone(),
         );
+        let integrity_problems = Gauge::default();
+        registry.register(
+            "udesk_calls_integrity_problems",
+            "Problems the last full integrity check found in the database file (0: sound)",
+            integrity_problems.clone(),
+        );
+        let integrity_checked = Gauge::default();
+        registry.register_with_unit(
+            "udesk_calls_integrity_checked_timestamp",
+            "When the last full integrity check finished (Unix time; 0: none has yet)",
+            Unit::Seconds,
+            integrity_checked.clone(),
+        );
+        let integrity_check_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "udesk_calls_integrity_check_duration",
+            "How long the last full integrity check took",
+            Unit::Seconds,
+            integrity_check_seconds.clone(),
+        );
         let forward = ForwardMetrics::register(&mut registry);
         let live = LiveMetrics::register(&mut registry);
         Metrics {
@@ -182,6 +205,9 @@ impl Metrics {
             graphql_duration,
             writer_queue_depth,
             database_bytes,
+            integrity_problems,
+            integrity_checked,
+            integrity_check_seconds,
             forward,
             live,
         }
@@ -215,6 +241,21 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
         metrics
             .database_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+    let integrity = state.store.integrity();
+    metrics
+        .integrity_problems
+        .set(i64::try_from(integrity.problems.len()).unwrap_or(i64::MAX));
+    if let Some(finished) = integrity.finished_at {
+        let unix = finished
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        metrics
+            .integrity_checked
+            .set(i64::try_from(unix).unwrap_or(i64::MAX));
+        metrics
+            .integrity_check_seconds
+            .set(integrity.took.as_secs_f64());
     }
     let forwarding = state.store.push_job_targets(JobKind::Forward);
     if !forwarding.is_empty() {

@@ -52,17 +52,17 @@ pub fn configure_common(connection: &Connection) -> rusqlite::Result<()> {
 /// database whose checkpoints another program (Litestream) makes.
 pub fn open_writer(path: &Path, wal_autocheckpoint: u32) -> Result<Connection, StoreError> {
     file_checks::check_library()?;
+    file_checks::check_header(path)?;
     let mut connection = Connection::open(path).map_err(|error| {
         StoreError::Unavailable(format!("cannot open {}: {error}", path.display()))
     })?;
     configure_common(&connection)?;
-    let new = file_checks::is_empty(&connection)?;
+    let new = file_checks::is_empty(&connection, path)?;
     if new {
         // Only a database without tables can take it: free pages are then
         // given back to the file system as the upkeep goes, not by VACUUM.
         connection.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")?;
     }
-    file_checks::check_integrity(&connection, path)?;
     file_checks::claim(&connection, path)?;
     let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {

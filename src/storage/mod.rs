@@ -27,6 +27,7 @@ pub mod collection_rows;
 pub mod connection;
 pub mod events;
 pub mod file_checks;
+pub mod integrity;
 pub mod jobs;
 pub mod progress;
 pub mod projection;
@@ -127,6 +128,9 @@ pub struct Store {
     bodies: Arc<bodies::Bodies>,
     /// Trains dictionaries and compresses what is stored as received.
     compactor: Mutex<Option<bodies::compactor::Compactor>>,
+    /// The full integrity check, beside the service (see `integrity`).
+    integrity: Mutex<Option<integrity::IntegrityCheck>>,
+    integrity_report: Arc<Mutex<integrity::IntegrityReport>>,
 }
 
 impl Store {
@@ -158,6 +162,8 @@ impl Store {
             options.train_dictionary_after,
         )
         .map_err(|e| StoreError::Unavailable(format!("starting the upkeep: {e}")))?;
+        let integrity = integrity::IntegrityCheck::spawn(options.path.clone())
+            .map_err(|e| StoreError::Unavailable(format!("starting the integrity check: {e}")))?;
         let manager =
             SqliteConnectionManager::file(&options.path).with_init(connection::configure_reader);
         let readers = r2d2::Pool::builder()
@@ -174,6 +180,8 @@ impl Store {
             changes,
             bodies,
             compactor: Mutex::new(Some(compactor)),
+            integrity_report: integrity.reports(),
+            integrity: Mutex::new(Some(integrity)),
         })
     }
 
@@ -181,6 +189,14 @@ impl Store {
     /// push sent now would be committed.
     pub fn takes_writes(&self) -> bool {
         !self.closing.load(Ordering::SeqCst) && self.writer.is_running()
+    }
+
+    /// What the last full integrity check found.
+    pub fn integrity(&self) -> integrity::IntegrityReport {
+        self.integrity_report
+            .lock()
+            .map(|report| report.clone())
+            .unwrap_or_default()
     }
 
     /// The size of the database file and its WAL, in bytes. A missing WAL
@@ -230,6 +246,10 @@ impl Store {
     /// into the database file) and waits for it.
     pub async fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
+        let integrity = self.integrity.lock().ok().and_then(|mut c| c.take());
+        if let Some(mut integrity) = integrity {
+            let _ = tokio::task::spawn_blocking(move || integrity.stop()).await;
+        }
         let compactor = self.compactor.lock().ok().and_then(|mut c| c.take());
         if let Some(mut compactor) = compactor {
             // It may be waiting for the writer: stopped first, off the runtime.

@@ -27,6 +27,8 @@ pub struct Server {
     pub child: Child,
     pub address: String,
     pub log: mpsc::Receiver<String>,
+    /// What it wrote up to the line saying it is ready.
+    pub startup_log: Vec<String>,
 }
 
 impl Server {
@@ -60,15 +62,16 @@ impl Server {
             child,
             address: String::new(),
             log,
+            startup_log: Vec::new(),
         };
-        let mut seen = Vec::new();
         while let Ok(line) = server.log.recv_timeout(Duration::from_secs(30)) {
             if let Some(address) = announced_address(&line) {
                 server.address = format!("http://{address}");
                 return server;
             }
-            seen.push(line);
+            server.startup_log.push(line);
         }
+        let seen = std::mem::take(&mut server.startup_log);
         drop(server);
         panic!("the server did not start; it said: {seen:#?}");
     }
