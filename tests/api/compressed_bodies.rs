@@ -188,3 +188,90 @@ async fn a_database_of_the_previous_version_is_converted_in_place_and_gives_its_
         "{new_size} bytes after, {old_size} before"
     );
 }
+
+/// `count` pushes like the vendor's sample, one line each, for `import`.
+fn history_file(dir: &Path, calls: i64) -> std::path::PathBuf {
+    let sample: serde_json::Value =
+        serde_json::from_str(&payload("vendor-sample-end.json")).unwrap();
+    let occasions = ["enqueue_succ", "agent_incall", "hangup", "end"];
+    let mut lines = String::new();
+    for id in 1..=calls {
+        for (i, occasion) in occasions.iter().enumerate() {
+            let mut push = sample.clone();
+            push["conversation_id"] = json!(id);
+            push["occasion"] = json!(occasion);
+            push["timestamp"] = json!(format!("2024-05-06 09:{:02}:{:02} +0800", id % 60, i));
+            push["customer_phone"] = json!(format!("139{:08}", id * 7919));
+            lines.push_str(&push.to_string());
+            lines.push('\n');
+        }
+    }
+    let file = dir.join("history.ndjson");
+    std::fs::write(&file, lines).unwrap();
+    file
+}
+
+#[tokio::test]
+async fn a_conversion_killed_halfway_resumes_and_finishes_with_every_push_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("calls.db");
+    let history = history_file(dir.path(), 3_000);
+    let (code, _, stderr) = run(binary()
+        .arg("import")
+        .arg(&history)
+        .arg("--db")
+        .arg(&db_path));
+    assert_eq!(code, 0, "{stderr}");
+    let before = projection_dump(&open_read_only(&db_path));
+    let pushes = event_bodies(&db_path);
+    as_the_previous_version_left_it(&db_path);
+    let total = count(&open_read_only(&db_path), "SELECT count(*) FROM events");
+
+    let started = Instant::now();
+    let server = crate::support::binary::Server::start(&db_path, &[]);
+    let conn = open_read_only(&db_path);
+    let compressed = loop {
+        let done = conn
+            .query_row(
+                "SELECT count(*) FROM events WHERE body_dictionary IS NOT NULL",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .unwrap_or(0);
+        if done > 0 {
+            break done;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "nothing compressed"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    // Stopped first, so the state seen is the state it dies in.
+    server.signal("STOP");
+    let seen = count(
+        &conn,
+        "SELECT count(*) FROM events WHERE body_dictionary IS NOT NULL",
+    );
+    server.kill_hard();
+    drop(conn);
+    eprintln!(
+        "killed with {seen} of {total} compressed (first seen {compressed}) after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        seen < total,
+        "the conversion finished before it could be killed"
+    );
+    assert_eq!(event_bodies(&db_path), pushes);
+
+    let app = TestApp::start_in(dir, Settings::open_local()).await;
+    wait_until_compressed(&db_path);
+    assert_eq!(event_bodies(&db_path), pushes);
+    assert_eq!(projection_dump(&app.db()), before);
+    let integrity: String = app
+        .db()
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}

@@ -198,8 +198,15 @@ fn step(
         .is_none_or(|at| at.elapsed() > Duration::from_secs(10))
     {
         report.logged = Some(Instant::now());
+        let newest: i64 = conn
+            .query_row("SELECT coalesce(max(id), 0) FROM events", [], |row| {
+                row.get(0)
+            })
+            .unwrap_or(0);
         tracing::info!(
             through_event = last,
+            newest_event = newest,
+            percent = (last * 100).checked_div(newest).unwrap_or(100),
             pushes = report.compressed,
             bytes_before = report.bytes_before,
             bytes_after = report.bytes_after,
