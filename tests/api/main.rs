@@ -9,6 +9,7 @@
 mod support;
 
 mod backup;
+mod body_round_trip;
 mod browsers;
 mod cli_commands;
 mod command_help;

@@ -63,6 +63,17 @@ impl TestApp {
 
     /// The app on `calls.db` in `dir`, which may already hold a database.
     pub async fn start_in(dir: tempfile::TempDir, settings: Settings) -> TestApp {
+        TestApp::start_training_after(dir, settings, udesk_calls::storage::bodies::TRAIN_AFTER)
+            .await
+    }
+
+    /// The app on `calls.db` in `dir`, training its first dictionary of
+    /// bodies after `pushes` pushes instead of the default.
+    pub async fn start_training_after(
+        dir: tempfile::TempDir,
+        settings: Settings,
+        pushes: usize,
+    ) -> TestApp {
         register_a_global_subscriber();
         let db_path = dir.path().join("calls.db");
         let store = Arc::new(
@@ -71,7 +82,7 @@ impl TestApp {
                 default_offset: settings.default_offset,
                 readers: 4,
                 wal_autocheckpoint: udesk_calls::storage::DEFAULT_WAL_AUTOCHECKPOINT,
-                train_dictionary_after: udesk_calls::storage::bodies::TRAIN_AFTER,
+                train_dictionary_after: pushes,
             })
             .expect("the store opens"),
         );
