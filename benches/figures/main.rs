@@ -8,13 +8,16 @@
 //! long form), `BENCH_SECONDS` (each ingest run, default 10, 5 below
 //! 100 000 calls), `BENCH_QUERY_SECONDS` (each query's latency and
 //! throughput phases, default 2, 1 below 100 000 calls), `BENCH_POOL_CALLS` (calls made beforehand for the
-//! closed-loop senders, default 30 000), `BENCH_DATASETTE` (pip requirement).
+//! closed-loop senders, default 30 000), `BENCH_IMPORT_CALLS` (the history
+//! imported, default 200 000 calls, 20 000 in the quick form),
+//! `BENCH_ONLY` (some sections only), `BENCH_DATASETTE` (pip requirement).
 
 // The push generator's one `json!` holds every field of a push.
 #![recursion_limit = "256"]
 
 mod dataset;
 mod datasette;
+mod history;
 mod http;
 mod ingest;
 mod machine;
@@ -23,6 +26,7 @@ mod pushes;
 mod queries;
 mod sections;
 mod server;
+mod upkeep;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +54,8 @@ pub struct Config {
     pub ingest: Duration,
     pub query: Duration,
     pub pool_calls: u64,
+    /// Calls in the history file `import` is timed on.
+    pub import_calls: u64,
 }
 
 fn main() {
@@ -63,6 +69,7 @@ fn main() {
         ingest: Duration::from_secs(env_u64("BENCH_SECONDS", if quick { 5 } else { 10 })),
         query: Duration::from_secs(env_u64("BENCH_QUERY_SECONDS", if quick { 1 } else { 2 })),
         pool_calls: env_u64("BENCH_POOL_CALLS", 30_000),
+        import_calls: env_u64("BENCH_IMPORT_CALLS", if quick { 20_000 } else { 200_000 }),
     };
     let config = Config {
         large: if config.large == 0 {
@@ -82,84 +89,137 @@ fn main() {
     runtime.block_on(run(config));
 }
 
+/// Whether `BENCH_ONLY` (a comma-separated list of `ingest`, `queries`,
+/// `large`, `import`, `upkeep`) names `section`; every section when unset.
+fn wanted(section: &str) -> bool {
+    match std::env::var("BENCH_ONLY") {
+        Ok(list) if !list.trim().is_empty() => list.split(',').any(|s| s.trim() == section),
+        _ => true,
+    }
+}
+
 async fn run(config: Config) {
     let data = data_dir();
     std::fs::create_dir_all(&data).expect("the bench's data dir");
     machine::describe(&data);
 
-    let scratch = Scratch::new(&data, "fsync");
-    let fsync = machine::fsync_rate(&scratch.0, Duration::from_secs(3));
-    drop(scratch);
-    sections::heading("1. the disk: durable one-row commits (WAL, synchronous=FULL)");
-    println!("{fsync:>10.0} commits/s   (one sender's ceiling without group commit)");
+    let mut empty_rate = None;
+    let mut half = 800.0;
+    let mut pool = Arc::new(Vec::new());
+    if wanted("ingest") || wanted("large") || wanted("queries") {
+        eprintln!("making {} calls' pushes for the senders", config.pool_calls);
+        pool = Arc::new(ingest::pool(POOL_FIRST, config.pool_calls));
+    }
+    if wanted("ingest") {
+        let scratch = Scratch::new(&data, "fsync");
+        let fsync = machine::fsync_rate(&scratch.0, Duration::from_secs(3));
+        drop(scratch);
+        sections::heading("1. the disk: durable one-row commits (WAL, synchronous=FULL)");
+        println!("{fsync:>10.0} commits/s   (one sender's ceiling without group commit)");
 
-    eprintln!("making {} calls' pushes for the senders", config.pool_calls);
-    let pool = Arc::new(ingest::pool(POOL_FIRST, config.pool_calls));
-    let average = pool.iter().map(Vec::len).sum::<usize>() / pool.len().max(1);
+        let average = pool.iter().map(Vec::len).sum::<usize>() / pool.len().max(1);
+        let scratch = Scratch::new(&data, "store");
+        let store = udesk_calls::Store::open(&ingest::store_options(&scratch.db())).expect("opens");
+        let (pushes, store_rate) = ingest::through_store(&store, pool.iter().cloned()).await;
+        store.close().await;
+        drop(scratch);
+        sections::heading(
+            "2. in-process store rate S (the writer: pushes prepared beforehand, 4096 in flight)",
+        );
+        println!("{store_rate:>10.0} pushes/s   ({pushes} pushes, {average} bytes on average)");
 
-    let scratch = Scratch::new(&data, "store");
-    let store = udesk_calls::Store::open(&ingest::store_options(&scratch.db())).expect("opens");
-    let (pushes, store_rate) = ingest::through_store(&store, pool.iter().cloned()).await;
-    store.close().await;
-    drop(scratch);
-    sections::heading(
-        "2. in-process store rate S (the writer: pushes prepared beforehand, 4096 in flight)",
-    );
-    println!("{store_rate:>10.0} pushes/s   ({pushes} pushes, {average} bytes on average)");
+        let http = sections::http_ingest(&data, pool.clone(), &config, store_rate).await;
+        half = http.best / 2.0;
+        empty_rate = Some(http.sixty_four);
+        sections::ack_latency(&data, PACED_FIRST, half, &config).await;
+    }
 
-    let http = sections::http_ingest(&data, pool.clone(), &config, store_rate).await;
-    let half = http.best / 2.0;
-    sections::ack_latency(&data, PACED_FIRST, half, &config).await;
+    if wanted("import") {
+        let calls = config.import_calls;
+        let imported = history::import(&data, calls);
+        sections::heading("10. history import (udesk-calls import FILE, an empty database)");
+        println!(
+            "{:>10.0} pushes/s   ({} pushes in {:.1} s; {:.0} bytes/call after; peak RSS {:.1} MiB)",
+            imported.rate,
+            imported.pushes,
+            imported.seconds,
+            imported.bytes_per_call,
+            imported.peak_rss as f64 / 1048576.0
+        );
+    }
 
-    let dataset = dataset::ensure(&data, config.calls).await;
-    sections::heading("7. database bytes per call (5 pushes a call, file after checkpoint)");
-    println!(
-        "{:>10.0} bytes/call   ({} calls, {:.2} GiB)",
-        dataset.bytes_per_call,
-        dataset.calls,
-        dataset.bytes_per_call * dataset.calls as f64 / (1u64 << 30) as f64
-    );
+    let mut dataset = None;
+    if wanted("queries") || wanted("upkeep") {
+        let built = dataset::ensure(&data, config.calls).await;
+        sections::heading("7. database bytes per call (5 pushes a call, file after checkpoint)");
+        println!(
+            "{:>10.0} bytes/call   ({} calls, {:.2} GiB)",
+            built.bytes_per_call,
+            built.calls,
+            built.bytes_per_call * built.calls as f64 / (1u64 << 30) as f64
+        );
+        dataset = Some(built);
+    }
+    if let Some(dataset) = dataset.as_ref().filter(|_| wanted("upkeep")) {
+        upkeep::figures(dataset, &data).await;
+    }
+    let mut idle = Vec::new();
+    if let Some(dataset) = dataset.as_ref().filter(|_| wanted("queries")) {
+        let server = Server::start(&dataset.path, &data).await;
+        idle = sections::queries(&server.host, &config, dataset.calls).await;
+        dataset.mark_dirty();
+        let beside = sections::queries_beside_ingest(
+            &server.host,
+            &config,
+            dataset.calls,
+            half,
+            BESIDE_FIRST,
+        )
+        .await;
+        sections::print_queries(&config, dataset.calls, &idle, &beside, half);
 
-    let server = Server::start(&dataset.path, &data).await;
-    let idle = sections::queries(&server.host, &config, dataset.calls).await;
-    dataset.mark_dirty();
-    let beside =
-        sections::queries_beside_ingest(&server.host, &config, dataset.calls, half, BESIDE_FIRST)
-            .await;
-    sections::print_queries(&config, dataset.calls, &idle, &beside, half);
+        let rss = server.peak_rss();
+        server.stop();
+        sections::heading("6b. peak RSS of serve after the queries, idle and beside ingest");
+        println!(
+            "{:>10.1} MiB   (on {} calls)",
+            rss as f64 / 1048576.0,
+            dataset.calls
+        );
+        dataset.clean().await;
+    }
 
-    let rss = server.peak_rss();
-    server.stop();
-    sections::heading("6b. peak RSS of serve after the queries, idle and beside ingest");
-    println!(
-        "{:>10.1} MiB   (on {} calls)",
-        rss as f64 / 1048576.0,
-        dataset.calls
-    );
-    dataset.clean().await;
-
-    // A fresh server, as for the empty database, so the two runs differ in
-    // the database alone.
-    let large = dataset::ensure(&data, config.large).await;
-    let server = Server::start(&large.path, &data).await;
-    large.mark_dirty();
-    let run = ingest::closed_loop(&server.host, pool.clone(), 64, config.ingest).await;
-    server.stop();
-    large.clean().await;
-    sections::heading("8. ingest on a large database against an empty one (64 senders)");
-    let large_rate = (run.rate(), run.failures);
-    println!(
-        "{:>10.0} pushes/s empty   {:>10.0} pushes/s on {} calls   ratio {:.2}{}",
-        http.sixty_four,
-        large_rate.0,
-        config.large,
-        large_rate.0 / http.sixty_four,
-        if large_rate.1 > 0 {
-            format!("   ({} pushes failed)", large_rate.1)
+    if wanted("large") {
+        // A fresh server, as for the empty database, so the two runs differ
+        // in the database alone.
+        let large = dataset::ensure(&data, config.large).await;
+        let server = Server::start(&large.path, &data).await;
+        large.mark_dirty();
+        let run = ingest::closed_loop(&server.host, pool.clone(), 64, config.ingest).await;
+        server.stop();
+        large.clean().await;
+        sections::heading("8. ingest on a large database against an empty one (64 senders)");
+        let failed = if run.failures > 0 {
+            format!("   ({} pushes failed)", run.failures)
         } else {
             String::new()
+        };
+        match empty_rate {
+            Some(empty) => println!(
+                "{empty:>10.0} pushes/s empty   {:>10.0} pushes/s on {} calls   ratio {:.2}{failed}",
+                run.rate(),
+                config.large,
+                run.rate() / empty,
+            ),
+            None => println!(
+                "{:>10.0} pushes/s on {} calls{failed}",
+                run.rate(),
+                config.large
+            ),
         }
-    );
+    }
 
-    sections::side_by_side(&dataset.path, &data, &config, dataset.calls, &idle).await;
+    if let Some(dataset) = dataset.as_ref().filter(|_| wanted("queries")) {
+        sections::side_by_side(&dataset.path, &data, &config, dataset.calls, &idle).await;
+    }
 }

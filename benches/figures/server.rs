@@ -62,19 +62,7 @@ impl Server {
 
     /// Peak resident memory so far (`VmHWM`), in bytes.
     pub fn peak_rss(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .map_or(0, |kb| kb * 1024)
+        peak_rss_of(self.pid())
     }
 
     /// Stops the server as a supervisor would (SIGTERM) and waits for its
@@ -129,5 +117,58 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Peak resident memory so far (`VmHWM`) of process `pid`, in bytes; 0 once
+/// it is gone.
+pub fn peak_rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// A command run to its end: whether it succeeded, what it wrote to
+/// standard error, how long it took and its peak resident memory (read
+/// every 20 ms while it ran).
+pub struct Measured {
+    pub success: bool,
+    pub stderr: String,
+    pub seconds: f64,
+    pub peak_rss: u64,
+}
+
+pub fn run_measured(command: &mut Command) -> Measured {
+    let began = Instant::now();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the release binary runs");
+    let stderr = child.stderr.take().expect("piped");
+    let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let mut peak_rss = 0;
+    let status = loop {
+        peak_rss = peak_rss.max(peak_rss_of(child.id()));
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Measured {
+        success: status.success(),
+        stderr: reader.join().unwrap_or_default(),
+        seconds: began.elapsed().as_secs_f64(),
+        peak_rss,
     }
 }

@@ -6,17 +6,21 @@
 //! order of the file. A rejected line is kept in `rejected_pushes` like a
 //! rejected webhook body, reported with its line number, and makes the
 //! command exit with status 1. On a terminal, a counter shows the lines read.
+//!
+//! Lines are parsed (and compressed) a chunk at a time on blocking threads,
+//! a few chunks ahead, so the writer thread is the only thing it waits for.
 
 use std::collections::VecDeque;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
+use tokio::task::JoinHandle;
 
 use crate::domain::RawPush;
 use crate::http::webhook::{intake, rejection_status};
-use crate::storage::writer::PendingWrite;
-use crate::storage::{Store, WriteOutcome};
+use crate::storage::writer::{PendingWrite, Queued};
+use crate::storage::{Store, WriteOutcome, Writer};
 
 use super::ImportArgs;
 use super::progress::Bar;
@@ -59,6 +63,14 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Lines parsed together, on a blocking thread.
+const CHUNK: usize = 256;
+/// Chunks being parsed at once: enough to keep both cores busy beside the
+/// writer, few enough to bound memory.
+const CHUNKS_AHEAD: usize = 4;
+
+type Parsed = Vec<(u64, Queued)>;
+
 async fn import(
     store: &Store,
     mut input: impl AsyncBufRead + Unpin,
@@ -66,30 +78,44 @@ async fn import(
 ) -> anyhow::Result<Tally> {
     let bar = Bar::counting("lines read");
     let mut tally = Tally::default();
+    let mut parsing: VecDeque<JoinHandle<Parsed>> = VecDeque::new();
     let mut pending: VecDeque<(u64, PendingWrite)> = VecDeque::new();
-    let mut line = Vec::new();
+    let mut chunk = Vec::with_capacity(CHUNK);
     let mut number = 0_u64;
     loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line).await? == 0 {
+        let mut line = Vec::new();
+        let done = input.read_until(b'\n', &mut line).await? == 0;
+        if !done {
+            number += 1;
+            bar.inc();
+            if !line.trim_ascii().is_empty() {
+                chunk.push((number, line));
+            }
+        }
+        if chunk.len() == CHUNK || (done && !chunk.is_empty()) {
+            let writer = store.writer().clone();
+            let lines = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            parsing.push_back(tokio::task::spawn_blocking(move || {
+                parse(&writer, lines, offset)
+            }));
+        }
+        while parsing.len() > CHUNKS_AHEAD || (done && !parsing.is_empty()) {
+            let parsed = parsing.pop_front().expect("a chunk is being parsed");
+            let parsed = match parsed.await {
+                Ok(parsed) => parsed,
+                Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                Err(error) => return Err(error.into()),
+            };
+            for (number, queued) in parsed {
+                pending.push_back((number, store.writer().enqueue_prepared(queued).await?));
+                if pending.len() >= IN_FLIGHT {
+                    let (number, queued) = pending.pop_front().expect("pending is not empty");
+                    settle(number, queued, &mut tally, &bar).await?;
+                }
+            }
+        }
+        if done {
             break;
-        }
-        number += 1;
-        bar.inc();
-        let body = line.trim_ascii();
-        if body.is_empty() {
-            continue;
-        }
-        let raw = RawPush {
-            body: body.to_vec(),
-            content_type: None,
-            received_at: chrono::Utc::now().with_timezone(&offset),
-        };
-        let queued = store.writer().enqueue(intake(raw, offset)).await?;
-        pending.push_back((number, queued));
-        if pending.len() >= IN_FLIGHT {
-            let (number, queued) = pending.pop_front().expect("pending is not empty");
-            settle(number, queued, &mut tally, &bar).await?;
         }
     }
     for (number, queued) in pending {
@@ -97,6 +123,25 @@ async fn import(
     }
     bar.finish();
     Ok(tally)
+}
+
+/// Parses and compresses lines as the webhook would their bodies.
+fn parse(writer: &Writer, lines: Vec<(u64, Vec<u8>)>, offset: chrono::FixedOffset) -> Parsed {
+    lines
+        .into_iter()
+        .map(|(number, mut line)| {
+            let end = line.trim_ascii_end().len();
+            line.truncate(end);
+            let start = line.len() - line.trim_ascii_start().len();
+            line.drain(..start);
+            let raw = RawPush {
+                body: line,
+                content_type: None,
+                received_at: chrono::Utc::now().with_timezone(&offset),
+            };
+            (number, writer.prepare(intake(raw, offset)))
+        })
+        .collect()
 }
 
 async fn settle(

@@ -105,6 +105,17 @@ pub struct Encoded {
     pub bytes: Vec<u8>,
 }
 
+/// What the writer keeps of a push's bytes, made beforehand on the
+/// caller's thread (a request's task, an import's parser) so the single
+/// writer thread only inserts it.
+#[derive(Debug, Default)]
+pub struct PreparedBody {
+    /// Compressed, or `None` to keep the body as received.
+    pub encoded: Option<Encoded>,
+    /// Its long numbers, reversed, for `call_numbers`.
+    pub numbers: Vec<String>,
+}
+
 /// The dictionaries of one database.
 pub struct Bodies {
     by_id: RwLock<HashMap<i64, &'static Prepared>>,
@@ -148,6 +159,14 @@ impl Bodies {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .is_some()
+    }
+
+    /// What the writer needs of `body`: compressed, and its numbers.
+    pub fn prepare(&self, body: &[u8]) -> PreparedBody {
+        PreparedBody {
+            encoded: self.encode(body),
+            numbers: reversed_numbers(body),
+        }
     }
 
     /// `body` compressed with the newest dictionary; `None` while there is

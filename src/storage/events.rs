@@ -4,6 +4,8 @@
 //! for the merge (parsed again, exactly as on arrival) and for the API (as
 //! JSON). Its columns are listed once, in [`EVENT_COLUMNS`].
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, FixedOffset};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
@@ -13,7 +15,7 @@ use crate::wire::time::format_time;
 use crate::wire::{BodyFormat, Decoded, decode_body};
 
 use super::StoreError;
-use super::bodies::{Bodies, reversed_numbers};
+use super::bodies::{Bodies, PreparedBody};
 use super::sql::{BodyValue, read_required_time, read_time};
 
 /// An event that was already stored: its redelivery is counted.
@@ -53,11 +55,12 @@ pub fn count_redelivery(
 pub fn insert_event(
     tx: &Connection,
     push: &AcceptedPush,
-    bodies: &Bodies,
+    body: &PreparedBody,
+    numbers_kept: &mut HashSet<(i64, String)>,
 ) -> Result<i64, StoreError> {
     let parsed = &push.push;
     let received_at = format_time(&push.raw.received_at);
-    let encoded = bodies.encode(&push.raw.body);
+    let encoded = &body.encoded;
     let event_id: i64 = tx
         .prepare_cached(
             "INSERT INTO events (conversation_id, occasion, event_at, event_at_ms, received_at,
@@ -74,7 +77,7 @@ pub fn insert_event(
                 parsed.timestamp.map(|t| t.timestamp_millis()),
                 received_at,
                 push.format.as_str(),
-                match &encoded {
+                match encoded {
                     Some(encoded) => BodyValue(&encoded.bytes),
                     None => BodyValue(&push.raw.body),
                 },
@@ -87,11 +90,16 @@ pub fn insert_event(
             |row| row.get(0),
         )?;
     insert_warnings(tx, event_id, parsed)?;
-    insert_numbers(
-        tx,
-        parsed.conversation_id.0,
-        &reversed_numbers(&push.raw.body),
-    )?;
+    // A call's pushes repeat its numbers: each is inserted once a
+    // transaction (and ignored if an earlier one kept it).
+    let id = parsed.conversation_id.0;
+    let new: Vec<String> = body
+        .numbers
+        .iter()
+        .filter(|number| numbers_kept.insert((id, (*number).clone())))
+        .cloned()
+        .collect();
+    insert_numbers(tx, id, &new)?;
     Ok(event_id)
 }
 

@@ -5,6 +5,8 @@
 //! transaction as the event, so the database never shows an event without
 //! its effect.
 
+use std::collections::HashMap;
+
 use chrono::FixedOffset;
 use rusqlite::Connection;
 
@@ -31,7 +33,30 @@ pub fn reproject_call(
     }
 }
 
-/// Merges a call again after `arrived` was stored, and writes what changed.
+/// The calls merged in the transaction being written, written once each at
+/// its end: a call whose pushes arrive together (an import, a burst) gets
+/// its row, collections and rollups written once, not once per push. The
+/// database still never shows an event without its effect, since both are
+/// in the same transaction.
+#[derive(Default)]
+pub struct PendingCalls {
+    /// In the order first merged.
+    order: Vec<ConversationId>,
+    /// What the collection tables held for each at the transaction's start,
+    /// when known.
+    stored: HashMap<ConversationId, Option<Collections>>,
+}
+
+impl PendingCalls {
+    /// Forgets everything: the transaction was rolled back.
+    pub fn clear(&mut self) {
+        self.order.clear();
+        self.stored.clear();
+    }
+}
+
+/// Merges a call again after `arrived` was stored; what changed is written
+/// by [`write_pending`] before the transaction commits.
 ///
 /// The writer remembers recently merged calls, so the common case (one more
 /// push of a call it has seen) neither parses the call's earlier pushes again
@@ -46,7 +71,7 @@ pub fn merge_arrived_push(
     offset: FixedOffset,
     bodies: &Bodies,
     recent: &mut RecentCalls,
-    rollups: &mut RollupChanges,
+    pending: &mut PendingCalls,
 ) -> Result<(), StoreError> {
     let conversation_id = arrived.push.conversation_id;
     let (stored, newest): (i64, i64) = tx
@@ -72,14 +97,46 @@ pub fn merge_arrived_push(
             (pushes, None, bytes)
         }
     };
+    // Merged before in this transaction: the tables still hold what they
+    // held at its start, not the collections last merged.
+    if !pending.stored.contains_key(&conversation_id) {
+        pending.order.push(conversation_id);
+        pending.stored.insert(conversation_id, previous);
+    }
     let (call, collections) = project(&pushes).expect("a call with a stored push");
-    write_call(tx, &call, &collections, previous.as_ref(), rollups)?;
     recent.put(RecentCall {
         pushes,
         call,
         collections,
         bytes,
     });
+    Ok(())
+}
+
+/// Writes every call merged in this transaction, once.
+pub fn write_pending(
+    tx: &Connection,
+    pending: &mut PendingCalls,
+    recent: &RecentCalls,
+    bodies: &Bodies,
+    offset: FixedOffset,
+    rollups: &mut RollupChanges,
+) -> Result<(), StoreError> {
+    for conversation_id in std::mem::take(&mut pending.order) {
+        let stored = pending.stored.remove(&conversation_id).flatten();
+        match recent.peek(conversation_id) {
+            Some(merged) => write_call(
+                tx,
+                &merged.call,
+                &merged.collections,
+                stored.as_ref(),
+                rollups,
+            )?,
+            // Forgotten since (pushes larger than the memory): merged again.
+            None => reproject_call(tx, bodies, conversation_id, offset, rollups)?,
+        }
+    }
+    pending.stored.clear();
     Ok(())
 }
 

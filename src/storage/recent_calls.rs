@@ -57,6 +57,11 @@ impl RecentCalls {
         Some(call)
     }
 
+    /// What is remembered of a call, leaving it where it is.
+    pub fn peek(&self, conversation_id: ConversationId) -> Option<&RecentCall> {
+        self.calls.peek(&conversation_id)
+    }
+
     /// Remembers a call, forgetting the least recently merged ones past the
     /// count or the bytes; a call larger than all the bytes is not kept.
     pub fn put(&mut self, call: RecentCall) {

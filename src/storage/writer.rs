@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::domain::{AcceptedPush, ConversationId, RejectReason, Rejection};
 
 use super::StoreError;
-use super::bodies::Bodies;
+use super::bodies::{Bodies, PreparedBody};
 use super::changes::Changes;
 use super::file_checks::OpenedFile;
 use super::jobs::{JobUpdate, PushJob};
@@ -49,6 +49,13 @@ pub enum Intake {
     },
 }
 
+/// An intake as queued: its body already compressed.
+#[derive(Debug)]
+pub struct Queued {
+    pub intake: Intake,
+    pub body: PreparedBody,
+}
+
 /// What became of an intake, once durable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOutcome {
@@ -71,7 +78,7 @@ pub enum WriteOutcome {
 
 enum Request {
     Write {
-        intake: Intake,
+        queued: Queued,
         reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
     },
     /// Outcomes of jobs' tries, committed with the pushes queued beside them.
@@ -99,6 +106,8 @@ enum Request {
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Request>,
+    /// Bodies are compressed by whoever queues them, not by the thread.
+    bodies: Arc<Bodies>,
     /// Changes after each commit that enqueued jobs, to wake their workers.
     jobs_added: watch::Receiver<u64>,
 }
@@ -113,6 +122,7 @@ impl Writer {
         changes: Changes,
     ) -> std::io::Result<(Writer, JoinHandle<()>)> {
         let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
+        let handle_bodies = bodies.clone();
         let (jobs_added_tx, jobs_added) = watch::channel(0);
         let thread = std::thread::Builder::new()
             .name("db-writer".into())
@@ -124,6 +134,8 @@ impl Writer {
                         offset: default_offset,
                         bodies,
                         recent: RecentCalls::new(REMEMBERED_CALLS, REMEMBERED_BYTES),
+                        pending: Default::default(),
+                        numbers_kept: Default::default(),
                         rollups: RollupChanges::new(default_offset.local_minus_utc()),
                         optimized_at: Instant::now(),
                         push_jobs: Vec::new(),
@@ -133,7 +145,14 @@ impl Writer {
                     requests,
                 )
             })?;
-        Ok((Writer { queue, jobs_added }, thread))
+        Ok((
+            Writer {
+                queue,
+                bodies: handle_bodies,
+                jobs_added,
+            },
+            thread,
+        ))
     }
 
     /// From now on, every stored push gets `jobs` (one per target), in its
@@ -170,9 +189,24 @@ impl Writer {
     /// Queues a push and returns without waiting for its commit, so a caller
     /// with many pushes (`import`) keeps their order and still shares commits.
     pub async fn enqueue(&self, intake: Intake) -> Result<PendingWrite, StoreError> {
+        self.enqueue_prepared(self.prepare(intake)).await
+    }
+
+    /// Compresses an intake's body for the writer: on the caller's thread,
+    /// which may be any (an import prepares on several).
+    pub fn prepare(&self, intake: Intake) -> Queued {
+        let body = match &intake {
+            Intake::Push(accepted) => self.bodies.prepare(&accepted.raw.body),
+            Intake::Rejected { .. } => PreparedBody::default(),
+        };
+        Queued { intake, body }
+    }
+
+    /// Queues what [`Writer::prepare`] made; see [`Writer::enqueue`].
+    pub async fn enqueue_prepared(&self, queued: Queued) -> Result<PendingWrite, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Request::Write { intake, reply })
+            .send(Request::Write { queued, reply })
             .await
             .map_err(|_| StoreError::ShuttingDown)?;
         Ok(PendingWrite(answer))
@@ -246,7 +280,7 @@ fn run(mut writer: BatchWriter, mut requests: mpsc::Receiver<Request>) {
         let mut upkeep = None;
         while let Some(request) = next.take() {
             match request {
-                Request::Write { intake, reply } => batch.pushes.push((intake, reply)),
+                Request::Write { queued, reply } => batch.pushes.push((queued, reply)),
                 Request::Jobs { updates, reply } => batch.job_updates.push((updates, reply)),
                 Request::PushJobs { jobs, reply } => push_jobs = Some((jobs, reply)),
                 Request::Purge { target, reply } => purge = Some((target, reply)),

@@ -2,6 +2,7 @@
 //! (pushes, their jobs, outcomes of jobs' tries), a purge's chunk, and the
 //! upkeep between them (planner statistics, the closing checkpoint).
 
+use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,12 +18,12 @@ use crate::storage::changes::Changes;
 use crate::storage::events::{count_redelivery, insert_event, insert_rejected};
 use crate::storage::file_checks::OpenedFile;
 use crate::storage::jobs::{self, JobUpdate, PushJob};
-use crate::storage::projection::merge_arrived_push;
+use crate::storage::projection::{PendingCalls, merge_arrived_push, write_pending};
 use crate::storage::purge::{self, PurgeReport, PurgeTarget};
 use crate::storage::recent_calls::RecentCalls;
 use crate::storage::rollups::RollupChanges;
 
-use super::{Intake, WriteOutcome};
+use super::{Intake, Queued, WriteOutcome};
 
 /// How often the writer refreshes the query planner's statistics.
 const OPTIMIZE_EVERY: Duration = Duration::from_secs(600);
@@ -33,7 +34,7 @@ pub(super) type JobsReply = oneshot::Sender<Result<(), StoreError>>;
 /// What one transaction commits: pushes, and outcomes of jobs' tries.
 #[derive(Default)]
 pub(super) struct Batch {
-    pub(super) pushes: Vec<(Intake, WriteReply)>,
+    pub(super) pushes: Vec<(Queued, WriteReply)>,
     pub(super) job_updates: Vec<(Vec<JobUpdate>, JobsReply)>,
 }
 
@@ -104,6 +105,10 @@ pub(super) struct BatchWriter {
     /// How bodies are compressed.
     pub(super) bodies: Arc<Bodies>,
     pub(super) recent: RecentCalls,
+    /// The calls merged in the transaction being written.
+    pub(super) pending: PendingCalls,
+    /// The numbers of calls kept in the transaction being written.
+    pub(super) numbers_kept: HashSet<(i64, String)>,
     /// The rollups' changes of the transaction being written.
     pub(super) rollups: RollupChanges,
     pub(super) optimized_at: Instant,
@@ -163,7 +168,7 @@ impl BatchWriter {
     /// lock again, push by push.
     fn write_batch(
         &mut self,
-        intakes: &[Intake],
+        intakes: &[Queued],
         updates: &[JobUpdate],
     ) -> (
         Vec<Result<WriteOutcome, StoreError>>,
@@ -195,7 +200,7 @@ impl BatchWriter {
 
     fn write_together(
         &mut self,
-        intakes: &[Intake],
+        intakes: &[Queued],
         updates: &[JobUpdate],
     ) -> Result<Vec<WriteOutcome>, StoreError> {
         let result = self.try_write_together(intakes, updates);
@@ -211,11 +216,13 @@ impl BatchWriter {
 
     fn try_write_together(
         &mut self,
-        intakes: &[Intake],
+        intakes: &[Queued],
         updates: &[JobUpdate],
     ) -> Result<Vec<WriteOutcome>, StoreError> {
         let now = Utc::now();
         self.file.still_there()?;
+        self.pending.clear();
+        self.numbers_kept.clear();
         let tx = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -224,7 +231,8 @@ impl BatchWriter {
             offset: self.offset,
             bodies: &self.bodies,
             recent: &mut self.recent,
-            rollups: &mut self.rollups,
+            pending: &mut self.pending,
+            numbers_kept: &mut self.numbers_kept,
             push_jobs: &self.push_jobs,
             now,
             enqueued: &mut enqueued,
@@ -233,6 +241,14 @@ impl BatchWriter {
             .iter()
             .map(|intake| stored.apply(&tx, intake))
             .collect::<Result<Vec<_>, _>>()?;
+        write_pending(
+            &tx,
+            &mut self.pending,
+            &self.recent,
+            &self.bodies,
+            self.offset,
+            &mut self.rollups,
+        )?;
         jobs::record(&tx, updates, now)?;
         self.rollups.flush(&tx)?;
         self.file.still_there()?;
@@ -251,7 +267,8 @@ struct StoredPushes<'a> {
     offset: FixedOffset,
     bodies: &'a Bodies,
     recent: &'a mut RecentCalls,
-    rollups: &'a mut RollupChanges,
+    pending: &'a mut PendingCalls,
+    numbers_kept: &'a mut HashSet<(i64, String)>,
     push_jobs: &'a [PushJob],
     now: DateTime<Utc>,
     /// Set when a push got jobs.
@@ -259,15 +276,8 @@ struct StoredPushes<'a> {
 }
 
 impl StoredPushes<'_> {
-    fn apply(&mut self, tx: &Connection, intake: &Intake) -> Result<WriteOutcome, StoreError> {
-        let outcome = apply(
-            tx,
-            intake,
-            self.offset,
-            self.bodies,
-            self.recent,
-            self.rollups,
-        )?;
+    fn apply(&mut self, tx: &Connection, queued: &Queued) -> Result<WriteOutcome, StoreError> {
+        let outcome = self.store(tx, queued)?;
         // A stored push only: a duplicate was given its jobs when first
         // stored, and a rejected body is no push to pass on.
         if let WriteOutcome::Stored {
@@ -289,51 +299,44 @@ impl StoredPushes<'_> {
         }
         Ok(outcome)
     }
-}
 
-fn apply(
-    tx: &Connection,
-    job: &Intake,
-    offset: FixedOffset,
-    bodies: &Bodies,
-    recent: &mut RecentCalls,
-    rollups: &mut RollupChanges,
-) -> Result<WriteOutcome, StoreError> {
-    match job {
-        Intake::Rejected {
-            rejection,
-            http_status,
-        } => Ok(WriteOutcome::Rejected {
-            rejected_id: insert_rejected(tx, rejection, *http_status)?,
-            reason: rejection.reason.clone(),
-        }),
-        Intake::Push(accepted) => {
-            if let Some(known) = count_redelivery(tx, accepted)? {
-                return Ok(WriteOutcome::Duplicate {
-                    conversation_id: known.conversation_id,
-                    event_id: known.event_id,
-                    deliveries: known.deliveries,
-                });
+    fn store(&mut self, tx: &Connection, queued: &Queued) -> Result<WriteOutcome, StoreError> {
+        match &queued.intake {
+            Intake::Rejected {
+                rejection,
+                http_status,
+            } => Ok(WriteOutcome::Rejected {
+                rejected_id: insert_rejected(tx, rejection, *http_status)?,
+                reason: rejection.reason.clone(),
+            }),
+            Intake::Push(accepted) => {
+                if let Some(known) = count_redelivery(tx, accepted)? {
+                    return Ok(WriteOutcome::Duplicate {
+                        conversation_id: known.conversation_id,
+                        event_id: known.event_id,
+                        deliveries: known.deliveries,
+                    });
+                }
+                let event_id = insert_event(tx, accepted, &queued.body, self.numbers_kept)?;
+                let arrived = StoredPush {
+                    event_id,
+                    received_at: accepted.raw.received_at,
+                    push: accepted.push.clone(),
+                };
+                merge_arrived_push(
+                    tx,
+                    arrived,
+                    accepted.raw.body.len(),
+                    self.offset,
+                    self.bodies,
+                    self.recent,
+                    self.pending,
+                )?;
+                Ok(WriteOutcome::Stored {
+                    conversation_id: accepted.push.conversation_id,
+                    event_id,
+                })
             }
-            let event_id = insert_event(tx, accepted, bodies)?;
-            let arrived = StoredPush {
-                event_id,
-                received_at: accepted.raw.received_at,
-                push: accepted.push.clone(),
-            };
-            merge_arrived_push(
-                tx,
-                arrived,
-                accepted.raw.body.len(),
-                offset,
-                bodies,
-                recent,
-                rollups,
-            )?;
-            Ok(WriteOutcome::Stored {
-                conversation_id: accepted.push.conversation_id,
-                event_id,
-            })
         }
     }
 }
