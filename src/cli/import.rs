@@ -5,7 +5,9 @@
 //! writer batches them, and arrival order (which breaks timestamp ties) is the
 //! order of the file. A rejected line is kept in `rejected_pushes` like a
 //! rejected webhook body, reported with its line number, and makes the
-//! command exit with status 1. On a terminal, a counter shows the lines read.
+//! command exit with status 1. On a terminal, a bar shows how much of the
+//! file is read, its rate and the time left (a counter of lines for
+//! standard input).
 //!
 //! Lines are parsed (and compressed) a chunk at a time on blocking threads,
 //! a few chunks ahead, so the writer thread is the only thing it waits for.
@@ -40,12 +42,15 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open(&args.database.store_options(1))
         .with_context(|| format!("cannot open the database {}", args.database.db.display()))?;
     let result = if args.file.as_os_str() == "-" {
-        import(&store, BufReader::new(tokio::io::stdin()), offset).await
+        let progress = Progress::Lines(Bar::counting("lines read"));
+        import(&store, BufReader::new(tokio::io::stdin()), offset, progress).await
     } else {
         let file = tokio::fs::File::open(&args.file)
             .await
             .with_context(|| format!("cannot read {}", args.file.display()))?;
-        import(&store, BufReader::new(file), offset).await
+        let size = file.metadata().await.map_or(0, |meta| meta.len());
+        let progress = Progress::Bytes(Bar::reading(size));
+        import(&store, BufReader::new(file), offset, progress).await
     };
     store.close().await;
     let tally = result?;
@@ -71,12 +76,34 @@ const CHUNKS_AHEAD: usize = 4;
 
 type Parsed = Vec<(u64, Queued)>;
 
+/// What the bar counts: the bytes of a file (its size known), or the lines
+/// of standard input.
+enum Progress {
+    Bytes(Bar),
+    Lines(Bar),
+}
+
+impl Progress {
+    fn read(&self, line: &[u8]) {
+        match self {
+            Progress::Bytes(bar) => bar.add(line.len() as u64),
+            Progress::Lines(bar) => bar.add(1),
+        }
+    }
+
+    fn bar(&self) -> &Bar {
+        match self {
+            Progress::Bytes(bar) | Progress::Lines(bar) => bar,
+        }
+    }
+}
+
 async fn import(
     store: &Store,
     mut input: impl AsyncBufRead + Unpin,
     offset: chrono::FixedOffset,
+    progress: Progress,
 ) -> anyhow::Result<Tally> {
-    let bar = Bar::counting("lines read");
     let mut tally = Tally::default();
     let mut parsing: VecDeque<JoinHandle<Parsed>> = VecDeque::new();
     let mut pending: VecDeque<(u64, PendingWrite)> = VecDeque::new();
@@ -87,7 +114,7 @@ async fn import(
         let done = input.read_until(b'\n', &mut line).await? == 0;
         if !done {
             number += 1;
-            bar.inc();
+            progress.read(&line);
             if !line.trim_ascii().is_empty() {
                 chunk.push((number, line));
             }
@@ -110,7 +137,7 @@ async fn import(
                 pending.push_back((number, store.writer().enqueue_prepared(queued).await?));
                 if pending.len() >= IN_FLIGHT {
                     let (number, queued) = pending.pop_front().expect("pending is not empty");
-                    settle(number, queued, &mut tally, &bar).await?;
+                    settle(number, queued, &mut tally, progress.bar()).await?;
                 }
             }
         }
@@ -119,9 +146,9 @@ async fn import(
         }
     }
     for (number, queued) in pending {
-        settle(number, queued, &mut tally, &bar).await?;
+        settle(number, queued, &mut tally, progress.bar()).await?;
     }
-    bar.finish();
+    progress.bar().finish();
     Ok(tally)
 }
 

@@ -38,6 +38,17 @@ impl Bar {
         }
     }
 
+    /// A bar over the `total` bytes of a file being read, with the rate and
+    /// the time left.
+    pub fn reading(total: u64) -> Bar {
+        let template =
+            "reading [{wide_bar}] {binary_bytes}/{binary_total_bytes} ({percent}%, {binary_bytes_per_sec}, {eta} left)";
+        Bar {
+            bar: ticking(Some(total), template, "", 0),
+            stage: None,
+        }
+    }
+
     /// A bar for a storage job that reports [`Progress`]; its look follows
     /// the stage reported.
     pub fn staged() -> Bar {
@@ -52,9 +63,9 @@ impl Bar {
         self.bar.set_position(done);
     }
 
-    /// Counts one more unit.
-    pub fn inc(&self) {
-        self.bar.inc(1);
+    /// Counts `units` more.
+    pub fn add(&self, units: u64) {
+        self.bar.inc(units);
     }
 
     /// Shows where a storage job is.
