@@ -9,7 +9,7 @@
 //! latency instead of silently slowing the senders down.
 
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -34,6 +34,44 @@ pub fn store_options(path: &Path) -> StoreOptions {
         wal_autocheckpoint: udesk_calls::storage::DEFAULT_WAL_AUTOCHECKPOINT,
         train_dictionary_after: udesk_calls::storage::bodies::TRAIN_AFTER,
     }
+}
+
+/// Calls (offsets from `pushes::FIRST_ID`) of the seed database.
+const SEED_FIRST: u64 = 6_000_000_000;
+
+/// A new database as a service has it a minute after its first start:
+/// 300 calls in and its first dictionary trained (a one-time cost, after
+/// `TRAIN_AFTER` pushes), so the ingest figures measure the steady state,
+/// not the training. Written to `<data>/seed.db`, once per run.
+pub async fn seed(data: &Path) -> PathBuf {
+    let path = data.join("seed.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let store = Store::open(&store_options(&path)).expect("the seed opens");
+    through_store(&store, pool(SEED_FIRST, 300).into_iter()).await;
+    let began = Instant::now();
+    loop {
+        let conn = rusqlite::Connection::open(&path).expect("the seed reads");
+        let (dictionaries, raw): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM body_dictionaries),
+                        (SELECT count(*) FROM events WHERE body_dictionary IS NULL)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .expect("the seed's state");
+        if dictionaries > 0 && raw == 0 {
+            break;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "the seed's dictionary was not trained"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    store.close().await;
+    path
 }
 
 /// Pushes `bodies` through `Store` and its writer, keeping up to 4096 in

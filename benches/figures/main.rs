@@ -36,7 +36,7 @@ use server::{Scratch, Server};
 
 /// Conversation ids (offsets from `pushes::FIRST_ID`) of the bench's own
 /// ingest, far above any cached database's calls: the closed-loop pool,
-/// the paced run on an empty database, the paced run beside queries.
+/// the paced run on a new database, the paced run beside queries.
 const POOL_FIRST: u64 = 2_000_000_000;
 const PACED_FIRST: u64 = 3_000_000_000;
 const BESIDE_FIRST: u64 = 4_000_000_000;
@@ -118,7 +118,8 @@ async fn run(config: Config) {
         println!("{fsync:>10.0} commits/s   (one sender's ceiling without group commit)");
 
         let average = pool.iter().map(Vec::len).sum::<usize>() / pool.len().max(1);
-        let scratch = Scratch::new(&data, "store");
+        let seed = ingest::seed(&data).await;
+        let scratch = Scratch::seeded(&data, "store", &seed);
         let store = udesk_calls::Store::open(&ingest::store_options(&scratch.db())).expect("opens");
         let (pushes, store_rate) = ingest::through_store(&store, pool.iter().cloned()).await;
         store.close().await;
@@ -128,10 +129,10 @@ async fn run(config: Config) {
         );
         println!("{store_rate:>10.0} pushes/s   ({pushes} pushes, {average} bytes on average)");
 
-        let http = sections::http_ingest(&data, pool.clone(), &config, store_rate).await;
+        let http = sections::http_ingest(&data, &seed, pool.clone(), &config, store_rate).await;
         half = http.best / 2.0;
         empty_rate = Some(http.sixty_four);
-        sections::ack_latency(&data, PACED_FIRST, half, &config).await;
+        sections::ack_latency(&data, &seed, PACED_FIRST, half, &config).await;
     }
 
     if wanted("import") {
@@ -166,6 +167,9 @@ async fn run(config: Config) {
     let mut idle = Vec::new();
     if let Some(dataset) = dataset.as_ref().filter(|_| wanted("queries")) {
         let server = Server::start(&dataset.path, &data).await;
+        // Measured in the steady state: after the start's integrity check
+        // (section 11 gives its time).
+        upkeep::integrity_check_seconds(&server.host).await;
         idle = sections::queries(&server.host, &config, dataset.calls).await;
         dataset.mark_dirty();
         let beside = sections::queries_beside_ingest(
@@ -190,15 +194,16 @@ async fn run(config: Config) {
     }
 
     if wanted("large") {
-        // A fresh server, as for the empty database, so the two runs differ
+        // A fresh server, as for the new database, so the two runs differ
         // in the database alone.
         let large = dataset::ensure(&data, config.large).await;
         let server = Server::start(&large.path, &data).await;
+        upkeep::integrity_check_seconds(&server.host).await;
         large.mark_dirty();
         let run = ingest::closed_loop(&server.host, pool.clone(), 64, config.ingest).await;
         server.stop();
         large.clean().await;
-        sections::heading("8. ingest on a large database against an empty one (64 senders)");
+        sections::heading("8. ingest on a large database against a new one (64 senders)");
         let failed = if run.failures > 0 {
             format!("   ({} pushes failed)", run.failures)
         } else {
@@ -206,7 +211,7 @@ async fn run(config: Config) {
         };
         match empty_rate {
             Some(empty) => println!(
-                "{empty:>10.0} pushes/s empty   {:>10.0} pushes/s on {} calls   ratio {:.2}{failed}",
+                "{empty:>10.0} pushes/s new   {:>10.0} pushes/s on {} calls   ratio {:.2}{failed}",
                 run.rate(),
                 config.large,
                 run.rate() / empty,

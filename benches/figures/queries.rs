@@ -151,7 +151,7 @@ impl Query {
             }
             Kind::Lookup => (
                 "SELECT c.*, (SELECT json_group_array(json_object('occasion', e.occasion, \
-                 'timestamp', e.event_at, 'payload', json(e.body))) FROM events e \
+                 'timestamp', e.event_at, 'payload', CASE WHEN e.body_dictionary IS NULL THEN json(e.body) ELSE hex(e.body) END)) FROM events e \
                  WHERE e.conversation_id = c.conversation_id) AS events, \
                  (SELECT json_group_array(ticket_number) FROM tickets t \
                  WHERE t.conversation_id = c.conversation_id) AS tickets, \

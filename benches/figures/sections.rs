@@ -24,9 +24,10 @@ pub struct HttpIngest {
 }
 
 /// Sections 3 and 6: closed-loop senders against the release binary, each
-/// run on a fresh empty database.
+/// run on a fresh copy of the seed database (see `ingest::seed`).
 pub async fn http_ingest(
     data: &Path,
+    seed: &Path,
     pool: Arc<Vec<Vec<u8>>>,
     config: &Config,
     s: f64,
@@ -34,7 +35,7 @@ pub async fn http_ingest(
     let mut rows = Vec::new();
     let mut rss = 0;
     for senders in [1, 8, 64] {
-        let scratch = Scratch::new(data, "http");
+        let scratch = Scratch::seeded(data, "http", seed);
         let server = Server::start(&scratch.db(), data).await;
         let run = ingest::closed_loop(&server.host, pool.clone(), senders, config.ingest).await;
         if senders == 64 {
@@ -43,7 +44,7 @@ pub async fn http_ingest(
         server.stop();
         rows.push((senders, run));
     }
-    heading("3. HTTP ingest I against the release binary (keep-alive senders, empty database)");
+    heading("3. HTTP ingest I against the release binary (keep-alive senders, a new database)");
     println!("senders      pushes/s     I/S    p50 ack    p99 ack   pushes  failed");
     for (senders, run) in &rows {
         println!(
@@ -56,7 +57,7 @@ pub async fn http_ingest(
             run.failures
         );
     }
-    heading("6. peak RSS of serve under full ingest (VmHWM, 64 senders, empty database)");
+    heading("6. peak RSS of serve under full ingest (VmHWM, 64 senders, a new database)");
     println!("{:>10.1} MiB", rss as f64 / 1048576.0);
     HttpIngest {
         best: rows.iter().map(|(_, r)| r.rate()).fold(0.0, f64::max),
@@ -64,9 +65,9 @@ pub async fn http_ingest(
     }
 }
 
-/// Section 4: open-loop paced senders at `rate`, on a fresh empty database.
-pub async fn ack_latency(data: &Path, first: u64, rate: f64, config: &Config) {
-    let scratch = Scratch::new(data, "paced");
+/// Section 4: open-loop paced senders at `rate`, on a fresh copy of the seed.
+pub async fn ack_latency(data: &Path, seed: &Path, first: u64, rate: f64, config: &Config) {
+    let scratch = Scratch::seeded(data, "paced", seed);
     let server = Server::start(&scratch.db(), data).await;
     let stop = Arc::new(AtomicBool::new(false));
     let run = ingest::open_loop(&server.host, first, rate, 64, config.ingest, stop).await;

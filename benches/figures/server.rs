@@ -109,6 +109,13 @@ impl Scratch {
         Scratch(dir)
     }
 
+    /// A scratch dir whose `calls.db` starts as a copy of `seed`.
+    pub fn seeded(data: &Path, name: &str, seed: &Path) -> Scratch {
+        let scratch = Scratch::new(data, name);
+        std::fs::copy(seed, scratch.db()).expect("the seed database is copied");
+        scratch
+    }
+
     pub fn db(&self) -> PathBuf {
         self.0.join("calls.db")
     }

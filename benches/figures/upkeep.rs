@@ -86,7 +86,7 @@ pub async fn figures(dataset: &Dataset, data: &Path) {
 
 /// How long `serve`'s first integrity check took, from its metric, once it
 /// has finished (at most 30 minutes from now).
-async fn integrity_check_seconds(host: &str) -> Option<f64> {
+pub async fn integrity_check_seconds(host: &str) -> Option<f64> {
     let deadline = Instant::now() + Duration::from_secs(1800);
     let request = crate::http::get(host, "/metrics");
     while Instant::now() < deadline {

@@ -27,8 +27,10 @@ use crate::storage::{Store, WriteOutcome, Writer};
 use super::ImportArgs;
 use super::progress::Bar;
 
-/// Pushes queued before the oldest one's commit is awaited.
-const IN_FLIGHT: usize = 4096;
+/// Pushes queued before the oldest one's commit is awaited: two of the
+/// writer's batches, so it always has the next at hand (each parsed push
+/// holds tens of KiB: 4096 made the import's peak memory 255 MiB).
+const IN_FLIGHT: usize = 2048;
 
 #[derive(Debug, Default)]
 struct Tally {
@@ -48,8 +50,11 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         let file = tokio::fs::File::open(&args.file)
             .await
             .with_context(|| format!("cannot read {}", args.file.display()))?;
-        let size = file.metadata().await.map_or(0, |meta| meta.len());
-        let progress = Progress::Bytes(Bar::reading(size));
+        // A pipe (`<(zcat …)`) has no size: its lines are counted instead.
+        let progress = match file.metadata().await.map_or(0, |meta| meta.len()) {
+            0 => Progress::Lines(Bar::counting("lines read")),
+            size => Progress::Bytes(Bar::reading(size)),
+        };
         import(&store, BufReader::new(file), offset, progress).await
     };
     store.close().await;
@@ -74,6 +79,8 @@ const CHUNK: usize = 256;
 /// writer, few enough to bound memory.
 const CHUNKS_AHEAD: usize = 4;
 
+/// A line's number, when it was read, and its bytes.
+type Line = (u64, chrono::DateTime<chrono::FixedOffset>, Vec<u8>);
 type Parsed = Vec<(u64, Queued)>;
 
 /// What the bar counts: the bytes of a file (its size known), or the lines
@@ -116,7 +123,9 @@ async fn import(
             number += 1;
             progress.read(&line);
             if !line.trim_ascii().is_empty() {
-                chunk.push((number, line));
+                // Stamped as read, so arrival times follow the file.
+                let received_at = chrono::Utc::now().with_timezone(&offset);
+                chunk.push((number, received_at, line));
             }
         }
         if chunk.len() == CHUNK || (done && !chunk.is_empty()) {
@@ -153,10 +162,10 @@ async fn import(
 }
 
 /// Parses and compresses lines as the webhook would their bodies.
-fn parse(writer: &Writer, lines: Vec<(u64, Vec<u8>)>, offset: chrono::FixedOffset) -> Parsed {
+fn parse(writer: &Writer, lines: Vec<Line>, offset: chrono::FixedOffset) -> Parsed {
     lines
         .into_iter()
-        .map(|(number, mut line)| {
+        .map(|(number, received_at, mut line)| {
             let end = line.trim_ascii_end().len();
             line.truncate(end);
             let start = line.len() - line.trim_ascii_start().len();
@@ -164,7 +173,7 @@ fn parse(writer: &Writer, lines: Vec<(u64, Vec<u8>)>, offset: chrono::FixedOffse
             let raw = RawPush {
                 body: line,
                 content_type: None,
-                received_at: chrono::Utc::now().with_timezone(&offset),
+                received_at,
             };
             (number, writer.prepare(intake(raw, offset)))
         })

@@ -41,8 +41,7 @@ impl Bar {
     /// A bar over the `total` bytes of a file being read, with the rate and
     /// the time left.
     pub fn reading(total: u64) -> Bar {
-        let template =
-            "reading [{wide_bar}] {binary_bytes}/{binary_total_bytes} ({percent}%, {binary_bytes_per_sec}, {eta} left)";
+        let template = "reading [{wide_bar}] {binary_bytes}/{binary_total_bytes} ({percent}%, {binary_bytes_per_sec}, {eta} left)";
         Bar {
             bar: ticking(Some(total), template, "", 0),
             stage: None,

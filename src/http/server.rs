@@ -189,6 +189,8 @@ impl App {
             listening_on: self.address,
         };
         let _ = self.router.set(router(state));
+        // Whole-file work starts once the service is up, beside it.
+        store.check_integrity_in_background()?;
         self.readiness.opened(store);
         tracing::info!(address = %self.address, "udesk-calls is ready");
         Ok(())

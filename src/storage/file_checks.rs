@@ -128,14 +128,30 @@ pub fn check_header(path: &Path) -> Result<(), StoreError> {
         size => return Err(corrupt(&format!("its header gives a page size of {size}"))),
     };
     // The page count is valid only when written by the same change as the
-    // counter beside it (an old SQLite may have left it stale).
+    // counter beside it (an old SQLite may have left it stale). With a WAL
+    // beside the file, a checkpoint may have written page 1 before the last
+    // pages (a partial checkpoint, or one cut short by a crash): SQLite
+    // finds them in the WAL, and the background check reads them there.
     let pages = word(28);
-    if pages > 0 && word(92) == word(24) && u64::from(pages) * u64::from(page_size) > length {
+    if pages > 0
+        && word(92) == word(24)
+        && u64::from(pages) * u64::from(page_size) > length
+        && !has_log(path)
+    {
         return Err(corrupt(&format!(
             "its header counts {pages} pages of {page_size} bytes, but the file holds {length} bytes: it was cut short"
         )));
     }
     Ok(())
+}
+
+/// Whether a non-empty WAL or rollback journal lies beside `path`.
+fn has_log(path: &Path) -> bool {
+    ["-wal", "-journal"].iter().any(|suffix| {
+        let mut log = path.as_os_str().to_owned();
+        log.push(suffix);
+        std::fs::metadata(Path::new(&log)).is_ok_and(|meta| meta.len() > 0)
+    })
 }
 
 /// The file a store opened, to notice it being deleted or replaced.

@@ -131,6 +131,8 @@ pub struct Store {
     /// The full integrity check, beside the service (see `integrity`).
     integrity: Mutex<Option<integrity::IntegrityCheck>>,
     integrity_report: Arc<Mutex<integrity::IntegrityReport>>,
+    /// Asks the integrity check to let go of its snapshot (for a purge).
+    give_way: integrity::GiveWay,
 }
 
 impl Store {
@@ -147,12 +149,14 @@ impl Store {
         let file = file_checks::OpenedFile::of(&options.path)?;
         let changes = changes::Changes::default();
         let bodies = Arc::new(bodies::Bodies::load(&connection)?);
+        let give_way = integrity::GiveWay::default();
         let (writer, thread) = Writer::spawn(
             connection,
             file,
             options.default_offset,
             bodies.clone(),
             changes.clone(),
+            give_way.clone(),
         )
         .map_err(|e| StoreError::Unavailable(format!("starting the writer: {e}")))?;
         let compactor = bodies::compactor::Compactor::spawn(
@@ -162,8 +166,6 @@ impl Store {
             options.train_dictionary_after,
         )
         .map_err(|e| StoreError::Unavailable(format!("starting the upkeep: {e}")))?;
-        let integrity = integrity::IntegrityCheck::spawn(options.path.clone())
-            .map_err(|e| StoreError::Unavailable(format!("starting the integrity check: {e}")))?;
         let manager =
             SqliteConnectionManager::file(&options.path).with_init(connection::configure_reader);
         let readers = r2d2::Pool::builder()
@@ -180,8 +182,9 @@ impl Store {
             changes,
             bodies,
             compactor: Mutex::new(Some(compactor)),
-            integrity_report: integrity.reports(),
-            integrity: Mutex::new(Some(integrity)),
+            integrity: Mutex::new(None),
+            integrity_report: Arc::default(),
+            give_way,
         })
     }
 
@@ -189,6 +192,28 @@ impl Store {
     /// push sent now would be committed.
     pub fn takes_writes(&self) -> bool {
         !self.closing.load(Ordering::SeqCst) && self.writer.is_running()
+    }
+
+    /// Starts the full integrity check beside the service (`serve` does;
+    /// the other commands, short-lived, do not). Once is enough.
+    pub fn check_integrity_in_background(&self) -> Result<(), StoreError> {
+        let mut integrity = self
+            .integrity
+            .lock()
+            .map_err(|_| StoreError::Internal("the integrity check's lock is poisoned".into()))?;
+        if integrity.is_none() {
+            *integrity = Some(
+                integrity::IntegrityCheck::spawn(
+                    self.path.clone(),
+                    self.integrity_report.clone(),
+                    self.give_way.clone(),
+                )
+                .map_err(|e| {
+                    StoreError::Unavailable(format!("starting the integrity check: {e}"))
+                })?,
+            );
+        }
+        Ok(())
     }
 
     /// What the last full integrity check found.

@@ -271,7 +271,7 @@ pub fn checkpoint_truncate(conn: &Connection) -> Result<(), StoreError> {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     Err(StoreError::Unavailable(
-        "the WAL could not be checkpointed: readers kept it busy for 5 s; run the purge again"
+        "the WAL could not be emptied: a long read kept it busy for 5 s (a backup, an open `sqlite3` transaction, or the service's daily integrity check, which takes a minute on a large file); what was erased is gone from the database, so run the purge again in a minute to empty the WAL too"
             .into(),
     ))
 }

@@ -25,6 +25,7 @@ use super::StoreError;
 use super::bodies::{Bodies, PreparedBody};
 use super::changes::Changes;
 use super::file_checks::OpenedFile;
+use super::integrity::GiveWay;
 use super::jobs::{JobUpdate, PushJob};
 use super::purge::{PurgeReport, PurgeTarget};
 use super::recent_calls::{REMEMBERED_BYTES, REMEMBERED_CALLS, RecentCalls};
@@ -120,6 +121,7 @@ impl Writer {
         default_offset: FixedOffset,
         bodies: Arc<Bodies>,
         changes: Changes,
+        give_way: GiveWay,
     ) -> std::io::Result<(Writer, JoinHandle<()>)> {
         let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
         let handle_bodies = bodies.clone();
@@ -136,6 +138,8 @@ impl Writer {
                         recent: RecentCalls::new(REMEMBERED_CALLS, REMEMBERED_BYTES),
                         pending: Default::default(),
                         numbers_kept: Default::default(),
+                        give_way,
+                        erased_since_emptied: false,
                         rollups: RollupChanges::new(default_offset.local_minus_utc()),
                         optimized_at: Instant::now(),
                         push_jobs: Vec::new(),

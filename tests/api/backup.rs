@@ -245,7 +245,7 @@ fn progress_bars_show_on_a_terminal_and_never_in_captured_output() {
     // A stage that ends within one frame may never be drawn, so each
     // command is checked for any of its stages.
     let commands: [(&[&str], &[&str]); 3] = [
-        (&["import", pushes, "--db", db], &["lines read"]),
+        (&["import", pushes, "--db", db], &["reading ["]),
         (
             &["reprocess", "--db", db],
             &[

@@ -234,6 +234,13 @@ fn any_push_comes_back_byte_for_byte_compressed_on_arrival_or_later() {
     for (id, body) in (1..).zip(&early) {
         assert_eq!(runtime.block_on(served_body(&app, id)), vec![body.clone()]);
     }
+    // Some of them went through the upkeep's compression (those it makes
+    // smaller), not only the path of bodies kept as received.
+    let later = count(
+        &app.db(),
+        "SELECT count(*) FROM events WHERE conversation_id <= 40 AND body_dictionary IS NOT NULL",
+    );
+    assert!(later > 0, "no early push was compressed by the upkeep");
 
     // Compressed as they arrive, now that a dictionary exists.
     let next_id = std::sync::atomic::AtomicU64::new(10_000);

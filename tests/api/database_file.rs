@@ -80,7 +80,7 @@ async fn damage_inside_the_file_is_found_in_the_background_logged_counted_and_ma
     let server = Server::start(&path, &[]);
     let status = readiness_once_checked(&server).await;
     assert_eq!(status, (503, "corrupt".to_owned()));
-    let log = server.startup_log.join("\n") + &server.log_until(|log| log.contains("is corrupt"));
+    let log = log_through(&server, "is corrupt");
     assert!(
         log.contains("is corrupt") && log.contains("restore it from a backup"),
         "{log}"
@@ -91,6 +91,16 @@ async fn damage_inside_the_file_is_found_in_the_background_logged_counted_and_ma
         .find_map(|line| line.strip_prefix("udesk_calls_integrity_problems "))
         .expect("the metric is exposed");
     assert!(problems.parse::<u32>().unwrap() > 0, "{metrics}");
+}
+
+/// What the server logged, up to the first line with `needle` (or 10 s of
+/// silence).
+fn log_through(server: &Server, needle: &str) -> String {
+    let mut log = server.startup_log.join("\n");
+    if !log.contains(needle) {
+        log += &server.log_until(|log| log.contains(needle));
+    }
+    log
 }
 
 /// `/readyz` (status, body's `status`) once the first integrity check has
@@ -129,8 +139,7 @@ async fn a_sound_file_is_ready_and_its_check_is_reported_sound() {
         readiness_once_checked(&server).await,
         (200, "ready".to_owned())
     );
-    let log = server.startup_log.join("\n")
-        + &server.log_until(|log| log.contains("integrity check found the database sound"));
+    let log = log_through(&server, "integrity check found the database sound");
     assert!(log.contains("found the database sound"), "{log}");
     assert!(
         scrape(&server)

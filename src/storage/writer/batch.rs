@@ -17,6 +17,7 @@ use crate::storage::bodies::Bodies;
 use crate::storage::changes::Changes;
 use crate::storage::events::{count_redelivery, insert_event, insert_rejected};
 use crate::storage::file_checks::OpenedFile;
+use crate::storage::integrity::GiveWay;
 use crate::storage::jobs::{self, JobUpdate, PushJob};
 use crate::storage::projection::{PendingCalls, merge_arrived_push, write_pending};
 use crate::storage::purge::{self, PurgeReport, PurgeTarget};
@@ -89,8 +90,14 @@ impl BatchWriter {
         tx.commit()?;
         // Merged calls the writer remembers may be among those erased.
         self.recent.forget_all();
-        if last && let Err(error) = purge::checkpoint_truncate(&self.connection) {
-            tracing::warn!(%error, "the WAL was not emptied after a purge");
+        self.erased_since_emptied |= report.calls > 0 || report.rejected_pushes > 0;
+        // Only what was erased needs emptying out of the WAL.
+        if last && self.erased_since_emptied {
+            self.give_way.ask();
+            match purge::checkpoint_truncate(&self.connection) {
+                Ok(()) => self.erased_since_emptied = false,
+                Err(error) => tracing::warn!(%error, "the WAL was not emptied after a purge"),
+            }
         }
         Ok(report)
     }
@@ -109,6 +116,11 @@ pub(super) struct BatchWriter {
     pub(super) pending: PendingCalls,
     /// The numbers of calls kept in the transaction being written.
     pub(super) numbers_kept: HashSet<(i64, String)>,
+    /// Asked before a purge empties the WAL, which the integrity check's
+    /// snapshot would hold up.
+    pub(super) give_way: GiveWay,
+    /// Whether a purge erased anything since the WAL was last emptied.
+    pub(super) erased_since_emptied: bool,
     /// The rollups' changes of the transaction being written.
     pub(super) rollups: RollupChanges,
     pub(super) optimized_at: Instant,
