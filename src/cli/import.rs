@@ -9,6 +9,10 @@
 //! file is read, its rate and the time left (a counter of lines for
 //! standard input).
 //!
+//! A line longer than a push may be (`DEFAULT_MAX_BODY_BYTES`, the
+//! webhook's default) is refused as the webhook refuses it (413, not kept),
+//! and read past without being held in memory.
+//!
 //! Lines are parsed (and compressed) a chunk at a time on blocking threads,
 //! a few chunks ahead, so the writer thread is the only thing it waits for.
 
@@ -17,6 +21,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
+
+use crate::config::DEFAULT_MAX_BODY_BYTES;
 use tokio::task::JoinHandle;
 
 use crate::domain::RawPush;
@@ -41,22 +47,40 @@ struct Tally {
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let offset = args.database.default_utc_offset;
-    let store = Store::open(&args.database.store_options(1))
-        .with_context(|| format!("cannot open the database {}", args.database.db.display()))?;
-    let result = if args.file.as_os_str() == "-" {
-        let progress = Progress::Lines(Bar::counting("lines read"));
-        import(&store, BufReader::new(tokio::io::stdin()), offset, progress).await
+    // The input first: a missing file leaves no database behind.
+    let file = if args.file.as_os_str() == "-" {
+        None
     } else {
+        let cannot = || format!("cannot read {}", args.file.display());
         let file = tokio::fs::File::open(&args.file)
             .await
-            .with_context(|| format!("cannot read {}", args.file.display()))?;
-        // A pipe (`<(zcat …)`) has no size: its lines are counted instead.
-        let progress = match file.metadata().await.map_or(0, |meta| meta.len()) {
-            0 => Progress::Lines(Bar::counting("lines read")),
-            size => Progress::Bytes(Bar::reading(size)),
-        };
-        import(&store, BufReader::new(file), offset, progress).await
+            .with_context(cannot)?;
+        let metadata = file.metadata().await.with_context(cannot)?;
+        anyhow::ensure!(
+            !metadata.is_dir(),
+            "{} is a directory, not a file of pushes",
+            args.file.display()
+        );
+        Some((file, metadata.len()))
     };
+    let store = Store::open(&args.database.store_options(1))
+        .with_context(|| format!("cannot open the database {}", args.database.db.display()))?;
+    let result = match file {
+        None => {
+            let progress = Progress::Lines(Bar::counting("lines read"));
+            import(&store, BufReader::new(tokio::io::stdin()), offset, progress).await
+        }
+        // A pipe (`<(zcat …)`) has no size: its lines are counted instead.
+        Some((file, 0)) => {
+            let progress = Progress::Lines(Bar::counting("lines read"));
+            import(&store, BufReader::new(file), offset, progress).await
+        }
+        Some((file, size)) => {
+            let progress = Progress::Bytes(Bar::reading(size));
+            import(&store, BufReader::new(file), offset, progress).await
+        }
+    }
+    .with_context(|| format!("reading {}", args.file.display()));
     store.close().await;
     let tally = result?;
     eprintln!(
@@ -91,9 +115,9 @@ enum Progress {
 }
 
 impl Progress {
-    fn read(&self, line: &[u8]) {
+    fn add(&self, line_length: usize) {
         match self {
-            Progress::Bytes(bar) => bar.add(line.len() as u64),
+            Progress::Bytes(bar) => bar.add(line_length as u64),
             Progress::Lines(bar) => bar.add(1),
         }
     }
@@ -118,11 +142,18 @@ async fn import(
     let mut number = 0_u64;
     loop {
         let mut line = Vec::new();
-        let done = input.read_until(b'\n', &mut line).await? == 0;
-        if !done {
+        let read = read_line(&mut input, &mut line).await?;
+        let done = read.is_none();
+        if let Some(length) = read {
             number += 1;
-            progress.read(&line);
-            if !line.trim_ascii().is_empty() {
+            progress.add(length);
+            if length > DEFAULT_MAX_BODY_BYTES + 2 {
+                // As the webhook answers 413: refused, and not kept.
+                tally.rejected += 1;
+                progress.bar().println(&format!(
+                    "line {number}: rejected (413): {length} bytes, over the {DEFAULT_MAX_BODY_BYTES} a push may have; not stored"
+                ));
+            } else if !line.trim_ascii().is_empty() {
                 // Stamped as read, so arrival times follow the file.
                 let received_at = chrono::Utc::now().with_timezone(&offset);
                 chunk.push((number, received_at, line));
@@ -159,6 +190,36 @@ async fn import(
     }
     progress.bar().finish();
     Ok(tally)
+}
+
+/// Reads one line into `line` (its newline included) and answers its
+/// length, or `None` at the end. A line longer than a push may be is read
+/// to its end but not kept, so memory stays bounded whatever the input.
+async fn read_line(
+    input: &mut (impl AsyncBufRead + Unpin),
+    line: &mut Vec<u8>,
+) -> std::io::Result<Option<usize>> {
+    let mut length = 0;
+    loop {
+        let available = input.fill_buf().await?;
+        if available.is_empty() {
+            return Ok((length > 0).then_some(length));
+        }
+        let (taken, ends) = match memchr::memchr(b'\n', available) {
+            Some(at) => (at + 1, true),
+            None => (available.len(), false),
+        };
+        if length + taken <= DEFAULT_MAX_BODY_BYTES + 2 {
+            line.extend_from_slice(&available[..taken]);
+        } else {
+            line.clear();
+        }
+        length += taken;
+        input.consume(taken);
+        if ends {
+            return Ok(Some(length));
+        }
+    }
 }
 
 /// Parses and compresses lines as the webhook would their bodies.

@@ -180,6 +180,9 @@ impl Bodies {
                 let mut compressor = Compressor::with_prepared_dictionary(&prepared.encoder)?;
                 // The dictionary is named by the row, not by the frame.
                 compressor.set_parameter(zstd::zstd_safe::CParameter::DictIdFlag(false))?;
+                // Four bytes a push buy a check of every decompression: a
+                // damaged body or dictionary is an error, never other bytes.
+                compressor.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
                 Ok(compressor)
             },
             |compressor| compressor.compress(body),

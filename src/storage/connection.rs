@@ -56,6 +56,12 @@ pub fn open_writer(path: &Path, wal_autocheckpoint: u32) -> Result<Connection, S
     let mut connection = Connection::open(path).map_err(|error| {
         StoreError::Unavailable(format!("cannot open {}: {error}", path.display()))
     })?;
+    // A file refused below is left as found: closing must not checkpoint
+    // its WAL into it (nor delete the WAL). Allowed again once accepted.
+    connection.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
     configure_common(&connection)?;
     let new = file_checks::is_empty(&connection, path)?;
     if new {
@@ -94,6 +100,10 @@ pub fn open_writer(path: &Path, wal_autocheckpoint: u32) -> Result<Connection, S
     // them, statistics by agent over 30 days of a million calls skip-scan the
     // agent index in 36 ms instead of grouping the month in 270 ms.
     connection.execute_batch("PRAGMA analysis_limit = 400; PRAGMA optimize = 0x10002;")?;
+    connection.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        false,
+    )?;
     Ok(connection)
 }
 

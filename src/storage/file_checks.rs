@@ -48,6 +48,11 @@ pub fn is_empty(connection: &Connection, path: &Path) -> Result<bool, StoreError
                     path.display()
                 ))
             }
+            // A file cut short under its WAL reads as an I/O error.
+            Some(rusqlite::ErrorCode::SystemIoFailure) => StoreError::Unavailable(format!(
+                "{} cannot be read ({error}): the file may be cut short or damaged, or its disk failing; check `dmesg`, then restore it from a backup",
+                path.display()
+            )),
             _ => StoreError::from(error),
         })?;
     Ok(tables == 0)
@@ -105,9 +110,26 @@ pub fn check_header(path: &Path) -> Result<(), StoreError> {
             )));
         }
     };
-    let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let metadata = file.metadata().map_err(|error| {
+        StoreError::Unavailable(format!("cannot examine {}: {error}", path.display()))
+    })?;
+    if metadata.is_dir() {
+        return Err(StoreError::Unavailable(format!(
+            "{} is a directory; --db names the database file (e.g. {}/udesk-calls.db)",
+            path.display(),
+            path.display()
+        )));
+    }
+    let length = metadata.len();
     if length == 0 {
-        return Ok(()); // a database yet to be created
+        // A database yet to be created, unless its WAL survives: SQLite
+        // would delete that WAL, and every push committed in it.
+        if has_log(path) {
+            return Err(corrupt(
+                "the file is empty but a WAL with committed pushes lies beside it; restore the file, or move both aside to start afresh",
+            ));
+        }
+        return Ok(());
     }
     let mut header = [0u8; 100];
     if length < 100 || file.read_exact(&mut header).is_err() {
@@ -145,8 +167,10 @@ pub fn check_header(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Whether a non-empty WAL or rollback journal lies beside `path`.
+/// Whether a non-empty WAL or rollback journal lies beside `path`, or
+/// beside the file a symbolic link at `path` names (where SQLite keeps it).
 fn has_log(path: &Path) -> bool {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
     ["-wal", "-journal"].iter().any(|suffix| {
         let mut log = path.as_os_str().to_owned();
         log.push(suffix);
@@ -212,5 +236,69 @@ pub fn shared_memory_writable(path: &Path) -> Result<(), StoreError> {
             Path::new(&shm).display()
         ))),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database of a few dozen pages, closed (no WAL left).
+    fn database(dir: &Path) -> PathBuf {
+        let path = dir.join("calls.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (x BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)
+             INSERT INTO t SELECT randomblob(3000) FROM n;",
+        )
+        .unwrap();
+        path
+    }
+
+    fn cut_one_page(path: &Path) {
+        let length = std::fs::metadata(path).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_len(length - 4096)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_file_cut_short_is_refused_unless_a_wal_holds_its_last_pages_also_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database(dir.path());
+        assert!(check_header(&path).is_ok());
+        cut_one_page(&path);
+        let refused = check_header(&path).unwrap_err().to_string();
+        assert!(refused.contains("cut short"), "{refused}");
+        // A checkpoint cut short by a crash leaves this, and the WAL the rest.
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        std::fs::write(&wal, b"frames").unwrap();
+        assert!(check_header(&path).is_ok());
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(
+            check_header(&link).is_ok(),
+            "the WAL beside the link's target counts"
+        );
+    }
+
+    #[test]
+    fn an_empty_file_beside_a_wal_and_a_directory_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calls.db");
+        std::fs::write(&path, b"").unwrap();
+        assert!(
+            check_header(&path).is_ok(),
+            "an empty file is a database to create"
+        );
+        std::fs::write(dir.path().join("calls.db-wal"), b"frames").unwrap();
+        let refused = check_header(&path).unwrap_err().to_string();
+        assert!(refused.contains("WAL"), "{refused}");
+        let refused = check_header(dir.path()).unwrap_err().to_string();
+        assert!(refused.contains("is a directory"), "{refused}");
     }
 }

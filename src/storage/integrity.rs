@@ -191,7 +191,14 @@ fn check(path: &Path, stopping: &Arc<AtomicBool>, give_way: &GiveWay) -> Attempt
             Attempt::GaveWay
         }
         Ok(problems) if problems.len() == 1 && problems[0] == "ok" => Attempt::Finished(Vec::new()),
-        Ok(problems) => Attempt::Finished(problems),
+        // A row may hold several problems, a line each.
+        Ok(problems) => Attempt::Finished(
+            problems
+                .iter()
+                .flat_map(|row| row.lines())
+                .map(str::to_owned)
+                .collect(),
+        ),
         // A page so damaged the check cannot go on is itself the finding.
         Err(error)
             if matches!(

@@ -338,3 +338,44 @@ fn serve_refuses_a_blank_token_however_it_is_given_instead_of_running_open() {
     refused("api", &[], Some(("UDESK_CALLS_API_TOKEN", &spaces)));
     refused("api", &["--config", config.to_str().unwrap()], None);
 }
+
+#[test]
+fn import_refuses_a_line_over_a_pushs_limit_as_the_webhook_would_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calls.db");
+    let file = dir.path().join("pushes.ndjson");
+    let huge = format!(
+        r#"{{"conversation_id": 2, "note": "{}"}}"#,
+        "x".repeat(1_500_000)
+    );
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n{huge}\n{}\n",
+            r#"{"conversation_id": 1, "occasion": "end"}"#,
+            r#"{"conversation_id": 3, "occasion": "end"}"#
+        ),
+    )
+    .unwrap();
+    let (code, _, stderr) = run(binary().arg("import").arg(&file).arg("--db").arg(&db));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("line 2: rejected (413)"), "{stderr}");
+    let conn = open_read_only(&db);
+    assert_eq!(
+        rows(&conn, "SELECT conversation_id FROM calls ORDER BY 1"),
+        vec![vec!["1".to_owned()], vec!["3".to_owned()]]
+    );
+    assert_eq!(count(&conn, "SELECT count(*) FROM rejected_pushes"), 0);
+}
+
+#[test]
+fn import_of_a_missing_file_or_a_directory_says_so_and_leaves_no_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calls.db");
+    for input in [dir.path().join("missing.ndjson"), dir.path().to_owned()] {
+        let (code, _, stderr) = run(binary().arg("import").arg(&input).arg("--db").arg(&db));
+        assert_ne!(code, 0);
+        assert!(stderr.contains(&input.display().to_string()), "{stderr}");
+        assert!(!db.exists(), "a database was created");
+    }
+}

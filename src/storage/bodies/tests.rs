@@ -99,3 +99,34 @@ fn a_damaged_body_is_an_error_not_a_crash() {
     );
     assert!(bodies.decode(&conn, Some(id + 1), Vec::new()).is_err());
 }
+
+#[test]
+fn any_flipped_bit_of_a_body_or_its_dictionary_is_an_error_never_other_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open_writer(&dir.path().join("b.db"), DEFAULT_WAL_AUTOCHECKPOINT).unwrap();
+    let samples = pushes(400);
+    let dictionary = train(&samples).unwrap();
+    let id = Bodies::insert(&conn, &dictionary, samples.len()).unwrap();
+    let bodies = Bodies::load(&conn).unwrap();
+    let body = &samples[7];
+    let encoded = bodies.encode(body).unwrap();
+    for bit in 0..encoded.bytes.len() * 8 {
+        let mut damaged = encoded.bytes.clone();
+        damaged[bit / 8] ^= 1 << (bit % 8);
+        if let Ok(decoded) = bodies.decode(&conn, Some(id), damaged) {
+            assert_eq!(&decoded, body, "bit {bit} changed the body silently");
+        }
+    }
+    // The same body against a damaged copy of the dictionary.
+    let mut damaged = dictionary.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle..middle + 16].copy_from_slice(b"XXXXXXXXXXXXXXXX");
+    let other = Bodies::insert(&conn, &damaged, samples.len()).unwrap();
+    let fresh = Bodies::load(&conn).unwrap();
+    if let Ok(decoded) = fresh.decode(&conn, Some(other), encoded.bytes.clone()) {
+        assert_eq!(
+            &decoded, body,
+            "a damaged dictionary changed the body silently"
+        );
+    }
+}
