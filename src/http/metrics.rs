@@ -116,6 +116,7 @@ pub struct Metrics {
     integrity_problems: Gauge,
     integrity_checked: Gauge,
     integrity_check_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    integrity_check_failing: Gauge,
     /// `udesk_calls_forward_*`, kept by the forwarding workers.
     pub forward: ForwardMetrics,
     /// WebSockets and subscriptions (`websocket`).
@@ -195,6 +196,12 @@ impl Metrics {
             Unit::Seconds,
             integrity_check_seconds.clone(),
         );
+        let integrity_check_failing = Gauge::default();
+        registry.register(
+            "udesk_calls_integrity_check_failing",
+            "1 when the latest integrity check could not run to its end (the log says why), else 0",
+            integrity_check_failing.clone(),
+        );
         let forward = ForwardMetrics::register(&mut registry);
         let live = LiveMetrics::register(&mut registry);
         Metrics {
@@ -208,6 +215,7 @@ impl Metrics {
             integrity_problems,
             integrity_checked,
             integrity_check_seconds,
+            integrity_check_failing,
             forward,
             live,
         }
@@ -246,6 +254,9 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
     metrics
         .integrity_problems
         .set(i64::try_from(integrity.problems.len()).unwrap_or(i64::MAX));
+    metrics
+        .integrity_check_failing
+        .set(i64::from(integrity.failed.is_some()));
     if let Some(finished) = integrity.finished_at {
         let unix = finished
             .duration_since(std::time::UNIX_EPOCH)

@@ -141,10 +141,14 @@ async fn a_sound_file_is_ready_and_its_check_is_reported_sound() {
     );
     let log = log_through(&server, "integrity check found the database sound");
     assert!(log.contains("found the database sound"), "{log}");
+    let metrics = scrape(&server).await;
     assert!(
-        scrape(&server)
-            .await
-            .contains("\nudesk_calls_integrity_problems 0\n")
+        metrics.contains("\nudesk_calls_integrity_problems 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nudesk_calls_integrity_check_failing 0\n"),
+        "{metrics}"
     );
 }
 
