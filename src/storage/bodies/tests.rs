@@ -80,14 +80,45 @@ fn a_trained_dictionary_holds_no_phone_number_and_bodies_come_back_byte_for_byte
     );
 }
 
-#[test]
-fn a_damaged_body_is_an_error_not_a_crash() {
+/// A database with a dictionary trained on 400 calls' pushes: the
+/// directory holding it, its writer, the samples, the dictionary, its id
+/// and the store's bodies.
+struct Trained {
+    _dir: tempfile::TempDir,
+    conn: Connection,
+    samples: Vec<Vec<u8>>,
+    dictionary: Vec<u8>,
+    id: i64,
+    bodies: Bodies,
+}
+
+fn trained() -> Trained {
     let dir = tempfile::tempdir().unwrap();
     let conn = open_writer(&dir.path().join("b.db"), DEFAULT_WAL_AUTOCHECKPOINT).unwrap();
     let samples = pushes(400);
     let dictionary = train(&samples).unwrap();
     let id = Bodies::insert(&conn, &dictionary, samples.len()).unwrap();
     let bodies = Bodies::load(&conn).unwrap();
+    Trained {
+        _dir: dir,
+        conn,
+        samples,
+        dictionary,
+        id,
+        bodies,
+    }
+}
+
+#[test]
+fn a_damaged_body_is_an_error_not_a_crash() {
+    let Trained {
+        _dir,
+        conn,
+        samples,
+        id,
+        bodies,
+        ..
+    } = trained();
     let mut encoded = bodies.encode(&samples[5]).unwrap();
     let last = encoded.bytes.len() - 1;
     encoded.bytes.truncate(last);
@@ -102,12 +133,15 @@ fn a_damaged_body_is_an_error_not_a_crash() {
 
 #[test]
 fn any_flipped_bit_of_a_body_or_its_dictionary_is_an_error_never_other_bytes() {
-    let dir = tempfile::tempdir().unwrap();
-    let conn = open_writer(&dir.path().join("b.db"), DEFAULT_WAL_AUTOCHECKPOINT).unwrap();
-    let samples = pushes(400);
-    let dictionary = train(&samples).unwrap();
-    let id = Bodies::insert(&conn, &dictionary, samples.len()).unwrap();
-    let bodies = Bodies::load(&conn).unwrap();
+    let Trained {
+        _dir,
+        conn,
+        samples,
+        dictionary,
+        id,
+        bodies,
+        ..
+    } = trained();
     let body = &samples[7];
     let encoded = bodies.encode(body).unwrap();
     for bit in 0..encoded.bytes.len() * 8 {
