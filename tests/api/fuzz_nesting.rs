@@ -13,9 +13,9 @@ use bolero::generator::TypeGenerator;
 use udesk_calls::domain::RawPush;
 use udesk_calls::http::webhook::intake;
 use udesk_calls::storage::Intake;
-use udesk_calls::storage::events::CallEvent;
 use udesk_calls::wire::time::beijing;
 
+use crate::support::fuzz_input::as_stored;
 use crate::support::fuzz_runs::{Runs, budget};
 
 /// One stretch of a nested body.
@@ -129,17 +129,7 @@ fn check(body: &[u8]) -> &'static str {
         Intake::Push(accepted) => accepted,
         _ => return "rejected",
     };
-    let stored = CallEvent {
-        event_id: 1,
-        conversation_id: accepted.push.conversation_id,
-        occasion: accepted.push.occasion.clone().unwrap_or_default(),
-        timestamp: accepted.push.timestamp,
-        received_at: accepted.raw.received_at,
-        deliveries: 1,
-        format: accepted.format,
-        body: accepted.raw.body.clone(),
-        form_payload: None,
-    };
+    let stored = as_stored(&accepted);
     let again = stored.to_stored_push(beijing()).expect("it reads back");
     assert_eq!(again.push, accepted.push);
     assert!(stored.payload_value().is_object());

@@ -25,7 +25,6 @@ use std::time::Duration;
 use bolero::generator::{TypeGenerator, produce};
 use udesk_calls::domain::{RawPush, RejectReason, Rejection, project};
 use udesk_calls::http::webhook::intake;
-use udesk_calls::storage::events::CallEvent;
 use udesk_calls::storage::reprocess::reprocess;
 use udesk_calls::storage::{DEFAULT_WAL_AUTOCHECKPOINT, Intake, Store, WriteOutcome};
 use udesk_calls::wire::{ContentEncoding, DecompressError, decompress};
@@ -33,7 +32,7 @@ use udesk_calls::{StoreOptions, wire::time::beijing};
 
 use crate::support::db::{open_read_only, projection_dump, rows};
 use crate::support::fuzz_input::{
-    ByteEdit, Edit, Encoding, FuzzPush, Key, Odd, RenderedPush, SEEDS, Transport,
+    ByteEdit, Edit, Encoding, FuzzPush, Key, Odd, RenderedPush, SEEDS, Transport, as_stored,
 };
 use crate::support::fuzz_runs::{Runs, budget};
 
@@ -177,17 +176,7 @@ fn parse(push: &FuzzPush) -> &'static str {
         None => return "not read (413, 415)",
     };
     // What `reprocess` and every later merge read: the stored columns.
-    let stored = CallEvent {
-        event_id: 1,
-        conversation_id: accepted.push.conversation_id,
-        occasion: accepted.push.occasion.clone().unwrap_or_default(),
-        timestamp: accepted.push.timestamp,
-        received_at: accepted.raw.received_at,
-        deliveries: 1,
-        format: accepted.format,
-        body: accepted.raw.body.clone(),
-        form_payload: accepted.form_payload.clone(),
-    };
+    let stored = as_stored(&accepted);
     let again = stored
         .to_stored_push(beijing())
         .expect("a stored push parses again");

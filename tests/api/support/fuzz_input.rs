@@ -232,3 +232,21 @@ fn deflate(bytes: &[u8]) -> Vec<u8> {
     encoder.write_all(bytes).expect("writing to memory");
     encoder.finish().expect("writing to memory")
 }
+
+/// The event a stored push becomes, as `reprocess` and every later merge
+/// read it back: its columns, not the parsed push in hand.
+pub fn as_stored(
+    accepted: &udesk_calls::domain::AcceptedPush,
+) -> udesk_calls::storage::events::CallEvent {
+    udesk_calls::storage::events::CallEvent {
+        event_id: 1,
+        conversation_id: accepted.push.conversation_id,
+        occasion: accepted.push.occasion.clone().unwrap_or_default(),
+        timestamp: accepted.push.timestamp,
+        received_at: accepted.raw.received_at,
+        deliveries: 1,
+        format: accepted.format,
+        body: accepted.raw.body.clone(),
+        form_payload: accepted.form_payload.clone(),
+    }
+}
