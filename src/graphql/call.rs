@@ -154,7 +154,10 @@ macro_rules! call_object {
             /// without a timestamp first, then by arrival).
             #[graphql(complexity = "child_list_complexity(child_complexity)")]
             async fn events(&self, ctx: &Context<'_>) -> Result<Vec<CallEvent>, ApiError> {
-                Ok(match load(ctx, self, Child::Events).await? {
+                // Bodies are read and decompressed only when asked for.
+                let asked = ctx.look_ahead();
+                let bodies = asked.field("payload").exists() || asked.field("body").exists();
+                Ok(match load(ctx, self, Child::Events { bodies }).await? {
                     Some(Children::Events(events)) => events,
                     _ => Vec::new(),
                 })

@@ -168,6 +168,11 @@ const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 pub const EVENT_COLUMNS: &str = "id, conversation_id, occasion, event_at, received_at, deliveries, \
      body_format, body, form_payload, body_dictionary";
 
+/// [`EVENT_COLUMNS`] with the body and form fields left empty, for a
+/// reader that asked for neither (they are never read or decompressed).
+pub const EVENT_COLUMNS_BUT_BODIES: &str = "id, conversation_id, occasion, event_at, received_at, \
+     deliveries, body_format, x'' AS body, NULL AS form_payload, NULL AS body_dictionary";
+
 /// An event as its row keeps it: its body perhaps compressed.
 pub struct StoredEvent {
     event: CallEvent,

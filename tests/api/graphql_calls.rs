@@ -330,3 +330,35 @@ impl<S: tracing::Subscriber> Layer<S> for ReadCounter {
         }
     }
 }
+
+#[tokio::test]
+async fn events_carry_their_bodies_however_payload_or_body_is_asked_for() {
+    let app = TestApp::start().await;
+    let push = json!({ "conversation_id": 77, "occasion": "end", "note": "asked for" });
+    app.push_json(&push).await;
+    let sent = push.to_string();
+    for query in [
+        "{ call(conversationId: \"77\") { events { occasion payload } } }",
+        "{ call(conversationId: \"77\") { events { occasion p: payload b: body } } }",
+        "{ call(conversationId: \"77\") { events { occasion ...Bodies } } } fragment Bodies on CallEvent { payload body }",
+        "{ call(conversationId: \"77\") { events { occasion ... on CallEvent { body payload } } } }",
+    ] {
+        let data = app.data(query, json!({})).await;
+        let event = &data["call"]["events"][0];
+        assert_eq!(event["occasion"], "end", "{query}");
+        let payload = event.get("payload").or_else(|| event.get("p")).unwrap();
+        assert_eq!(payload["note"], "asked for", "{query}");
+        if let Some(body) = event.get("body").or_else(|| event.get("b")) {
+            assert_eq!(body, &json!(sent), "{query}");
+        }
+    }
+    // Without them the events still come, with everything else.
+    let data = app
+        .data(
+            "{ call(conversationId: \"77\") { events { occasion deliveries receivedAt } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["call"]["events"][0]["occasion"], "end");
+    assert_eq!(data["call"]["events"][0]["deliveries"], 1);
+}

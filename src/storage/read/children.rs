@@ -12,14 +12,18 @@ use rusqlite::{Connection, Row};
 
 use crate::domain::{CollectionKind, Collections, ConversationId, ParseWarning};
 use crate::storage::bodies::Bodies;
-use crate::storage::events::{CallEvent, EVENT_COLUMNS, StoredEvent};
+use crate::storage::events::{CallEvent, EVENT_COLUMNS, EVENT_COLUMNS_BUT_BODIES, StoredEvent};
 use crate::storage::sql::{placeholders, read_required_time};
 use crate::storage::{StoreError, collection_rows};
 
 /// A kind of child of a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Child {
-    Events,
+    /// With their bodies, or (when no one asked for them) without: the
+    /// bodies are most of what a call's events weigh, compressed.
+    Events {
+        bodies: bool,
+    },
     ParseWarnings,
     Collection(CollectionKind),
 }
@@ -51,11 +55,18 @@ pub fn children_of(
     ids: &[ConversationId],
 ) -> Result<HashMap<ConversationId, Children>, StoreError> {
     Ok(match child {
-        Child::Events => grouped(
+        Child::Events {
+            bodies: with_bodies,
+        } => grouped(
             conn,
             &format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE conversation_id IN ({{ids}}) \
-                 ORDER BY conversation_id, event_at_ms, id"
+                "SELECT {} FROM events WHERE conversation_id IN ({{ids}}) \
+                 ORDER BY conversation_id, event_at_ms, id",
+                if with_bodies {
+                    EVENT_COLUMNS
+                } else {
+                    EVENT_COLUMNS_BUT_BODIES
+                }
             ),
             ids,
             1,
