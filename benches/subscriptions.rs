@@ -144,7 +144,7 @@ async fn run(subscribers: usize, filtered: bool, seconds: u64) -> Run {
             max_connections_per_address: 100_000,
             max_websockets: 100_000,
             // Every subscriber connects from this one address.
-            graphql_rate_limit: 0,
+            graphql_points_per_second: 0,
             ..HttpLimits::default()
         },
         ..Settings::open_local()

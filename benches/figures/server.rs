@@ -1,8 +1,8 @@
 //! The release binary, `udesk-calls serve`, run as a child process: what a
 //! user deploys, measured from outside.
 //!
-//! Limits changed from the defaults, and why: `--graphql-rate-limit 0`
-//! (20 requests/s per client would measure the limiter, not the queries).
+//! Limits changed from the defaults, and why: `--graphql-points-per-second 0`
+//! (the bench's concurrent clients would measure the limiter, not the queries).
 //! The connection caps (1024, 128 per address) are above the 64 senders and
 //! stay. Logging stays at its default (`info`, one line per request) into a
 //! file beside the databases, as a deployment would log.
@@ -37,7 +37,7 @@ impl Server {
             .arg("serve")
             .arg("--db")
             .arg(db)
-            .args(["--listen", &host, "--graphql-rate-limit", "0"])
+            .args(["--listen", &host, "--graphql-points-per-second", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -1,13 +1,14 @@
 //! The flags of `serve` that bound what one HTTP client may hold or ask;
 //! `config::http_limits` holds the defaults and why.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use clap::Args;
 
 use crate::config::HttpLimits;
 use crate::config::http_limits::{
-    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_GRAPHQL_BURST, DEFAULT_GRAPHQL_RATE_LIMIT,
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_GRAPHQL_POINTS_CEILING, DEFAULT_GRAPHQL_POINTS_PER_SECOND,
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION, DEFAULT_MAX_WEBSOCKETS, MAX_HEADER_READ_TIMEOUT,
@@ -83,27 +84,30 @@ pub struct HttpLimitArgs {
     )]
     pub max_connections_per_address: u64,
 
-    /// GraphQL requests per second allowed per API token (per client
-    /// address when no --api-token is set); more are answered 429 with
-    /// Retry-After. 0 turns the limit off.
+    /// GraphQL work allowed per API token (per client address when no
+    /// --api-token is set), in points a second; a point is a millisecond
+    /// of the service's work on the token's requests. A request is let in
+    /// while its token has points left and charged what it took; past that
+    /// it is answered 429 with Retry-After. One request after another never
+    /// spends faster than 1,000 a second. 0 turns the limit off.
     #[arg(
         long,
-        env = "UDESK_CALLS_GRAPHQL_RATE_LIMIT",
-        value_name = "PER_SECOND",
-        default_value_t = DEFAULT_GRAPHQL_RATE_LIMIT
+        env = "UDESK_CALLS_GRAPHQL_POINTS_PER_SECOND",
+        value_name = "POINTS",
+        default_value_t = DEFAULT_GRAPHQL_POINTS_PER_SECOND
     )]
-    pub graphql_rate_limit: u32,
+    pub graphql_points_per_second: u32,
 
-    /// GraphQL requests a token may send in a burst before
-    /// --graphql-rate-limit applies.
+    /// The most points a token may hold (and spend in a burst) before
+    /// --graphql-points-per-second applies.
     #[arg(
         long,
-        env = "UDESK_CALLS_GRAPHQL_BURST",
-        value_name = "N",
-        default_value_t = DEFAULT_GRAPHQL_BURST,
+        env = "UDESK_CALLS_GRAPHQL_POINTS_CEILING",
+        value_name = "POINTS",
+        default_value_t = DEFAULT_GRAPHQL_POINTS_CEILING,
         value_parser = clap::value_parser!(u32).range(1..)
     )]
-    pub graphql_burst: u32,
+    pub graphql_points_ceiling: u32,
 
     /// WebSocket connections (live updates on /graphql) open at once, all
     /// clients together; the next upgrade is answered 503. Each also counts
@@ -127,6 +131,20 @@ pub struct HttpLimitArgs {
         value_parser = clap::value_parser!(u64).range(1..=10_000)
     )]
     pub max_subscriptions_per_connection: u64,
+
+    /// A reverse proxy in front of the service (an IP address; several may
+    /// be given, comma-separated in the variable). Its `Forwarded` or
+    /// `X-Forwarded-For` header then names the client for the rate limit
+    /// and the logs, and its connections count against --max-connections
+    /// only. The same headers from any other address are ignored. Without
+    /// it, every request counts as coming from its connection's address.
+    #[arg(
+        long = "trust-proxy",
+        env = "UDESK_CALLS_TRUST_PROXY",
+        value_name = "ADDR",
+        value_delimiter = ','
+    )]
+    pub trust_proxy: Vec<IpAddr>,
 }
 
 impl HttpLimitArgs {
@@ -139,10 +157,11 @@ impl HttpLimitArgs {
             max_header_bytes: count(self.max_header_bytes),
             max_connections: count(self.max_connections),
             max_connections_per_address: count(self.max_connections_per_address),
-            graphql_rate_limit: self.graphql_rate_limit,
-            graphql_burst: self.graphql_burst,
+            graphql_points_per_second: self.graphql_points_per_second,
+            graphql_points_ceiling: self.graphql_points_ceiling,
             max_websockets: count(self.max_websockets),
             max_subscriptions_per_connection: count(self.max_subscriptions_per_connection),
+            trusted_proxies: self.trust_proxy.clone(),
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Limits on what one HTTP client may hold or ask of the service: how long
 //! it may take to send a request, how many connections it may keep open,
-//! how large a request head may be, how often it may query GraphQL, and
-//! how many WebSockets and subscriptions it may hold.
+//! how large a request head may be, how much GraphQL work it may ask for,
+//! how many WebSockets and subscriptions it may hold, and which reverse
+//! proxies may say who the client is.
 //!
 //! Each is a flag of `serve` (`cli::http_limits`); `SECURITY.md` ("HTTP
 //! limits and browsers") says why each default is what it is.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// The longest a client may take to send a request head: 10 s, ample for a
@@ -23,10 +25,13 @@ pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Connections served at once from one client address (an IPv6 /64).
 pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 128;
-/// GraphQL requests per second for one token (one address in open mode).
-pub const DEFAULT_GRAPHQL_RATE_LIMIT: u32 = 20;
-/// GraphQL requests one token may send at once before the rate applies.
-pub const DEFAULT_GRAPHQL_BURST: u32 = 100;
+/// Points of GraphQL work one token (one address in open mode) earns a
+/// second, a point being a millisecond of the service's work: one request
+/// after another, however fast, never spends faster than this refills.
+pub const DEFAULT_GRAPHQL_POINTS_PER_SECOND: u32 = 1_000;
+/// The most points one token may hold: 30 s of work, the time limit of a
+/// few queries, spent in a burst before the rate applies.
+pub const DEFAULT_GRAPHQL_POINTS_CEILING: u32 = 30_000;
 /// WebSocket connections (live updates) open at once, all clients together:
 /// a wallboard holds one, and each counts against `max_connections` too.
 pub const DEFAULT_MAX_WEBSOCKETS: usize = 256;
@@ -50,15 +55,19 @@ pub struct HttpLimits {
     /// Connections beyond these are answered `503` and closed.
     pub max_connections: usize,
     pub max_connections_per_address: usize,
-    /// GraphQL requests per second per token (per client address when the
-    /// API is open); 0 turns rate limiting off.
-    pub graphql_rate_limit: u32,
-    pub graphql_burst: u32,
+    /// Points (milliseconds of work) a token, or a client address when the
+    /// API is open, earns per second; 0 turns rate limiting off.
+    pub graphql_points_per_second: u32,
+    /// The most points a token may hold.
+    pub graphql_points_ceiling: u32,
     /// WebSocket connections beyond this are answered `503` at the upgrade.
     pub max_websockets: usize,
     /// A subscription beyond this on one connection is refused with an
     /// `error` message (the connection stays open).
     pub max_subscriptions_per_connection: usize,
+    /// Reverse proxies whose forwarding headers name the client; their
+    /// own connections count against `max_connections` only.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for HttpLimits {
@@ -70,10 +79,11 @@ impl Default for HttpLimits {
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-            graphql_rate_limit: DEFAULT_GRAPHQL_RATE_LIMIT,
-            graphql_burst: DEFAULT_GRAPHQL_BURST,
+            graphql_points_per_second: DEFAULT_GRAPHQL_POINTS_PER_SECOND,
+            graphql_points_ceiling: DEFAULT_GRAPHQL_POINTS_CEILING,
             max_websockets: DEFAULT_MAX_WEBSOCKETS,
             max_subscriptions_per_connection: DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -1,14 +1,17 @@
 //! The caps on open connections: in all, and per client address.
 //!
-//! When every place is taken, the connection that has waited longest
-//! without a request in progress (one that sent nothing, trickles its
-//! headers, or sits idle) is closed to make room: a flood of connections
-//! that send nothing cannot keep Udesk's pushes out, since a push's
-//! connection sends its request at once. When no connection can be closed
-//! (all are busy), or the client's address has its share, the new
-//! connection is answered `503` with `Retry-After` and closed at once,
-//! without reading it, so it holds nothing and Udesk sends its push again.
-//! A place is given back when its connection closes.
+//! When a cap is reached, the connection that has waited longest without a
+//! request in progress (one that sent nothing, trickles its headers, sits
+//! idle, or holds a WebSocket not yet authenticated) is closed to make room:
+//! of the newcomer's own address when that address has its share, of any
+//! address when every place is taken. So connections that only hold a place
+//! always give way to one that sends a request, which a push's connection
+//! does at once, whatever address the holders share with it. Only when no
+//! connection can be closed (all are busy) is the newcomer answered `503`
+//! with `Retry-After` and closed at once, without reading it, so it holds
+//! nothing and Udesk sends its push again. A place is given back when its
+//! connection closes. A trusted reverse proxy (`--trust-proxy`) speaks for
+//! many clients: its connections count against the cap in all only.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -29,16 +32,59 @@ const CROWDING_LOGGED_EVERY: Duration = Duration::from_secs(10);
 /// The two caps on connections, and what they did that is not logged yet.
 pub struct Caps {
     limit: usize,
+    per_address: usize,
+    /// Addresses exempt from the per-address cap: trusted proxies.
+    exempt: Vec<IpAddr>,
     open: Arc<Mutex<Open>>,
-    per_address: Arc<PerAddress>,
     crowding: Mutex<Crowding>,
 }
 
-/// The open connections, by an id of their own.
+/// The open connections, by an id of their own, and how many each client
+/// address holds (exempt addresses are not counted).
 #[derive(Default)]
 struct Open {
     next_id: u64,
-    connections: HashMap<u64, Arc<Activity>>,
+    connections: HashMap<u64, Connection>,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+struct Connection {
+    /// The client address it counts against, if any.
+    counted: Option<IpAddr>,
+    activity: Arc<Activity>,
+}
+
+impl Open {
+    /// Closes the connection that has waited longest among those `of`
+    /// selects; `false` when none is waiting.
+    fn make_room(&mut self, of: impl Fn(&Connection) -> bool) -> bool {
+        let Some((_, longest)) = self
+            .connections
+            .iter()
+            .filter(|(_, connection)| of(connection))
+            .filter_map(|(id, connection)| Some((connection.activity.waiting_since()?, *id)))
+            .min()
+        else {
+            return false;
+        };
+        if let Some(waiting) = self.remove(longest) {
+            waiting.make_room();
+        }
+        true
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Arc<Activity>> {
+        let connection = self.connections.remove(&id)?;
+        if let Some(client) = connection.counted
+            && let Some(count) = self.by_address.get_mut(&client)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.by_address.remove(&client);
+            }
+        }
+        Some(connection.activity)
+    }
 }
 
 #[derive(Default)]
@@ -49,14 +95,12 @@ struct Crowding {
 }
 
 impl Caps {
-    pub fn new(total: usize, per_address: usize) -> Caps {
+    pub fn new(total: usize, per_address: usize, exempt: &[IpAddr]) -> Caps {
         Caps {
             limit: total,
+            per_address,
+            exempt: exempt.to_vec(),
             open: Arc::default(),
-            per_address: Arc::new(PerAddress {
-                limit: per_address,
-                open: Mutex::default(),
-            }),
             crowding: Mutex::default(),
         }
     }
@@ -64,27 +108,50 @@ impl Caps {
     /// A place for a connection from `ip`, whose phases `activity` follows,
     /// if the caps leave one or one can be made.
     pub fn take(&self, ip: IpAddr, activity: &Arc<Activity>) -> Option<Place> {
-        let slot = PerAddress::take(&self.per_address, ip)?;
+        let counted = (!self.exempt.contains(&ip)).then(|| client_address(ip));
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if open.connections.len() >= self.limit {
-            let (_, longest) = open
-                .connections
-                .iter()
-                .filter_map(|(id, activity)| Some((activity.waiting_since()?, *id)))
-                .min()?;
-            if let Some(waiting) = open.connections.remove(&longest) {
-                waiting.make_room();
-                self.note(|crowding| crowding.closed += 1);
+        let mut closed = 0;
+        if let Some(client) = counted
+            && open.by_address.get(&client).copied().unwrap_or(0) >= self.per_address
+        {
+            if !open.make_room(|connection| connection.counted == Some(client)) {
+                drop(open);
+                return None;
             }
+            closed += 1;
+        }
+        if open.connections.len() >= self.limit {
+            if !open.make_room(|_| true) {
+                drop(open);
+                self.note_closed(closed);
+                return None;
+            }
+            closed += 1;
         }
         let id = open.next_id;
         open.next_id += 1;
-        open.connections.insert(id, activity.clone());
+        open.connections.insert(
+            id,
+            Connection {
+                counted,
+                activity: activity.clone(),
+            },
+        );
+        if let Some(client) = counted {
+            *open.by_address.entry(client).or_default() += 1;
+        }
+        drop(open);
+        self.note_closed(closed);
         Some(Place {
             id,
             open: self.open.clone(),
-            _slot: slot,
         })
+    }
+
+    fn note_closed(&self, closed: u64) {
+        if closed > 0 {
+            self.note(|crowding| crowding.closed += closed);
+        }
     }
 
     /// Answers a connection beyond a cap without reading it, and closes it.
@@ -115,57 +182,17 @@ impl Caps {
     }
 }
 
-/// One open connection's place under both caps; given back when dropped.
+/// One open connection's place under the caps; given back when dropped
+/// (unless it was already taken back to make room).
 pub struct Place {
     id: u64,
     open: Arc<Mutex<Open>>,
-    _slot: AddressSlot,
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.connections.remove(&self.id);
-    }
-}
-
-/// Open connections by client address.
-struct PerAddress {
-    limit: usize,
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-impl PerAddress {
-    fn take(this: &Arc<PerAddress>, ip: IpAddr) -> Option<AddressSlot> {
-        let client = client_address(ip);
-        let mut open = this.open.lock().unwrap_or_else(|p| p.into_inner());
-        let count = open.entry(client).or_default();
-        if *count >= this.limit {
-            return None;
-        }
-        *count += 1;
-        Some(AddressSlot {
-            client,
-            of: this.clone(),
-        })
-    }
-}
-
-/// One open connection of a client address; given back when dropped.
-struct AddressSlot {
-    client: IpAddr,
-    of: Arc<PerAddress>,
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut open = self.of.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = open.get_mut(&self.client) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.client);
-            }
-        }
+        open.remove(self.id);
     }
 }
 
@@ -217,7 +244,7 @@ mod tests {
     async fn when_full_the_longest_waiting_connection_makes_room_and_busy_ones_never_do() {
         use super::super::timeouts::Overstayed;
         let timeout = Duration::from_secs(60);
-        let caps = Caps::new(2, 10);
+        let caps = Caps::new(2, 10, &[]);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let oldest = Activity::new(timeout, timeout);
         let _first = caps.take(ip, &oldest).unwrap();
@@ -233,18 +260,43 @@ mod tests {
         assert!(caps.take(ip, &Activity::new(timeout, timeout)).is_none());
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn an_address_at_its_share_closes_its_own_longest_waiting_connection() {
+        use super::super::timeouts::Overstayed;
+        let timeout = Duration::from_secs(60);
+        let caps = Caps::new(100, 2, &[]);
+        let (ip, other): (IpAddr, IpAddr) =
+            ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let elsewhere = Activity::new(timeout, timeout);
+        let _elsewhere = caps.take(other, &elsewhere).unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let oldest = Activity::new(timeout, timeout);
+        let _first = caps.take(ip, &oldest).unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let busy = Activity::new(timeout, timeout);
+        let _second = caps.take(ip, &busy).unwrap();
+        let _in_flight = busy.request_began();
+
+        let _third = caps.take(ip, &Activity::new(timeout, timeout)).unwrap();
+        assert_eq!(oldest.overstayed().await, Overstayed::MadeRoom);
+        assert!(elsewhere.waiting_since().is_some());
+        assert_eq!(caps.open.lock().unwrap().by_address[&ip], 2);
+    }
+
     #[test]
-    fn an_address_gets_its_share_and_gets_it_back() {
-        let per_address = Arc::new(PerAddress {
-            limit: 2,
-            open: Mutex::default(),
-        });
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let first = PerAddress::take(&per_address, ip).unwrap();
-        let _second = PerAddress::take(&per_address, ip).unwrap();
-        assert!(PerAddress::take(&per_address, ip).is_none());
-        assert!(PerAddress::take(&per_address, "192.0.2.2".parse().unwrap()).is_some());
-        drop(first);
-        assert!(PerAddress::take(&per_address, ip).is_some());
+    fn a_trusted_proxy_counts_against_the_cap_in_all_only() {
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let caps = Caps::new(3, 1, &[proxy]);
+        let timeout = Duration::from_secs(60);
+        let busy: Vec<_> = (0..3)
+            .map(|_| {
+                let activity = Activity::new(timeout, timeout);
+                let place = caps.take(proxy, &activity).unwrap();
+                (activity.request_began(), place)
+            })
+            .collect();
+        assert!(caps.take(proxy, &Activity::new(timeout, timeout)).is_none());
+        drop(busy);
+        assert!(caps.open.lock().unwrap().connections.is_empty());
     }
 }

@@ -35,6 +35,7 @@ use crate::config::http_limits::connection_cap;
 
 use super::body_deadline::DeadlineBody;
 use super::connection_caps::{Caps, Place};
+use super::forwarded::client_address_of;
 use super::timeouts::{Activity, Answering, Watched};
 
 /// Connections the kernel completes and queues before they are accepted.
@@ -88,7 +89,11 @@ pub async fn serve(
             "the open-files limit allows fewer connections than --max-connections asks"
         );
     }
-    let caps = Caps::new(cap, limits.max_connections_per_address);
+    let caps = Caps::new(
+        cap,
+        limits.max_connections_per_address,
+        &limits.trusted_proxies,
+    );
     let connection = Arc::new(ConnectionConfig::new(app, limits));
     let (stop, stopping) = watch::channel(false);
     // Every connection holds a receiver of `open`; `open.closed()` resolves
@@ -201,13 +206,16 @@ impl ConnectionConfig {
     ) {
         let _ = socket.set_nodelay(true);
         let body_read_timeout = self.limits.body_read_timeout;
+        let trusted = self.limits.trusted_proxies.clone();
         let service = {
             let (app, activity, hold) = (self.app.clone(), activity.clone(), hold.clone());
             hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                 let in_flight = activity.request_began();
                 let mut request =
                     request.map(|body| Body::new(DeadlineBody::new(body, body_read_timeout)));
+                let client = client_address_of(peer.ip(), request.headers(), &trusted);
                 request.extensions_mut().insert(ConnectInfo(peer));
+                request.extensions_mut().insert(client);
                 request.extensions_mut().insert(hold.clone());
                 let answer = app.clone().oneshot(request);
                 async move {

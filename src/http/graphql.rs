@@ -32,6 +32,7 @@ use crate::graphql::runtime::QueryRuntime;
 use super::AppState;
 use super::connections::ConnectionHold;
 use super::graphql_run::{Answer, Runner};
+use super::rate_limit::WorkDone;
 use super::tokens::token_allowed;
 use super::websocket::LiveUpdates;
 
@@ -312,5 +313,6 @@ fn respond(headers: &HeaderMap, answer: Answer) -> Response {
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, content_type);
+    response.extensions_mut().insert(WorkDone(answer.work));
     response
 }

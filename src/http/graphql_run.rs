@@ -15,7 +15,7 @@
 //! bytes are never sent.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_graphql::{BatchRequest, BatchResponse, ServerError};
 
@@ -40,6 +40,9 @@ pub struct Answer {
     /// Whether a request failed before running, or was stopped, so has no
     /// `data`: a `400` under `application/graphql-response+json`.
     pub not_run: bool,
+    /// From reading the request to the serialized answer: what the rate
+    /// limit charges.
+    pub work: Duration,
 }
 
 impl Runner {
@@ -51,9 +54,12 @@ impl Runner {
         read: impl FnOnce() -> Result<BatchRequest, String> + Send + 'static,
     ) -> Result<Answer, String> {
         let runner = self.clone();
-        let running = self
-            .runtime
-            .spawn(async move { Ok(runner.run_here(read()?).await) });
+        let started = Instant::now();
+        let running = self.runtime.spawn(async move {
+            let mut answer = runner.run_here(read()?).await;
+            answer.work = started.elapsed();
+            Ok(answer)
+        });
         match running.await {
             Ok(answer) => answer,
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
@@ -135,6 +141,7 @@ fn refused(error: &ServerError, batch_len: Option<usize>) -> Answer {
     Answer {
         body: serde_json::to_vec(&json).unwrap_or_default(),
         not_run: true,
+        work: Duration::ZERO,
     }
 }
 
@@ -152,6 +159,7 @@ fn serialize(batch: BatchResponse) -> serde_json::Result<Answer> {
     Ok(Answer {
         body: serde_json::to_vec(&json)?,
         not_run,
+        work: Duration::ZERO,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod body_deadline;
 pub mod browsers;
 mod connection_caps;
 mod connections;
+mod forwarded;
 pub mod graphiql;
 pub mod graphql;
 mod graphql_run;

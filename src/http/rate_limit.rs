@@ -1,36 +1,56 @@
-//! How often one client may query GraphQL.
+//! How much of the service's work one client may take through GraphQL.
 //!
-//! Each API token has its own allowance (a GCRA bucket from `governor`): a
-//! burst, refilled at a steady rate. A request without an accepted token
-//! (every request of an open API, and those about to be answered `401`) is
-//! counted against its client address (an IPv6 /64), so one client cannot
-//! crowd out the others, nor a token guesser try fast. Past the allowance
-//! the answer is `429` with `Retry-After`. Only `/graphql` counts: GraphiQL's
-//! scripts are files, cheap to send.
+//! The limit weighs what requests cost, not how many there are: each client
+//! has a budget of points, a point being a millisecond of the service's work
+//! on its requests (from reading the request to its serialized answer),
+//! refilled at a steady rate up to a ceiling, as GitHub's and Shopify's
+//! GraphQL APIs keep points. A request is let in while its client's budget is
+//! above zero, and is charged what it took once answered, so a long request
+//! may leave the budget in debt. With the default of 1,000 points a second,
+//! a client sending one request after another can never spend faster than
+//! its budget refills, however fast each is answered: ordinary use is never
+//! refused. Clients running many heavy queries at once are, once their
+//! ceiling (30 s of work) is spent. The static cost model (`graphql::limits`)
+//! still bounds any single request.
+//!
+//! A client is an API token; a request without an accepted token (every
+//! request of an open API, and those about to be answered `401`) counts
+//! against its client address (an IPv6 /64). Past the budget the answer is
+//! `429` with `Retry-After`, the request body read first so that the
+//! connection stays usable. Only `/graphql` counts: GraphiQL's scripts are
+//! files, cheap to send.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 
 use crate::config::HttpLimits;
 
-use super::connection_caps::client_address;
+use super::forwarded::client_of;
 use super::tokens::{bearer_token, matching_token};
 
 /// The code of a GraphQL request refused for coming too often.
 pub const RATE_LIMITED: &str = "RATE_LIMITED";
 
-/// Past this many clients remembered, those whose bucket is full again are
+/// Past this many clients remembered, those whose budget is full again are
 /// forgotten, so that a scan from many addresses cannot grow memory.
 const CLIENTS_REMEMBERED: usize = 10_000;
+
+/// The most of a refused request's body read so that its connection can
+/// carry the next request; a longer one is answered with `Connection: close`.
+const DRAINED_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// The service's work on one GraphQL request, set on its response by the
+/// handler for the limit to charge.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkDone(pub Duration);
 
 /// Whom a request is counted against.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -40,38 +60,92 @@ enum Client {
     Address(IpAddr),
 }
 
-/// The allowances of one served app.
+/// A client's points, as of `at`.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    points: f64,
+    at: Instant,
+}
+
+/// The budgets of one served app.
 pub struct GraphqlRateLimit {
-    limiter: DefaultKeyedRateLimiter<Client>,
-    clock: DefaultClock,
+    budgets: Mutex<HashMap<Client, Budget>>,
+    per_second: f64,
+    ceiling: f64,
     tokens: Arc<Vec<String>>,
 }
 
 impl GraphqlRateLimit {
     /// `None` when the limits turn rate limiting off.
     pub fn new(limits: &HttpLimits, tokens: &[String]) -> Option<Arc<GraphqlRateLimit>> {
-        let rate = NonZeroU32::new(limits.graphql_rate_limit)?;
-        let burst = NonZeroU32::new(limits.graphql_burst).unwrap_or(rate);
+        if limits.graphql_points_per_second == 0 {
+            return None;
+        }
+        let per_second = f64::from(limits.graphql_points_per_second);
         Some(Arc::new(GraphqlRateLimit {
-            limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
-            clock: DefaultClock::default(),
+            budgets: Mutex::new(HashMap::new()),
+            per_second,
+            ceiling: f64::from(limits.graphql_points_ceiling.max(1)),
             tokens: Arc::new(tokens.to_vec()),
         }))
     }
 
     fn client(&self, request: &Request) -> Client {
-        if let Some(index) = matching_token(&self.tokens, bearer_token(request.headers())) {
-            return Client::Token(index);
+        match matching_token(&self.tokens, bearer_token(request.headers())) {
+            Some(index) => Client::Token(index),
+            None => Client::Address(client_of(request)),
         }
-        let peer = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-        Client::Address(client_address(peer))
+    }
+
+    /// `client`'s budget brought up to `now`, created full.
+    fn refilled<'a>(
+        &self,
+        budgets: &'a mut HashMap<Client, Budget>,
+        client: &Client,
+        now: Instant,
+    ) -> &'a mut Budget {
+        let budget = budgets.entry(client.clone()).or_insert(Budget {
+            points: self.ceiling,
+            at: now,
+        });
+        let earned = now.saturating_duration_since(budget.at).as_secs_f64() * self.per_second;
+        budget.points = (budget.points + earned).min(self.ceiling);
+        budget.at = now;
+        budget
+    }
+
+    /// `Ok` while `client` has points left, else how long until it has.
+    fn admit(&self, client: &Client) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+        if budgets.len() > CLIENTS_REMEMBERED {
+            let ceiling = self.ceiling;
+            let per_second = self.per_second;
+            budgets.retain(|_, budget| {
+                let earned = now.saturating_duration_since(budget.at).as_secs_f64() * per_second;
+                budget.points + earned < ceiling
+            });
+        }
+        let budget = self.refilled(&mut budgets, client, now);
+        if budget.points > 0.0 {
+            return Ok(());
+        }
+        Err(Duration::from_secs_f64(
+            (-budget.points + 1.0) / self.per_second,
+        ))
+    }
+
+    /// Takes `work` (in points: milliseconds) from `client`'s budget.
+    fn charge(&self, client: &Client, work: Duration) {
+        let now = Instant::now();
+        let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+        let budget = self.refilled(&mut budgets, client, now);
+        budget.points -= work.as_secs_f64() * 1000.0;
     }
 }
 
-/// Middleware: lets a GraphQL request through if its client has allowance left.
+/// Middleware: lets a GraphQL request through if its client has points
+/// left, and charges it what it took.
 pub async fn limit_graphql(
     State(limit): State<Arc<GraphqlRateLimit>>,
     request: Request,
@@ -81,25 +155,74 @@ pub async fn limit_graphql(
         return next.run(request).await;
     }
     let client = limit.client(&request);
-    if limit.limiter.len() > CLIENTS_REMEMBERED {
-        limit.limiter.retain_recent();
+    if let Err(wait) = limit.admit(&client) {
+        let drained = axum::body::to_bytes(request.into_body(), DRAINED_BODY_BYTES)
+            .await
+            .is_ok();
+        return too_many(wait.as_secs_f64().ceil().max(1.0) as u64, drained);
     }
-    match limit.limiter.check_key(&client) {
-        Ok(()) => next.run(request).await,
-        Err(not_until) => {
-            let wait = not_until.wait_time_from(limit.clock.now());
-            too_many(wait.as_secs_f64().ceil().max(1.0) as u64)
-        }
+    let response = next.run(request).await;
+    if let Some(WorkDone(work)) = response.extensions().get::<WorkDone>() {
+        limit.charge(&client, *work);
     }
+    response
 }
 
-fn too_many(retry_after_s: u64) -> Response {
-    let message = format!("too many GraphQL requests; retry in {retry_after_s} s");
+/// The `429`; with `Connection: close` when the request's body could not be
+/// read to its end, since the connection then cannot carry another request.
+fn too_many(retry_after_s: u64, drained: bool) -> Response {
+    let message = format!(
+        "too many GraphQL requests: this client's budget of query work is spent; retry in \
+         {retry_after_s} s"
+    );
     let body =
         json!({ "errors": [{ "message": message, "extensions": { "code": RATE_LIMITED } }] });
     let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+    if !drained {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
-    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(per_second: u32, ceiling: u32) -> Arc<GraphqlRateLimit> {
+        let limits = HttpLimits {
+            graphql_points_per_second: per_second,
+            graphql_points_ceiling: ceiling,
+            ..HttpLimits::default()
+        };
+        GraphqlRateLimit::new(&limits, &[]).unwrap()
+    }
+
+    #[test]
+    fn a_client_is_let_in_until_its_work_spends_its_budget() {
+        let limit = limit(1, 100);
+        let client = Client::Token(0);
+        assert!(limit.admit(&client).is_ok());
+        limit.charge(&client, Duration::from_millis(60));
+        assert!(limit.admit(&client).is_ok());
+        limit.charge(&client, Duration::from_millis(60));
+        let wait = limit.admit(&client).unwrap_err();
+        assert!(wait > Duration::from_secs(10), "{wait:?}");
+        assert!(limit.admit(&Client::Token(1)).is_ok());
+    }
+
+    #[test]
+    fn requests_one_after_another_never_spend_faster_than_the_budget_refills() {
+        // 60 requests of 2 ms spend six times the ceiling of 20 points: only
+        // the refill keeps the budget above zero.
+        let limit = limit(1_000, 20);
+        let client = Client::Token(0);
+        for _ in 0..60 {
+            let started = Instant::now();
+            assert!(limit.admit(&client).is_ok());
+            std::thread::sleep(Duration::from_millis(2));
+            limit.charge(&client, started.elapsed());
+        }
+    }
 }

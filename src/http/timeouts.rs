@@ -149,6 +149,20 @@ impl Activity {
         self.changed.notify_one();
     }
 
+    /// Resolves once the connection is to be closed to make room: what an
+    /// upgraded connection not yet authenticated waits for, since it no
+    /// longer reads requests and so has no other phase to overstay.
+    pub async fn made_room(&self) {
+        loop {
+            // As in `overstayed`: a change between the load and the wait
+            // leaves a permit.
+            if self.evicted.load(Ordering::Acquire) {
+                return;
+            }
+            self.changed.notified().await;
+        }
+    }
+
     fn deadline(&self) -> Option<(Instant, Overstayed)> {
         if self.evicted.load(Ordering::Acquire) {
             return Some((Instant::now(), Overstayed::MadeRoom));

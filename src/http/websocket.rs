@@ -110,6 +110,7 @@ impl LiveUpdates {
             max_subscriptions: self.max_subscriptions,
             metrics: self.metrics.clone(),
             stopping: hold.as_ref().map(|hold| hold.stopping.clone()),
+            activity: hold.as_ref().map(|hold| hold.activity.clone()),
         };
         let runtime = self.runner.runtime.clone();
         upgrade
@@ -117,10 +118,9 @@ impl LiveUpdates {
             .max_message_size(MAX_MESSAGE_BYTES)
             .max_frame_size(MAX_MESSAGE_BYTES)
             .on_upgrade(move |socket| async move {
-                // Busy for as long as it is open: never closed to make room.
-                let busy = hold.as_ref().map(|hold| hold.activity.request_began());
+                // The session marks the connection busy once authenticated.
                 let _ = runtime.spawn(session.run(socket)).await;
-                drop((busy, hold, place));
+                drop((hold, place));
             })
     }
 }

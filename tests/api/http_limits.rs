@@ -1,15 +1,15 @@
 //! Slow and greedy clients: connections that never finish a request, or
 //! sit idle, are closed after their timeout while ordinary pushes are
 //! answered; request heads are bounded; connections are capped in all (a
-//! waiting one making room for a new one) and per client address; GraphQL
-//! requests are rate limited per token; the open-files limit is raised at
-//! start.
+//! waiting one making room for a new one); the open-files limit is raised
+//! at start. Crowding from one address is in `connection_crowding`, the
+//! GraphQL rate limit in `rate_limit`.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use udesk_calls::Settings;
 use udesk_calls::config::HttpLimits;
 
@@ -252,13 +252,6 @@ async fn a_request_head_over_the_limit_is_answered_431() {
     assert!(fine.starts_with("HTTP/1.1 200"), "{fine}");
 }
 
-/// A connection from `local` (a loopback address) to `server`.
-async fn connect_from(local: &str, server: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
-    socket.connect(server).await.unwrap()
-}
-
 /// What a server says first on a connection that sends nothing, if it
 /// says anything within a second.
 async fn first_words(socket: &mut TcpStream) -> String {
@@ -316,114 +309,6 @@ async fn when_every_place_is_taken_a_waiting_connection_makes_room_and_busy_ones
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-#[tokio::test]
-async fn one_address_gets_its_share_of_connections_and_another_address_still_gets_in() {
-    let app = app_with(HttpLimits {
-        max_connections_per_address: 3,
-        ..HttpLimits::default()
-    })
-    .await;
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        held.push(connect_from("127.0.0.1", app.address).await);
-    }
-    let mut fourth = connect_from("127.0.0.1", app.address).await;
-    let answer = first_words(&mut fourth).await;
-    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
-
-    let mut other = connect_from("127.0.0.2", app.address).await;
-    other
-        .write_all(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let answer = first_words(&mut other).await;
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
-}
-
-async fn graphql_status(
-    app: &TestApp,
-    client: &reqwest::Client,
-    token: Option<&str>,
-) -> reqwest::Response {
-    let mut request = client
-        .post(app.url("/graphql"))
-        .json(&serde_json::json!({ "query": "{ __typename }" }));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap()
-}
-
-#[tokio::test]
-async fn graphql_requests_past_a_tokens_burst_are_answered_429_and_other_tokens_are_untouched() {
-    let (first, second) = ("first-token-0123456789", "second-token-0123456789");
-    let app = TestApp::start_with(Settings {
-        api_tokens: vec![first.into(), second.into()],
-        http_limits: HttpLimits {
-            graphql_rate_limit: 1,
-            graphql_burst: 3,
-            ..HttpLimits::default()
-        },
-        ..Settings::open_local()
-    })
-    .await;
-    let client = reqwest::Client::new();
-    for _ in 0..3 {
-        assert_eq!(
-            graphql_status(&app, &client, Some(first)).await.status(),
-            200
-        );
-    }
-    let refused = graphql_status(&app, &client, Some(first)).await;
-    assert_eq!(refused.status(), 429);
-    let retry_after: u64 = refused.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=2).contains(&retry_after), "Retry-After: {retry_after}");
-    let body: serde_json::Value = refused.json().await.unwrap();
-    assert_eq!(
-        body["errors"][0]["extensions"]["code"], "RATE_LIMITED",
-        "{body}"
-    );
-
-    assert_eq!(
-        graphql_status(&app, &client, Some(second)).await.status(),
-        200
-    );
-    // Webhook pushes are never rate limited.
-    for id in 0..5 {
-        let (status, _) = app.push(synthetic_call(100 + id, 1).remove(0)).await;
-        assert_eq!(status, 200);
-    }
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(
-        graphql_status(&app, &client, Some(first)).await.status(),
-        200
-    );
-}
-
-#[tokio::test]
-async fn an_open_api_is_rate_limited_per_client_address() {
-    let app = app_with(HttpLimits {
-        graphql_rate_limit: 1,
-        graphql_burst: 2,
-        ..HttpLimits::default()
-    })
-    .await;
-    let here = reqwest::Client::new();
-    for _ in 0..2 {
-        assert_eq!(graphql_status(&app, &here, None).await.status(), 200);
-    }
-    assert_eq!(graphql_status(&app, &here, None).await.status(), 429);
-    let elsewhere = reqwest::Client::builder()
-        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
-        .build()
-        .unwrap();
-    assert_eq!(graphql_status(&app, &elsewhere, None).await.status(), 200);
 }
 
 /// The soft and hard `Max open files` of a running process.

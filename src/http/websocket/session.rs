@@ -16,6 +16,7 @@
 //! `1013` (try again later), which the `graphql-ws` client answers by
 //! reconnecting.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::ServerError;
@@ -29,6 +30,7 @@ use super::operations::Operations;
 use crate::graphql::ApiSchema;
 use crate::graphql::cost::check_length;
 use crate::graphql::error::{BAD_USER_INPUT, with_code};
+use crate::http::timeouts::{Activity, InFlight};
 use crate::http::tokens::token_allowed;
 
 /// How long a client has from the upgrade to its `connection_init`.
@@ -46,12 +48,16 @@ const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
 /// A session's settings, from the upgrade.
 pub struct Session {
     pub schema: ApiSchema,
-    pub api_tokens: std::sync::Arc<Vec<String>>,
+    pub api_tokens: Arc<Vec<String>>,
     /// True when no token is needed, or the upgrade's header carried one.
     pub authorized: bool,
     pub max_subscriptions: usize,
     pub metrics: LiveMetrics,
     pub stopping: Option<watch::Receiver<bool>>,
+    /// The connection's phase under the connection caps: until the client
+    /// is acknowledged it may be closed to make room, as a connection
+    /// that sent nothing may; from then on it is busy.
+    pub activity: Option<Arc<Activity>>,
 }
 
 /// Why a session ends with a close frame: its code and reason.
@@ -62,13 +68,15 @@ impl Session {
     pub async fn run(self, mut socket: WebSocket) {
         let mut state = State {
             acked: false,
+            busy: None,
             operations: Operations::new(self.metrics.clone()),
         };
+        let made_room = made_room(self.activity.clone());
         let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
         let stopping = stopped(self.stopping.clone());
-        tokio::pin!(init_deadline, stopping);
+        tokio::pin!(init_deadline, stopping, made_room);
         let closing: Option<Closing> = loop {
             let reply = tokio::select! {
                 incoming = socket.recv() => match incoming {
@@ -93,6 +101,10 @@ impl Session {
                 }
                 () = &mut init_deadline, if !state.acked => {
                     break Some((close::INIT_TIMEOUT, "Connection initialisation timeout".into()));
+                }
+                () = &mut made_room, if !state.acked => {
+                    let reason = "too many connections: this one was not initialised yet; retry";
+                    break Some((close::TRY_AGAIN_LATER, reason.into()));
                 }
                 _ = ping.tick() => Some(Message::Ping(Default::default())),
                 () = &mut stopping => break Some((close::GOING_AWAY, "the service is stopping".into())),
@@ -140,6 +152,10 @@ impl Session {
                     return Err((close::FORBIDDEN, reason.into()));
                 }
                 state.acked = true;
+                state.busy = self
+                    .activity
+                    .as_ref()
+                    .map(|activity| activity.request_began());
                 messages::connection_ack()
             }
             ClientMessage::Ping { .. } => messages::pong(),
@@ -181,7 +197,17 @@ impl Session {
 
 struct State {
     acked: bool,
+    /// Held once acknowledged: the connection is never closed to make room.
+    busy: Option<InFlight>,
     operations: Operations,
+}
+
+/// Resolves once the connection is closed to make room; never without one.
+async fn made_room(activity: Option<Arc<Activity>>) {
+    match activity {
+        Some(activity) => activity.made_room().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Resolves once the service begins to stop; never without a signal.
