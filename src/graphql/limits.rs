@@ -6,11 +6,13 @@
 //! document's length and its size once fragments are expanded
 //! ([`super::cost`]), in one linear walk, so that no fragment fan-out ever
 //! reaches async-graphql's own walks, which expand every spread. After
-//! validation, async-graphql's depth and complexity against [`MAX_DEPTH`]
-//! and [`MAX_COMPLEXITY`], for the request and for its batch together
+//! validation, async-graphql's depth and complexity (plus what `callStats`
+//! may cost, [`super::stats_cost`]) against [`MAX_DEPTH`] and
+//! [`MAX_COMPLEXITY`], for the request and for its batch together
 //! (see [`super::budget`]). While resolving, the bytes of the answer
 //! against the budget its batch shares.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::extensions::{
@@ -24,6 +26,7 @@ use super::cost::{self, Refusal};
 use super::error::{
     BAD_USER_INPUT, QUERY_TIMEOUT, QUERY_TOO_COMPLEX, RESPONSE_TOO_LARGE, with_code,
 };
+use super::stats_cost;
 
 /// How deep a query may nest. A dashboard query (calls → edges → node →
 /// events → payload, or one level of related calls) needs about 6; the
@@ -80,6 +83,8 @@ impl ExtensionFactory for QueryLimits {
 struct RequestLimits {
     /// Its report to its batch's budget, when it has one.
     report: Mutex<Option<Report>>,
+    /// What its `callStats` may cost, beyond async-graphql's complexity.
+    stats_cost: AtomicUsize,
 }
 
 impl RequestLimits {
@@ -127,6 +132,8 @@ impl Extension for RequestLimits {
             RequestBudget::of(&request).map(Report::new);
         let measure = measure_request(&mut request)?;
         cost::check(&measure, "the query").map_err(refusal_error)?;
+        let stats_cost = stats_cost::charge(ctx, &mut request).await?;
+        self.stats_cost.store(stats_cost, Ordering::Relaxed);
         next.run(ctx, request).await
     }
 
@@ -137,10 +144,19 @@ impl Extension for RequestLimits {
     ) -> Result<ValidationResult, Vec<ServerError>> {
         let validated = next.run(ctx).await;
         let report = self.take_report();
-        let result = validated?;
+        let mut result = validated?;
+        let stats_cost = self.stats_cost.load(Ordering::Relaxed);
+        result.complexity = result.complexity.saturating_add(stats_cost);
         let refusal = if result.complexity > MAX_COMPLEXITY {
+            let advice = if stats_cost > 0 {
+                "callStats is charged by the groups it may return (days with calls × 24 hours × \
+                 agents over its range, at most its calls) times the fields asked of each: ask \
+                 for a narrower range, fewer groupBy keys or fewer callStats at once"
+            } else {
+                "ask for fewer items or fields"
+            };
             format!(
-                "Query is too complex: it may cost {}, the limit is {MAX_COMPLEXITY}; ask for fewer items or fields",
+                "Query is too complex: it may cost {}, the limit is {MAX_COMPLEXITY}; {advice}",
                 result.complexity
             )
         } else if result.depth > MAX_DEPTH {

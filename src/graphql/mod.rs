@@ -6,7 +6,7 @@
 //! rows of `storage::read`): this module adds their GraphQL fields and
 //! descriptions (`call`, `collections`, `stats`, `lookups`, `forwarding`), paging
 //! (`connection`), input validation (`filter`), batching (`loaders`) and
-//! the roots (`query`, and `subscription`, the live updates); what a query may cost (`cost`, `limits`) and the
+//! the roots (`query`, and `subscription`, the live updates); what a query may cost (`cost`, `stats_cost`, `limits`) and the
 //! runtime queries run on (`runtime`).
 
 pub mod budget;
@@ -24,6 +24,7 @@ pub mod lookups;
 pub mod query;
 pub mod runtime;
 pub mod stats;
+pub mod stats_cost;
 pub mod subscription;
 
 use std::sync::Arc;
@@ -57,6 +58,7 @@ pub fn build_schema(store: Arc<Store>, default_offset: FixedOffset) -> ApiSchema
         .data(Arc::new(LiveFeed::new(store.clone())))
         .data(store)
         .data(StatsOffset(default_offset))
+        .data(Arc::new(stats_cost::BoundsCache::default()))
         .data(loader)
         .finish()
 }

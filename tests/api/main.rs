@@ -53,6 +53,7 @@ mod rate_limit;
 mod readable_view;
 mod request_logs;
 mod rollups;
+mod stats_cost;
 mod systemd_unit;
 mod vendor_sample;
 mod wallboard_browser;

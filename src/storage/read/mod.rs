@@ -14,12 +14,14 @@ pub mod stats;
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, FixedOffset};
+
 pub use calls::{CallOrder, Page, PageQuery, Position};
 pub use children::{Child, Children, EventWarning};
 pub use filter::CallFilter;
 pub use live::LiveCall;
 pub use lookups::{Agent, CodeLabel, CodeList, DefeatCause, RejectedPush};
-pub use stats::{CallDimension, CallStatsRow, StatsQuery};
+pub use stats::{CallDimension, CallStatsRow, StatsBounds, StatsQuery};
 
 use super::{Store, StoreError};
 use crate::domain::{Call, ConversationId};
@@ -101,6 +103,18 @@ impl Store {
     /// dimensions.
     pub async fn stats(&self, query: StatsQuery) -> Result<Vec<CallStatsRow>, StoreError> {
         self.read(move |conn| stats::call_stats(conn, &query)).await
+    }
+
+    /// What bounds the groups of statistics over the calls started in
+    /// `[from, before)`, days counted in `offset_seconds`.
+    pub async fn stats_bounds(
+        &self,
+        from: Option<DateTime<FixedOffset>>,
+        before: Option<DateTime<FixedOffset>>,
+        offset_seconds: i32,
+    ) -> Result<StatsBounds, StoreError> {
+        self.read(move |conn| stats::stats_bounds(conn, from, before, offset_seconds))
+            .await
     }
 
     /// Every agent seen in the calls.

@@ -5,6 +5,7 @@
 //! from `calls` otherwise; each source yields the sums and maxima of
 //! `rollups::measures` per group, merged here and turned into figures.
 
+mod bounds;
 mod row;
 mod sources;
 
@@ -12,6 +13,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::Connection;
 
+pub use self::bounds::{StatsBounds, stats_bounds};
 pub use self::row::CallStatsRow;
 pub use self::sources::stats_sql;
 use self::sources::{SourceQuery, group_rows};

@@ -1,0 +1,180 @@
+//! How many groups a statistics query can return at most, known before it
+//! runs: what `callStats` is charged by (`graphql::stats_cost`).
+//!
+//! A group holds at least one call, so there are never more groups than
+//! calls in the range; and never more than the days with calls times 24
+//! hours times the agents (or agent groups) seen in it, for the dimensions
+//! that have such a bound. The rollups answer both in a few reads of small
+//! tables; when they are counted in another offset (being rebuilt), the
+//! calls themselves are counted, a slower but still indexed read.
+
+use chrono::{DateTime, Duration, FixedOffset};
+use rusqlite::{Connection, params};
+
+use super::CallDimension;
+use crate::storage::StoreError;
+use crate::storage::rollups::rebuild;
+
+/// What bounds the groups of a statistics query over one range of starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsBounds {
+    pub calls: u64,
+    /// Days with at least one call.
+    pub days: u64,
+    /// Distinct agents, not counting calls without one.
+    pub agents: u64,
+    pub agent_groups: u64,
+}
+
+impl StatsBounds {
+    /// The most groups `dimensions` can split the range's calls into.
+    pub fn groups(&self, dimensions: &[CallDimension]) -> u64 {
+        if dimensions.is_empty() {
+            return 1;
+        }
+        let mut product: u64 = 1;
+        let mut seen = Vec::new();
+        for dimension in dimensions {
+            if seen.contains(dimension) {
+                continue;
+            }
+            seen.push(*dimension);
+            let values = match dimension {
+                CallDimension::Day => self.days,
+                CallDimension::Hour => 24,
+                // Calls without an agent form one more group.
+                CallDimension::Agent => self.agents + 1,
+                CallDimension::AgentGroup => self.agent_groups + 1,
+                // Outcomes and categories are what Udesk pushes: only the
+                // calls bound them.
+                _ => self.calls,
+            };
+            product = product.saturating_mul(values.max(1));
+        }
+        product.min(self.calls.max(1))
+    }
+}
+
+/// The bounds of the calls started in `[from, before)` (either end open),
+/// with days in `offset_seconds`.
+pub fn stats_bounds(
+    conn: &Connection,
+    from: Option<DateTime<FixedOffset>>,
+    before: Option<DateTime<FixedOffset>>,
+    offset_seconds: i32,
+) -> Result<StatsBounds, StoreError> {
+    if rebuild::counted_offset(conn)? == Some(offset_seconds) {
+        return from_rollups(conn, from, before, offset_seconds);
+    }
+    from_calls(conn, from, before)
+}
+
+/// The first and last local days (in `offset_seconds`, as the rollups count
+/// them) holding a start in the range.
+fn days(
+    from: Option<DateTime<FixedOffset>>,
+    before: Option<DateTime<FixedOffset>>,
+    offset_seconds: i32,
+) -> (String, String) {
+    let utc = FixedOffset::east_opt(0).expect("zero offset");
+    let offset = FixedOffset::east_opt(offset_seconds).unwrap_or(utc);
+    let day =
+        |time: DateTime<FixedOffset>| time.with_timezone(&offset).format("%Y-%m-%d").to_string();
+    (
+        from.map_or_else(|| "0000-00-00".to_owned(), day),
+        // The end is excluded: a range ending at midnight ends the day before.
+        before.map_or_else(
+            || "9999-99-99".to_owned(),
+            |time| day(time - Duration::milliseconds(1)),
+        ),
+    )
+}
+
+fn from_rollups(
+    conn: &Connection,
+    from: Option<DateTime<FixedOffset>>,
+    before: Option<DateTime<FixedOffset>>,
+    offset_seconds: i32,
+) -> Result<StatsBounds, StoreError> {
+    let (first, last) = days(from, before, offset_seconds);
+    let (days, calls): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT count(*), coalesce(sum(calls), 0) FROM rollup_day WHERE day BETWEEN ?1 AND ?2",
+        )?
+        .query_row(params![first, last], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let (agents, agent_groups): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT count(DISTINCT agent_id), count(DISTINCT user_group_id) FROM rollup_agent_day
+             WHERE day BETWEEN ?1 AND ?2",
+        )?
+        .query_row(params![first, last], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(bounds(calls, days, agents, agent_groups))
+}
+
+fn from_calls(
+    conn: &Connection,
+    from: Option<DateTime<FixedOffset>>,
+    before: Option<DateTime<FixedOffset>>,
+) -> Result<StatsBounds, StoreError> {
+    let from_ms = from.map_or(i64::MIN, |time| time.timestamp_millis());
+    let before_ms = before.map_or(i64::MAX, |time| time.timestamp_millis());
+    let (calls, first_ms, last_ms): (i64, Option<i64>, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT count(*), min(started_at_ms), max(started_at_ms) FROM calls
+             WHERE started_at_ms >= ?1 AND started_at_ms < ?2",
+        )?
+        .query_row(params![from_ms, before_ms], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?;
+    let days = match (first_ms, last_ms) {
+        // Two more: the span's ends may fall in days of their own.
+        (Some(first), Some(last)) => (last - first) / 86_400_000 + 2,
+        _ => 0,
+    };
+    let (agents, agent_groups): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT count(DISTINCT agent_id), count(DISTINCT user_group_id) FROM calls
+             WHERE started_at_ms >= ?1 AND started_at_ms < ?2",
+        )?
+        .query_row(params![from_ms, before_ms], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    Ok(bounds(calls, days, agents, agent_groups))
+}
+
+fn bounds(calls: i64, days: i64, agents: i64, agent_groups: i64) -> StatsBounds {
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    StatsBounds {
+        calls: count(calls),
+        days: count(days),
+        agents: count(agents),
+        agent_groups: count(agent_groups),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bounds(calls: u64, days: u64, agents: u64) -> StatsBounds {
+        StatsBounds {
+            calls,
+            days,
+            agents,
+            agent_groups: 3,
+        }
+    }
+
+    #[test]
+    fn groups_are_bounded_by_the_dimensions_and_by_the_calls() {
+        use CallDimension::*;
+        let month = bounds(30_000, 30, 49);
+        assert_eq!(month.groups(&[]), 1);
+        assert_eq!(month.groups(&[Day]), 30);
+        assert_eq!(month.groups(&[Day, Hour]), 720);
+        assert_eq!(month.groups(&[Day, Hour, Agent]), 30_000);
+        assert_eq!(month.groups(&[Hour, Agent, Hour]), 1_200);
+        assert_eq!(month.groups(&[Workflow]), 30_000);
+        assert_eq!(bounds(0, 0, 0).groups(&[Day, Agent]), 1);
+    }
+}

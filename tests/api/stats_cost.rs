@@ -1,0 +1,112 @@
+//! `callStats` is charged by the groups it can return: on 30,000 calls of
+//! 50 agents over 30 days, 250 aliases of the heaviest grouping are refused
+//! at once with flat memory, a few are answered, and a narrow range costs
+//! what it returns.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::Duration as Days;
+use serde_json::{Value, json};
+
+use crate::support::binary::{Server, binary, run};
+use crate::support::calls::generate_calls;
+
+const CALLS: usize = 30_000;
+const AGENTS: i64 = 50;
+
+/// Imports `CALLS` calls, one push each, of `AGENTS` agents spread over 30
+/// days, into a new database at `db`.
+fn import_a_month(db: &Path) {
+    let mut calls = generate_calls(CALLS, 41);
+    for (index, call) in calls.iter_mut().enumerate() {
+        call.agent_id = 1_000 + index as i64 % AGENTS;
+        call.started_at += Days::minutes((index as i64 * 97) % (30 * 24 * 60));
+    }
+    let lines: Vec<String> = calls
+        .iter()
+        .map(|call| call.pushes().pop().unwrap().to_string())
+        .collect();
+    let file = db.with_extension("ndjson");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let (code, _, stderr) = run(binary().arg("import").arg(&file).arg("--db").arg(db));
+    assert_eq!(code, 0, "{stderr}");
+}
+
+/// The peak resident memory of `pid`, in MiB.
+fn peak_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmHWM:"))
+        .unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        / 1024
+}
+
+async fn query(client: &reqwest::Client, server: &Server, query: &str) -> (Value, Duration) {
+    let started = Instant::now();
+    let answer = client
+        .post(format!("{}/graphql", server.address))
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (answer, started.elapsed())
+}
+
+fn aliases(count: usize, each: &str) -> String {
+    let fields: Vec<String> = (0..count).map(|n| format!("a{n}: {each}")).collect();
+    format!("{{ {} }}", fields.join(" "))
+}
+
+const HEAVIEST: &str = "callStats(groupBy: [DAY, HOUR, AGENT]) { count }";
+
+#[tokio::test]
+async fn two_hundred_fifty_aliases_of_the_heaviest_call_stats_are_refused_at_once_with_flat_memory()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calls.db");
+    import_a_month(&db);
+    let server = Server::start(&db, &["--graphql-points-per-second", "0"]);
+    let client = reqwest::Client::new();
+    let (one, _) = query(&client, &server, &format!("{{ {HEAVIEST} }}")).await;
+    let rows = one["data"]["callStats"]
+        .as_array()
+        .expect("one is answered");
+    assert!(rows.len() > 10_000, "{} groups", rows.len());
+    let before = peak_mib(server.child.id());
+
+    let (answer, took) = query(&client, &server, &aliases(250, HEAVIEST)).await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
+        "{answer:#}"
+    );
+    let message = answer["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("callStats"), "{message}");
+    assert!(answer.get("data").is_none(), "{answer:#}");
+    let (three, three_took) = query(&client, &server, &aliases(3, HEAVIEST)).await;
+    assert!(three.get("errors").is_none(), "{three:#}");
+    // A day of it costs what a day returns: 24 hours × 51 agents at most.
+    let day = "callStats(groupBy: [DAY, HOUR, AGENT], filter: { startedAt: { \
+               from: \"2024-05-03T00:00:00+08:00\", to: \"2024-05-04T00:00:00+08:00\" } }) { count }";
+    let (days, _) = query(&client, &server, &aliases(100, day)).await;
+    assert!(days.get("errors").is_none(), "{days:#}");
+
+    let after = peak_mib(server.child.id());
+    assert!(
+        after < before + 300,
+        "peak RSS grew from {before} to {after} MiB"
+    );
+    eprintln!(
+        "30,000 calls: 250 aliases refused in {took:.2?}; 3 answered in {three_took:.2?}; \
+         peak RSS {before} → {after} MiB"
+    );
+}
