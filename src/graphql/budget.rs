@@ -11,7 +11,7 @@
 //! short.
 
 use std::any::TypeId;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,11 @@ pub struct RequestBudget {
     response_bytes: AtomicUsize,
     max_response_bytes: usize,
     response_too_large: AtomicBool,
-    deadline: Instant,
+    /// The time each answer (each message of a subscription) may take.
+    time: Duration,
+    started: Instant,
+    /// Milliseconds after `started`.
+    deadline_ms: AtomicU64,
     past_deadline: AtomicBool,
 }
 
@@ -37,7 +41,6 @@ impl RequestBudget {
     /// The budget of `requests` requests whose answers may take
     /// `max_response_bytes` together, and which may run for `time` from now.
     pub fn new(requests: usize, max_response_bytes: usize, time: Duration) -> Arc<RequestBudget> {
-        let now = Instant::now();
         Arc::new(RequestBudget {
             requests,
             reported: Mutex::new((0, 0)),
@@ -45,19 +48,32 @@ impl RequestBudget {
             response_bytes: AtomicUsize::new(0),
             max_response_bytes,
             response_too_large: AtomicBool::new(false),
-            deadline: now
-                .checked_add(time)
-                .unwrap_or(now + Duration::from_secs(86_400)),
+            time,
+            started: Instant::now(),
+            deadline_ms: AtomicU64::new(millis(time)),
             past_deadline: AtomicBool::new(false),
         })
     }
 
     /// Whether the time is up (and from then on, whether it was).
     pub fn past_deadline(&self) -> bool {
-        if !self.past_deadline.load(Ordering::Relaxed) && Instant::now() >= self.deadline {
+        if !self.past_deadline.load(Ordering::Relaxed)
+            && millis(self.started.elapsed()) >= self.deadline_ms.load(Ordering::Relaxed)
+        {
             self.past_deadline.store(true, Ordering::Relaxed);
         }
         self.past_deadline.load(Ordering::Relaxed)
+    }
+
+    /// Starts the budget of a subscription's next message afresh: its bytes
+    /// and its time are its own. A subscription resolves one message at a
+    /// time, so the previous one is done.
+    pub fn start_message(&self) {
+        self.response_bytes.store(0, Ordering::Relaxed);
+        self.response_too_large.store(false, Ordering::Relaxed);
+        let deadline = millis(self.started.elapsed()).saturating_add(millis(self.time));
+        self.deadline_ms.store(deadline, Ordering::Relaxed);
+        self.past_deadline.store(false, Ordering::Relaxed);
     }
 
     /// The budget attached to `request`, if any.
@@ -110,6 +126,10 @@ impl RequestBudget {
     }
 }
 
+fn millis(time: Duration) -> u64 {
+    u64::try_from(time.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// One request's report still to make; made with a cost of nothing when
 /// dropped unmade (the request was refused or failed before validation).
 #[derive(Debug)]
@@ -160,6 +180,18 @@ mod tests {
         assert!(budget.add_response_bytes(40));
         assert!(!budget.add_response_bytes(1));
         assert!(budget.response_too_large());
+    }
+
+    #[test]
+    fn each_message_of_a_subscription_has_its_own_bytes_and_time() {
+        let budget = RequestBudget::new(1, 100, Duration::from_millis(20));
+        assert!(!budget.add_response_bytes(101));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(budget.past_deadline());
+        budget.start_message();
+        assert!(!budget.response_too_large());
+        assert!(!budget.past_deadline());
+        assert!(budget.add_response_bytes(100));
     }
 
     #[test]

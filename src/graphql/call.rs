@@ -157,10 +157,14 @@ macro_rules! call_object {
                 // Bodies are read and decompressed only when asked for.
                 let asked = ctx.look_ahead();
                 let bodies = asked.field("payload").exists() || asked.field("body").exists();
-                Ok(match load(ctx, self, Child::Events { bodies }).await? {
-                    Some(Children::Events(events)) => events,
-                    _ => Vec::new(),
-                })
+                match load(ctx, self, Child::Events { bodies }).await? {
+                    Some(Children::Events(events)) => Ok(events),
+                    Some(Children::EventsTooLarge) => {
+                        let loader = ctx.data_unchecked::<DataLoader<CallLoader>>();
+                        Err(ApiError::TooLarge(loader.loader().max_body_bytes))
+                    }
+                    _ => Ok(Vec::new()),
+                }
             }
 
             $(

@@ -44,6 +44,8 @@ pub enum ApiError {
     FellBehind,
     /// Updates could not be read for every subscriber.
     UpdatesLost,
+    /// What was asked would exceed the response limit, in bytes.
+    TooLarge(usize),
 }
 
 impl ApiError {
@@ -80,6 +82,13 @@ impl From<ApiError> for async_graphql::Error {
                  `calls`"
                     .to_owned(),
                 UPDATES_LOST,
+            ),
+            ApiError::TooLarge(limit) => (
+                format!(
+                    "Response too large: this call's pushes alone exceed {limit} bytes; ask for \
+                     its events without `payload` and `body`, or fewer of its calls at once"
+                ),
+                RESPONSE_TOO_LARGE,
             ),
         };
         async_graphql::Error::new(message).extend_with(|_, extensions| extensions.set("code", code))

@@ -46,11 +46,17 @@ fn builder() -> SchemaBuilder<Query, EmptyMutation, Subscription> {
     Schema::build(Query, EmptyMutation, Subscription).extension(limits::QueryLimits)
 }
 
-/// The schema serving `store`, with days of statistics in `default_offset`.
-pub fn build_schema(store: Arc<Store>, default_offset: FixedOffset) -> ApiSchema {
+/// The schema serving `store`, with days of statistics in `default_offset`
+/// and answers of at most `max_response_bytes`.
+pub fn build_schema(
+    store: Arc<Store>,
+    default_offset: FixedOffset,
+    max_response_bytes: usize,
+) -> ApiSchema {
     let loader = DataLoader::new(
         loaders::CallLoader {
             store: store.clone(),
+            max_body_bytes: max_response_bytes,
         },
         |load| tokio::spawn(runtime::traced(load)),
     );

@@ -11,6 +11,7 @@ use futures_util::Stream;
 
 use crate::domain::Call;
 
+use super::budget::RequestBudget;
 use super::error::ApiError;
 use super::filter::CallFilterInput;
 use super::live_feed::{Ended, LiveFeed, Updates};
@@ -38,22 +39,35 @@ impl Subscription {
             tracing::error!("the GraphQL schema was built without a live feed");
             ApiError::Internal
         })?;
-        Ok(updates(feed.subscribe(filter)))
+        let budget = ctx.data_opt::<Arc<RequestBudget>>().cloned();
+        Ok(updates(feed.subscribe(filter), budget))
     }
 }
 
 /// The calls of `updates`; ends after telling the subscriber that it fell
-/// behind or that updates were lost.
-fn updates(updates: Updates) -> impl Stream<Item = Result<Arc<Call>, ApiError>> {
-    futures_util::stream::unfold(Some(updates), |updates| async move {
-        let mut updates = updates?;
-        match updates.queue.recv().await {
-            Some(live) => Some((Ok(live.call.clone()), Some(updates))),
-            None => match updates.ended() {
-                Ended::Closed => None,
-                Ended::FellBehind => Some((Err(ApiError::FellBehind), None)),
-                Ended::Lost => Some((Err(ApiError::UpdatesLost), None)),
-            },
+/// behind or that updates were lost. Each message starts `budget` afresh:
+/// it is bounded in bytes and time as one answer is.
+fn updates(
+    updates: Updates,
+    budget: Option<Arc<RequestBudget>>,
+) -> impl Stream<Item = Result<Arc<Call>, ApiError>> {
+    futures_util::stream::unfold(Some(updates), move |updates| {
+        let budget = budget.clone();
+        async move {
+            let mut updates = updates?;
+            match updates.queue.recv().await {
+                Some(live) => {
+                    if let Some(budget) = &budget {
+                        budget.start_message();
+                    }
+                    Some((Ok(live.call.clone()), Some(updates)))
+                }
+                None => match updates.ended() {
+                    Ended::Closed => None,
+                    Ended::FellBehind => Some((Err(ApiError::FellBehind), None)),
+                    Ended::Lost => Some((Err(ApiError::UpdatesLost), None)),
+                },
+            }
         }
     })
 }

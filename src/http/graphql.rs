@@ -54,7 +54,11 @@ struct GraphqlState {
 /// and their own runtime (see `graphql::runtime`).
 pub fn routes(state: &AppState) -> Router {
     let runner = Runner {
-        schema: build_schema(state.store.clone(), state.settings.default_offset),
+        schema: build_schema(
+            state.store.clone(),
+            state.settings.default_offset,
+            state.settings.graphql_max_response_bytes,
+        ),
         runtime: Arc::new(QueryRuntime::new()),
         timeout: state.settings.graphql_timeout,
         max_response_bytes: state.settings.graphql_max_response_bytes,

@@ -108,6 +108,8 @@ impl LiveUpdates {
             api_tokens: self.api_tokens.clone(),
             authorized: self.api_tokens.is_empty() || presented.is_some(),
             max_subscriptions: self.max_subscriptions,
+            max_message_bytes: self.runner.max_response_bytes,
+            message_time: self.runner.timeout,
             metrics: self.metrics.clone(),
             stopping: hold.as_ref().map(|hold| hold.stopping.clone()),
             activity: hold.as_ref().map(|hold| hold.activity.clone()),

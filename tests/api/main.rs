@@ -43,6 +43,7 @@ mod graphql_stats;
 mod health_and_metrics;
 mod http_limits;
 mod litestream;
+mod live_flood;
 mod live_limits;
 mod live_updates;
 mod merge_rules;

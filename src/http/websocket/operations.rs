@@ -12,7 +12,10 @@ use futures_util::{StreamExt, stream};
 use super::messages::{self, close};
 use super::metrics::LiveMetrics;
 use super::session::Closing;
-use crate::graphql::error::{SUBSCRIBER_TOO_SLOW, UPDATES_LOST, code_or_bad_input};
+use crate::graphql::error::{
+    RESPONSE_TOO_LARGE, SUBSCRIBER_TOO_SLOW, UPDATES_LOST, code_or_bad_input,
+};
+use crate::graphql::limits::response_too_large;
 
 /// One subscription's responses, each with its id, then its id and `None`.
 type Tagged = Abortable<BoxStream<'static, (String, Option<Response>)>>;
@@ -22,14 +25,17 @@ pub struct Operations {
     streams: SelectAll<Tagged>,
     handles: HashMap<String, AbortHandle>,
     metrics: LiveMetrics,
+    /// A `next` message larger than this carries an error instead.
+    max_message_bytes: usize,
 }
 
 impl Operations {
-    pub fn new(metrics: LiveMetrics) -> Operations {
+    pub fn new(metrics: LiveMetrics, max_message_bytes: usize) -> Operations {
         Operations {
             streams: SelectAll::new(),
             handles: HashMap::new(),
             metrics,
+            max_message_bytes,
         }
     }
 
@@ -111,7 +117,24 @@ impl Operations {
             self.stop(id);
             return Ok(Some(Message::text(messages::error(id, &response.errors))));
         }
-        let payload = serde_json::to_value(&response).unwrap_or_default();
+        let too_large = response
+            .errors
+            .iter()
+            .any(|error| code_is(error, RESPONSE_TOO_LARGE));
+        if !too_large {
+            let payload = serde_json::to_value(&response).unwrap_or_default();
+            let message = messages::next(id, &payload);
+            if message.len() <= self.max_message_bytes {
+                return Ok(Some(Message::text(message)));
+            }
+        }
+        // In its place, an answer of one error: the subscription goes on.
+        tracing::warn!(
+            limit_bytes = self.max_message_bytes,
+            "a subscription's update exceeded the response size limit and was not sent"
+        );
+        let refusal = Response::from_errors(vec![response_too_large(self.max_message_bytes)]);
+        let payload = serde_json::to_value(&refusal).unwrap_or_default();
         Ok(Some(Message::text(messages::next(id, &payload))))
     }
 }

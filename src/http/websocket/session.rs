@@ -28,6 +28,7 @@ use super::messages::{self, ClientMessage, close};
 use super::metrics::LiveMetrics;
 use super::operations::Operations;
 use crate::graphql::ApiSchema;
+use crate::graphql::budget::RequestBudget;
 use crate::graphql::cost::check_length;
 use crate::graphql::error::{BAD_USER_INPUT, with_code};
 use crate::http::timeouts::{Activity, InFlight};
@@ -52,6 +53,9 @@ pub struct Session {
     /// True when no token is needed, or the upgrade's header carried one.
     pub authorized: bool,
     pub max_subscriptions: usize,
+    /// Each message is bounded as one answer is: in bytes and in time.
+    pub max_message_bytes: usize,
+    pub message_time: Duration,
     pub metrics: LiveMetrics,
     pub stopping: Option<watch::Receiver<bool>>,
     /// The connection's phase under the connection caps: until the client
@@ -69,7 +73,7 @@ impl Session {
         let mut state = State {
             acked: false,
             busy: None,
-            operations: Operations::new(self.metrics.clone()),
+            operations: Operations::new(self.metrics.clone(), self.max_message_bytes),
         };
         let made_room = made_room(self.activity.clone());
         let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
@@ -181,7 +185,8 @@ impl Session {
                 } else if let Some(refusal) = not_a_subscription(&payload) {
                     messages::error(&id, &[refusal])
                 } else {
-                    let updates = self.schema.execute_stream(*payload);
+                    let budget = RequestBudget::new(1, self.max_message_bytes, self.message_time);
+                    let updates = self.schema.execute_stream(payload.data(budget));
                     state.operations.start(id, updates);
                     return Ok(None);
                 }

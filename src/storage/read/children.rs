@@ -33,6 +33,9 @@ pub enum Child {
 pub enum Children {
     /// In event-time order (events without a timestamp first), then arrival.
     Events(Vec<CallEvent>),
+    /// The call's bodies exceed the bound asked for: none are kept, so one
+    /// call of hundreds of megabytes of pushes is never held in memory.
+    EventsTooLarge,
     /// In arrival order of their pushes, then position in the push.
     ParseWarnings(Vec<EventWarning>),
     /// The collection asked for is set; the others are `None`.
@@ -47,26 +50,21 @@ pub struct EventWarning {
 }
 
 /// The children of `child` kind of every call in `ids`; calls without any
-/// are absent.
+/// are absent. A call whose bodies, decoded, exceed `max_body_bytes` has
+/// [`Children::EventsTooLarge`] instead of its events.
 pub fn children_of(
     conn: &Connection,
     bodies: &Bodies,
     child: Child,
     ids: &[ConversationId],
+    max_body_bytes: usize,
 ) -> Result<HashMap<ConversationId, Children>, StoreError> {
     Ok(match child {
-        Child::Events {
-            bodies: with_bodies,
-        } => grouped(
+        Child::Events { bodies: false } => grouped(
             conn,
             &format!(
-                "SELECT {} FROM events WHERE conversation_id IN ({{ids}}) \
-                 ORDER BY conversation_id, event_at_ms, id",
-                if with_bodies {
-                    EVENT_COLUMNS
-                } else {
-                    EVENT_COLUMNS_BUT_BODIES
-                }
+                "SELECT {EVENT_COLUMNS_BUT_BODIES} FROM events WHERE conversation_id IN ({{ids}}) \
+                 ORDER BY conversation_id, event_at_ms, id"
             ),
             ids,
             1,
@@ -81,6 +79,7 @@ pub fn children_of(
             Ok((id, Children::Events(events)))
         })
         .collect::<Result<_, StoreError>>()?,
+        Child::Events { bodies: true } => events_with_bodies(conn, bodies, ids, max_body_bytes)?,
         Child::ParseWarnings => grouped(
             conn,
             "SELECT w.field, w.raw_value, w.problem, e.received_at, w.conversation_id
@@ -107,6 +106,48 @@ pub fn children_of(
             .map(|(id, collections)| (id, Children::Collection(collections)))
             .collect(),
     })
+}
+
+/// The events of `ids` with their bodies, decoded one at a time: a call is
+/// given up (its events dropped, the rest of its rows skipped undecoded) as
+/// soon as its bodies pass `max_body_bytes`.
+fn events_with_bodies(
+    conn: &Connection,
+    bodies: &Bodies,
+    ids: &[ConversationId],
+    max_body_bytes: usize,
+) -> Result<HashMap<ConversationId, Children>, StoreError> {
+    let mut by_call: HashMap<ConversationId, (usize, Children)> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE conversation_id IN ({}) \
+         ORDER BY conversation_id, event_at_ms, id",
+        placeholders(ids.len())
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let mut rows = statement.query(rusqlite::params_from_iter(ids))?;
+    while let Some(row) = rows.next()? {
+        let id: ConversationId = row.get(1)?;
+        let (bytes, children) = by_call
+            .entry(id)
+            .or_insert_with(|| (0, Children::Events(Vec::new())));
+        let Children::Events(events) = children else {
+            continue;
+        };
+        let event = StoredEvent::read(row)?.restore(bodies, conn)?;
+        *bytes = bytes.saturating_add(event.body.len());
+        if *bytes > max_body_bytes {
+            *children = Children::EventsTooLarge;
+        } else {
+            events.push(event);
+        }
+    }
+    Ok(by_call
+        .into_iter()
+        .map(|(id, (_, children))| (id, children))
+        .collect())
 }
 
 /// Runs `sql` (with `{ids}` standing for the id list, and the call's id in
