@@ -7,13 +7,18 @@
 //! but once an `end` push is stored, every value `end` carries wins. Folding
 //! the pushes in the order (is end, timestamp, arrival) and letting each
 //! carried value overwrite gives exactly that. Collections count as one field
-//! each.
+//! each. [`MergedCall`] does that fold one push at a time, whatever the
+//! arrival order.
 
 use chrono::{DateTime, FixedOffset};
 
 use super::ids::ConversationId;
 use super::push::Push;
 use super::table::{Collections, Scalars};
+
+mod merged;
+
+pub use merged::MergedCall;
 
 /// A push as stored: its arrival order and time, and its content.
 #[derive(Clone, Debug)]
@@ -78,73 +83,14 @@ impl Call {
 }
 
 /// Merges the stored pushes of one call into the call and its collections;
-/// `None` when there are none.
+/// `None` when there are none. Any order of `pushes` gives the same call.
 pub fn project(pushes: &[StoredPush]) -> Option<(Call, Collections)> {
-    let first = pushes.first()?;
-    let mut ordered: Vec<&StoredPush> = pushes.iter().collect();
-    ordered.sort_by_key(|stored| (stored.push.is_end(), event_time_key(stored)));
-
-    let mut scalars = Scalars::default();
-    let mut collections = Collections::default();
-    for stored in &ordered {
-        scalars.overlay(&stored.push.scalars);
-        collections.overlay(&stored.push.collections);
+    let (first, rest) = pushes.split_first()?;
+    let mut merged = MergedCall::new(first);
+    for stored in rest {
+        merged.merge(stored);
     }
-
-    let latest_by_event_time = pushes
-        .iter()
-        .filter(|stored| stored.push.occasion.is_some())
-        .max_by_key(|stored| event_time_key(stored));
-    let earliest_timestamp = pushes.iter().filter_map(|s| s.push.timestamp).min();
-    // Over every push, not the merged values: a sequential ring rings again
-    // later, and the call started at the first ring.
-    let earliest_ring = pushes
-        .iter()
-        .flat_map(|s| {
-            [
-                s.push.scalars.customer_ring_at,
-                s.push.scalars.agent_ring_at,
-            ]
-        })
-        .flatten()
-        .min();
-    let first_received_at = pushes.iter().map(|s| s.received_at).min()?;
-    // When no push carries any time, the first arrival is the best estimate,
-    // and a call with a start is what filters and daily statistics need.
-    let started_at = scalars
-        .call_start_at
-        .or(earliest_ring)
-        .or(earliest_timestamp)
-        .unwrap_or(first_received_at);
-
-    let call = Call {
-        conversation_id: first.push.conversation_id,
-        status: if pushes.iter().any(|s| s.push.is_end()) {
-            CallStatus::Ended
-        } else {
-            CallStatus::InProgress
-        },
-        last_occasion: latest_by_event_time
-            .and_then(|s| s.push.occasion.clone())
-            .unwrap_or_default(),
-        started_at,
-        first_received_at,
-        last_received_at: pushes.iter().map(|s| s.received_at).max()?,
-        last_event_at: pushes.iter().filter_map(|s| s.push.timestamp).max(),
-        event_count: pushes.len() as i64,
-        warning_count: pushes.iter().map(|s| s.push.warnings.len() as i64).sum(),
-        scalars,
-    };
-    Some((call, collections))
-}
-
-/// Event time, ties broken by arrival; a push without a timestamp sorts first.
-fn event_time_key(stored: &StoredPush) -> (i64, i64) {
-    let millis = stored
-        .push
-        .timestamp
-        .map_or(i64::MIN, |time| time.timestamp_millis());
-    (millis, stored.event_id)
+    Some(merged.into_parts())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 use chrono::{DateTime, FixedOffset};
 use sha2::{Digest, Sha256};
 
+use super::ids::ConversationId;
 use super::push::{Push, PushError};
 use crate::wire::{BodyError, BodyFormat, decode_body};
 
@@ -40,7 +41,18 @@ pub enum RejectReason {
     /// An object with no usable `conversation_id`.
     #[error(transparent)]
     Unusable(#[from] PushError),
+    /// A push of a call that already holds the most pushes one call may.
+    #[error(
+        "call {conversation_id} already holds {MAX_PUSHES_PER_CALL} pushes, the most one call may \
+         hold (a real call has a few dozen at most); this push is kept among the rejected pushes"
+    )]
+    CallFull { conversation_id: ConversationId },
 }
+
+/// The most distinct pushes one call may hold. A real call has a few dozen
+/// at most; the bound keeps what a reader of one call may have to bring
+/// into memory, and what merging it again after a start reads, finite.
+pub const MAX_PUSHES_PER_CALL: i64 = 10_000;
 
 /// A body refused, with the reason, to keep for inspection and replay.
 #[derive(Debug)]

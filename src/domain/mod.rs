@@ -22,9 +22,9 @@ pub mod push;
 pub mod table;
 pub mod warnings;
 
-pub use call::{Call, CallStatus, StoredPush, project};
+pub use call::{Call, CallStatus, MergedCall, StoredPush, project};
 pub use ids::{ConversationId, UdeskId};
-pub use intake::{AcceptedPush, RawPush, RejectReason, Rejection, prepare};
+pub use intake::{AcceptedPush, MAX_PUSHES_PER_CALL, RawPush, RejectReason, Rejection, prepare};
 pub use push::{Push, PushError};
 pub use table::{CollectionKind, Collections, SCALAR_FIELDS, Scalars};
 pub use warnings::ParseWarning;

@@ -219,9 +219,25 @@ macro_rules! define_push_types {
                 }
             }
 
-            /// Takes every value `newer` carries.
-            pub fn overlay(&mut self, newer: &Scalars) {
-                $( if newer.$name.is_some() { self.$name.clone_from(&newer.$name); } )*
+            /// Takes each value `newer` carries whose push sorts after the
+            /// push the value held came from, noting `key` for it. `keys`
+            /// holds one per field, in the order of [`SCALAR_FIELDS`].
+            /// Merging pushes this way in any order keeps what overlaying
+            /// them in the order of their keys would.
+            pub fn overlay_if_later<K: Ord + Copy>(
+                &mut self,
+                newer: &Scalars,
+                keys: &mut [Option<K>],
+                key: K,
+            ) {
+                let mut keys = keys.iter_mut();
+                $(
+                    let held = keys.next().expect("a key per field");
+                    if newer.$name.is_some() && held.is_none_or(|held| held < key) {
+                        self.$name.clone_from(&newer.$name);
+                        *held = Some(key);
+                    }
+                )*
             }
 
             /// The values in the order of [`SCALAR_FIELDS`].
@@ -284,9 +300,22 @@ macro_rules! define_push_types {
                 }
             }
 
-            /// Takes every collection `newer` carries.
-            pub fn overlay(&mut self, newer: &Collections) {
-                $( if newer.$cname.is_some() { self.$cname.clone_from(&newer.$cname); } )*
+            /// As [`Scalars::overlay_if_later`], with one key per
+            /// collection in the order of [`CollectionKind::ALL`].
+            pub fn overlay_if_later<K: Ord + Copy>(
+                &mut self,
+                newer: &Collections,
+                keys: &mut [Option<K>],
+                key: K,
+            ) {
+                let mut keys = keys.iter_mut();
+                $(
+                    let held = keys.next().expect("a key per collection");
+                    if newer.$cname.is_some() && held.is_none_or(|held| held < key) {
+                        self.$cname.clone_from(&newer.$cname);
+                        *held = Some(key);
+                    }
+                )*
             }
 
             /// Whether `kind` holds the same elements in both.

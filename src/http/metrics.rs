@@ -8,6 +8,7 @@
 //! With API tokens configured, a scrape needs one, like GraphQL.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::Json;
@@ -112,6 +113,7 @@ pub struct Metrics {
     graphql_requests: Family<StatusLabels, Counter>,
     graphql_duration: Histogram,
     writer_queue_depth: Gauge,
+    calls_merged_again: Counter,
     database_bytes: Gauge,
     integrity_problems: Gauge,
     integrity_checked: Gauge,
@@ -169,6 +171,12 @@ impl Metrics {
             "Writes waiting for the writer thread",
             writer_queue_depth.clone(),
         );
+        let calls_merged_again = Counter::default();
+        registry.register(
+            "udesk_calls_calls_merged_again",
+            "Calls the writer merged again from all their stored pushes, not remembering them (after a start, or past its memory): the only merges whose cost grows with a call's pushes",
+            calls_merged_again.clone(),
+        );
         let database_bytes = Gauge::default();
         registry.register_with_unit(
             "udesk_calls_database",
@@ -211,6 +219,7 @@ impl Metrics {
             graphql_requests,
             graphql_duration,
             writer_queue_depth,
+            calls_merged_again,
             database_bytes,
             integrity_problems,
             integrity_checked,
@@ -244,6 +253,12 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
     metrics
         .writer_queue_depth
         .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    // The writer's own count, taken as the counter's value: never lower
+    // than a scrape beside this one already set.
+    metrics
+        .calls_merged_again
+        .inner()
+        .fetch_max(state.store.writer().calls_merged_again(), Ordering::Relaxed);
     let store = state.store.clone();
     if let Ok(bytes) = tokio::task::spawn_blocking(move || store.database_bytes()).await {
         metrics

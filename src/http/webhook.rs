@@ -189,6 +189,7 @@ pub async fn receive_push(
             let kind = match &reason {
                 RejectReason::Malformed(_) => "not a JSON object",
                 RejectReason::Unusable(_) => "no usable conversation_id",
+                RejectReason::CallFull { .. } => "the call holds the most pushes one may",
             };
             tracing::info!(rejected_id, status = %rejection_status(&reason), reason = kind, "a push was rejected");
             Err(WebhookError::Rejected {
@@ -207,11 +208,14 @@ fn answered(outcome: PushOutcome, body: serde_json::Value) -> Response {
 }
 
 /// The status a body that is no push is answered with: `400` for what is
-/// not a JSON object, `422` for an object that names no call.
+/// not a JSON object, `422` for an object that names no call, or a call
+/// that holds the most pushes one may.
 pub fn rejection_status(reason: &RejectReason) -> StatusCode {
     match reason {
         RejectReason::Malformed(_) => StatusCode::BAD_REQUEST,
-        RejectReason::Unusable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        RejectReason::Unusable(_) | RejectReason::CallFull { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
     }
 }
 

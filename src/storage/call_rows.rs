@@ -125,6 +125,19 @@ pub fn stored_values(
         .optional()
 }
 
+/// A call's `event_count` and `last_received_at` as its row holds them;
+/// `None` when it has no row yet. Any write to the call moves one of them.
+pub fn stored_progress(
+    conn: &Connection,
+    conversation_id: ConversationId,
+) -> rusqlite::Result<Option<(i64, String)>> {
+    conn.prepare_cached(
+        "SELECT event_count, last_received_at FROM calls WHERE conversation_id = ?1",
+    )?
+    .query_row([conversation_id], |row| Ok((row.get(0)?, row.get(1)?)))
+    .optional()
+}
+
 /// The names of the columns whose value differs, in the order of [`COLUMNS`].
 pub fn changed_columns(stored: &[SqlValue], values: &[SqlValue]) -> Vec<&'static str> {
     COLUMN_NAMES

@@ -306,15 +306,21 @@ impl CallEvent {
     }
 }
 
-/// The events of one call, in arrival order.
-pub fn events_of_call(
+/// Each of a call's events in arrival order, with its body as received,
+/// given to `each` one at a time: a call of many large pushes is never
+/// held whole.
+pub fn each_event_of_call(
     tx: &Connection,
     bodies: &Bodies,
     conversation_id: ConversationId,
-) -> Result<Vec<CallEvent>, StoreError> {
+    mut each: impl FnMut(CallEvent) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let mut select = tx.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE conversation_id = ?1 ORDER BY id"
     ))?;
-    let rows = select.query_map([conversation_id], StoredEvent::read)?;
-    rows.map(|row| row?.restore(bodies, tx)).collect()
+    let mut rows = select.query([conversation_id])?;
+    while let Some(row) = rows.next()? {
+        each(StoredEvent::read(row)?.restore(bodies, tx)?)?;
+    }
+    Ok(())
 }

@@ -1,37 +1,38 @@
 //! The writer's memory of recently merged calls.
 //!
-//! Merging a call needs all its pushes parsed; most pushes belong to a call
-//! the writer merged moments ago. Keeping the last few thousand calls' parsed
-//! pushes (and what was written for them) spares parsing them again. It is
+//! Merging a push needs its call as merged so far ([`MergedCall`]); most
+//! pushes belong to a call the writer merged moments ago. Keeping the last
+//! thousand calls' merged state spares reading and parsing their earlier
+//! pushes again, so a push costs the same however many its call has. It is
 //! only a cache: `projection::merge_arrived_push` checks it against the
 //! database before use, and the writer forgets everything when a
 //! transaction fails, since what it remembers may then never have been
 //! committed.
 
 use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use lru::LruCache;
 
-use crate::domain::{Call, Collections, ConversationId, StoredPush};
+use crate::domain::{ConversationId, MergedCall};
 
-/// How many calls are remembered. A call of five full pushes (every field
-/// Udesk sends) holds tens of KiB parsed: 4096 calls were most of the
-/// service's memory under a burst. 1024 still spans the seconds between a
-/// call's ring, answer and hang-up at a thousand pushes a second; a call
-/// forgotten is read back from its events, as after a restart.
+/// How many calls are remembered. 1024 spans the seconds between a call's
+/// ring, answer and hang-up at a thousand pushes a second; a call forgotten
+/// is read back from its events, as after a restart.
 pub const REMEMBERED_CALLS: usize = 1024;
 
-/// How many bytes of pushes (as received; parsed they take two to three
-/// times as much) are remembered at most: full pushes of a megabyte each
-/// would otherwise fill the memory long before the count is reached.
+/// How many bytes of merged values are remembered at most: calls whose
+/// pushes carry megabytes in their fields would otherwise fill the memory
+/// long before the count is reached.
 pub const REMEMBERED_BYTES: usize = 16 << 20;
 
 /// A call as the writer last merged and wrote it.
 pub struct RecentCall {
-    pub pushes: Vec<StoredPush>,
-    pub call: Call,
-    pub collections: Collections,
-    /// The bodies' bytes as received.
+    pub merged: MergedCall,
+    /// The newest of its events merged.
+    pub last_event_id: i64,
+    /// About the memory `merged` holds ([`MergedCall::approximate_bytes`]).
     pub bytes: usize,
 }
 
@@ -39,6 +40,7 @@ pub struct RecentCalls {
     calls: LruCache<ConversationId, RecentCall>,
     bytes: usize,
     most_bytes: usize,
+    merged_again: Arc<AtomicU64>,
 }
 
 impl RecentCalls {
@@ -47,7 +49,20 @@ impl RecentCalls {
             calls: LruCache::new(NonZeroUsize::new(capacity.max(1)).expect("at least one")),
             bytes: 0,
             most_bytes,
+            merged_again: Arc::default(),
         }
+    }
+
+    /// Counts a call merged again from all its stored pushes because it
+    /// was not remembered (or not as the database holds it).
+    pub fn note_merged_again(&self) {
+        self.merged_again.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many calls were merged again from their stored pushes, as it
+    /// grows: the writer's cost that grows with a call's history.
+    pub fn merged_again(&self) -> Arc<AtomicU64> {
+        self.merged_again.clone()
     }
 
     /// Removes and returns what is remembered of a call.
@@ -69,7 +84,8 @@ impl RecentCalls {
             return;
         }
         self.bytes += call.bytes;
-        if let Some((_, evicted)) = self.calls.push(call.call.conversation_id, call) {
+        let id = call.merged.call().conversation_id;
+        if let Some((_, evicted)) = self.calls.push(id, call) {
             self.bytes -= evicted.bytes;
         }
         while self.bytes > self.most_bytes {
@@ -94,21 +110,19 @@ impl RecentCalls {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Push, project};
+    use crate::domain::{Push, StoredPush};
     use crate::wire::time::beijing;
 
     fn call(id: i64, bytes: usize) -> RecentCall {
         let body = serde_json::json!({ "conversation_id": id, "occasion": "end" });
-        let pushes = vec![StoredPush {
+        let push = StoredPush {
             event_id: id,
             received_at: chrono::Utc::now().with_timezone(&beijing()),
             push: Push::from_object(body.as_object().unwrap(), beijing()).unwrap(),
-        }];
-        let (call, collections) = project(&pushes).unwrap();
+        };
         RecentCall {
-            pushes,
-            call,
-            collections,
+            merged: MergedCall::new(&push),
+            last_event_id: id,
             bytes,
         }
     }

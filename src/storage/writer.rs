@@ -12,6 +12,7 @@
 mod batch;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -111,6 +112,8 @@ pub struct Writer {
     bodies: Arc<Bodies>,
     /// Changes after each commit that enqueued jobs, to wake their workers.
     jobs_added: watch::Receiver<u64>,
+    /// Calls merged again from all their stored pushes (see `RecentCalls`).
+    merged_again: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -126,6 +129,8 @@ impl Writer {
         let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
         let handle_bodies = bodies.clone();
         let (jobs_added_tx, jobs_added) = watch::channel(0);
+        let recent = RecentCalls::new(REMEMBERED_CALLS, REMEMBERED_BYTES);
+        let merged_again = recent.merged_again();
         let thread = std::thread::Builder::new()
             .name("db-writer".into())
             .spawn(move || {
@@ -135,7 +140,7 @@ impl Writer {
                         file,
                         offset: default_offset,
                         bodies,
-                        recent: RecentCalls::new(REMEMBERED_CALLS, REMEMBERED_BYTES),
+                        recent,
                         pending: Default::default(),
                         numbers_kept: Default::default(),
                         give_way,
@@ -154,6 +159,7 @@ impl Writer {
                 queue,
                 bodies: handle_bodies,
                 jobs_added,
+                merged_again,
             },
             thread,
         ))
@@ -254,6 +260,13 @@ impl Writer {
     /// False once the thread has ended (stopped, or died): its queue is closed.
     pub fn is_running(&self) -> bool {
         !self.queue.is_closed()
+    }
+
+    /// How many calls the thread merged again from all their stored pushes,
+    /// not remembering them: after a start, past its memory, or after
+    /// another process wrote to them. Its cost grows with the call's history.
+    pub fn calls_merged_again(&self) -> u64 {
+        self.merged_again.load(Ordering::Relaxed)
     }
 
     /// Requests waiting for the thread, not counting the batch it is writing.

@@ -11,6 +11,7 @@ mod support;
 mod backup;
 mod body_round_trip;
 mod browsers;
+mod call_history;
 mod cli_commands;
 mod command_help;
 mod compressed_bodies;

@@ -11,7 +11,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{oneshot, watch};
 
-use crate::domain::StoredPush;
+use crate::domain::{MAX_PUSHES_PER_CALL, RejectReason, Rejection, StoredPush};
 use crate::storage::StoreError;
 use crate::storage::bodies::Bodies;
 use crate::storage::changes::Changes;
@@ -19,7 +19,7 @@ use crate::storage::events::{count_redelivery, insert_event, insert_rejected};
 use crate::storage::file_checks::OpenedFile;
 use crate::storage::integrity::GiveWay;
 use crate::storage::jobs::{self, JobUpdate, PushJob};
-use crate::storage::projection::{PendingCalls, merge_arrived_push, write_pending};
+use crate::storage::projection::{PendingCalls, merge_arrived_push, pushes_held, write_pending};
 use crate::storage::purge::{self, PurgeReport, PurgeTarget};
 use crate::storage::recent_calls::RecentCalls;
 use crate::storage::rollups::RollupChanges;
@@ -329,6 +329,19 @@ impl StoredPushes<'_> {
                         deliveries: known.deliveries,
                     });
                 }
+                let conversation_id = accepted.push.conversation_id;
+                if pushes_held(tx, conversation_id, self.recent, self.pending)?
+                    >= MAX_PUSHES_PER_CALL
+                {
+                    let rejection = Rejection {
+                        raw: accepted.raw.clone(),
+                        reason: RejectReason::CallFull { conversation_id },
+                    };
+                    return Ok(WriteOutcome::Rejected {
+                        rejected_id: insert_rejected(tx, &rejection, 422)?,
+                        reason: rejection.reason,
+                    });
+                }
                 let event_id = insert_event(tx, accepted, &queued.body, self.numbers_kept)?;
                 let arrived = StoredPush {
                     event_id,
@@ -338,7 +351,6 @@ impl StoredPushes<'_> {
                 merge_arrived_push(
                     tx,
                     arrived,
-                    accepted.raw.body.len(),
                     self.offset,
                     self.bodies,
                     self.recent,
