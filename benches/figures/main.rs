@@ -22,6 +22,7 @@ mod http;
 mod ingest;
 mod machine;
 mod measure;
+mod one_call;
 mod pushes;
 mod queries;
 mod sections;
@@ -90,7 +91,8 @@ fn main() {
 }
 
 /// Whether `BENCH_ONLY` (a comma-separated list of `ingest`, `queries`,
-/// `large`, `import`, `upkeep`) names `section`; every section when unset.
+/// `large`, `import`, `onecall`, `upkeep`) names `section`; every section
+/// when unset.
 fn wanted(section: &str) -> bool {
     match std::env::var("BENCH_ONLY") {
         Ok(list) if !list.trim().is_empty() => list.split(',').any(|s| s.trim() == section),
@@ -147,6 +149,10 @@ async fn run(config: Config) {
             imported.bytes_per_call,
             imported.peak_rss as f64 / 1048576.0
         );
+    }
+
+    if wanted("onecall") {
+        one_call::figures(&data).await;
     }
 
     let mut dataset = None;
