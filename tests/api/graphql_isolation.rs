@@ -11,18 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::graphql_limits::fan_out;
-use crate::support::binary::{Server, binary, run};
+use crate::support::binary::{Server, binary, run, status_kib};
 use crate::support::calls::{generate_calls, synthetic_call};
-
-/// A kibibyte figure of `/proc/PID/status`, e.g. `VmHWM` (the peak RSS).
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
 
 async fn post_graphql(client: &reqwest::Client, address: &str, body: &Value) -> Value {
     client

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use udesk_calls::Settings;
 
 use crate::support::TestApp;
+use crate::support::binary::status_kib;
 use crate::support::subscriber::{Received, Subscriber, push};
 
 /// The response limit of these tests: a call of 20 pushes of 200 KB
@@ -16,17 +17,7 @@ const CALL: i64 = 7_700;
 
 /// The peak resident memory of this process, in MiB.
 fn peak_mib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status
-        .lines()
-        .find(|line| line.starts_with("VmHWM:"))
-        .unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        / 1024
+    status_kib("self", "VmHWM") / 1024
 }
 
 /// A push of `CALL` padded to about 200 KB.

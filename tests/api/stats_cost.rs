@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::Duration as Days;
 use serde_json::{Value, json};
 
-use crate::support::binary::{Server, binary, run};
+use crate::support::binary::{Server, binary, run, status_kib};
 use crate::support::calls::generate_calls;
 
 const CALLS: usize = 30_000;
@@ -35,17 +35,7 @@ fn import_a_month(db: &Path) {
 
 /// The peak resident memory of `pid`, in MiB.
 fn peak_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|line| line.starts_with("VmHWM:"))
-        .unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        / 1024
+    status_kib(pid, "VmHWM") / 1024
 }
 
 async fn query(client: &reqwest::Client, server: &Server, query: &str) -> (Value, Duration) {

@@ -234,3 +234,14 @@ pub fn run_with_input(command: &mut Command, input: &[u8]) -> (i32, String, Stri
     let status = child.wait().unwrap();
     (status.code().unwrap_or(-1), stdout, stderr)
 }
+
+/// A kibibyte figure of `/proc/PID/status` (`self` for this process), e.g.
+/// `VmHWM`, the peak resident memory.
+pub fn status_kib(pid: impl std::fmt::Display, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
