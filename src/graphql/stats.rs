@@ -8,7 +8,7 @@ use super::error::ApiError;
 use crate::storage::read::CallStatsRow;
 
 /// The default of `serviceLevel(thresholdSeconds:)`: the classic "80/20".
-const DEFAULT_THRESHOLD: i32 = 20;
+pub const DEFAULT_THRESHOLD: u32 = 20;
 /// Thresholds above a day mean nothing for a caller's wait.
 const LONGEST_THRESHOLD: i32 = 86_400;
 /// Each threshold is one more column to count.
@@ -77,7 +77,7 @@ pub fn thresholds_asked(ctx: &Context<'_>) -> Result<Vec<u32>, ApiError> {
                 .as_i64()
                 .and_then(|n| i32::try_from(n).ok())
                 .unwrap_or(-1),
-            _ => DEFAULT_THRESHOLD,
+            _ => DEFAULT_THRESHOLD as i32,
         };
         let seconds = threshold(seconds)?;
         if !thresholds.contains(&seconds) {

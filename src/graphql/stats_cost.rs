@@ -1,15 +1,21 @@
-//! What a `callStats` costs: the groups it can return, known before it runs.
+//! What a `callStats` costs, known before it runs: the groups it can
+//! return, and the calls it must read when the rollups cannot answer it.
 //!
 //! async-graphql's complexity counts a field once whatever its arguments,
 //! so `callStats(groupBy: [DAY, HOUR, AGENT]) { count }` cost 2 while it may
 //! return a row for every call, and 250 aliases of it held gigabytes. Here
-//! each `callStats` of a document (aliases and fragments counted) is charged
-//! the most groups it can return over the range it asks for (the days with
-//! calls × 24 hours × the agents seen, never more than the calls:
-//! `storage::read::stats::bounds`), times the fields asked of each group.
+//! each `callStats` of a document (aliases and fragments counted, variables
+//! and their defaults read) is charged:
+//! - the most groups it can return over its range (the days with calls × 24
+//!   hours × the agents seen, never more than the calls:
+//!   `storage::read::stats::bounds`), each [`GROUP_COST`] plus the fields
+//!   asked of it, since a group is held whole until the answer is built;
+//! - one per call of its range when its filter, grouping or thresholds
+//!   need the calls themselves, read one by one.
+//!
 //! The charge joins the request's complexity, so the request, and its batch
 //! together, stay within [`MAX_COMPLEXITY`](super::limits::MAX_COMPLEXITY):
-//! rows and so memory are bounded per request.
+//! rows, reads and so memory and time are bounded per request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,73 +23,86 @@ use std::time::{Duration, Instant};
 
 use async_graphql::extensions::ExtensionContext;
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
-use async_graphql::{Request, ServerError, Value, Variables};
-use chrono::{DateTime, FixedOffset};
+use async_graphql::{InputType, Request, ServerError, Value, Variables};
 
 use super::StatsOffset;
 use super::cost::MAX_NESTING;
 use super::error::{INTERNAL, with_code};
+use super::filter::CallFilterInput;
+use super::stats::DEFAULT_THRESHOLD;
 use crate::storage::Store;
-use crate::storage::read::{CallDimension, StatsBounds};
+use crate::storage::read::{CallDimension, StatsBounds, StatsQuery};
 
-/// How long bounds read for one range are reused: a dashboard refreshing
-/// its figures reads them once, and they grow by seconds of calls at most.
+/// What one group of a `callStats` answer costs besides its fields: a
+/// group's keys and sums are held until the answer is built (about 2 KB
+/// each, measured), so 250,000 allows some 50,000 groups in one request.
+pub const GROUP_COST: u64 = 4;
+
+/// How long the bounds of one query are reused: a dashboard refreshing its
+/// figures reads them once, and they grow by seconds of calls at most.
 const BOUNDS_KEPT_FOR: Duration = Duration::from_secs(5);
-/// Ranges whose bounds are kept at once; past this the cache starts over.
-const RANGES_KEPT: usize = 256;
+/// Queries whose bounds are kept at once; past this the cache starts over.
+const QUERIES_KEPT: usize = 256;
 
 /// One `callStats` of a document, as far as its cost goes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StatsAsked {
-    pub from: Option<DateTime<FixedOffset>>,
-    pub before: Option<DateTime<FixedOffset>>,
+    /// Its `filter` argument, variables put in.
+    pub filter: Option<Value>,
     pub group_by: Vec<CallDimension>,
+    /// The `serviceLevel` thresholds asked of its groups.
+    pub thresholds: Vec<u32>,
     /// The fields asked of each group (at least one is counted).
     pub fields: u64,
 }
 
-type Range = (Option<i64>, Option<i64>);
+impl StatsAsked {
+    /// The statistics query it runs; `None` when its filter is refused
+    /// (then it runs nothing). A filter that does not parse is left to
+    /// validation and counted as none, the costliest.
+    fn query(&self, offset_seconds: i32) -> Option<StatsQuery> {
+        let input = self
+            .filter
+            .clone()
+            .and_then(|value| <CallFilterInput as InputType>::parse(Some(value)).ok());
+        Some(StatsQuery {
+            filter: CallFilterInput::validate(input.as_ref()).ok()?,
+            group_by: self.group_by.clone(),
+            offset_seconds,
+            thresholds: self.thresholds.clone(),
+            measures: None,
+        })
+    }
+}
 
-/// Bounds recently read, by range: schema data.
+/// Bounds recently read, by query: schema data.
 #[derive(Default)]
 pub struct BoundsCache {
-    kept: Mutex<HashMap<Range, (Instant, StatsBounds)>>,
+    kept: Mutex<HashMap<String, (Instant, StatsBounds)>>,
 }
 
 impl BoundsCache {
-    async fn bounds(
-        &self,
-        store: &Store,
-        asked: &StatsAsked,
-        offset_seconds: i32,
-    ) -> Result<StatsBounds, ServerError> {
-        let range = (
-            asked.from.map(|time| time.timestamp_millis()),
-            asked.before.map(|time| time.timestamp_millis()),
-        );
-        if let Some((at, bounds)) = self.kept().get(&range)
+    async fn bounds(&self, store: &Store, query: StatsQuery) -> Result<StatsBounds, ServerError> {
+        let key = format!("{query:?}");
+        if let Some((at, bounds)) = self.kept().get(&key)
             && at.elapsed() < BOUNDS_KEPT_FOR
         {
             return Ok(*bounds);
         }
-        let bounds = store
-            .stats_bounds(asked.from, asked.before, offset_seconds)
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "the bounds of a callStats could not be read");
-                let error =
-                    ServerError::new("internal error; the server log has the details", None);
-                with_code(error, INTERNAL)
-            })?;
+        let bounds = store.stats_bounds(query).await.map_err(|error| {
+            tracing::error!(%error, "the bounds of a callStats could not be read");
+            let error = ServerError::new("internal error; the server log has the details", None);
+            with_code(error, INTERNAL)
+        })?;
         let mut kept = self.kept();
-        if kept.len() >= RANGES_KEPT {
+        if kept.len() >= QUERIES_KEPT {
             kept.clear();
         }
-        kept.insert(range, (Instant::now(), bounds));
+        kept.insert(key, (Instant::now(), bounds));
         Ok(bounds)
     }
 
-    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<Range, (Instant, StatsBounds)>> {
+    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, StatsBounds)>> {
         self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -112,9 +131,16 @@ pub async fn charge(
     };
     let mut total: u64 = 0;
     for asked in stats_asked(document, &variables) {
-        let bounds = cache.bounds(store, &asked, offset_seconds).await?;
+        let Some(query) = asked.query(offset_seconds) else {
+            continue;
+        };
+        let bounds = cache.bounds(store, query).await?;
         let groups = bounds.groups(&asked.group_by);
-        total = total.saturating_add(groups.saturating_mul(asked.fields.max(1)));
+        let per_group = GROUP_COST + asked.fields.max(1);
+        let reads = if bounds.scans_calls { bounds.calls } else { 0 };
+        total = total
+            .saturating_add(groups.saturating_mul(per_group))
+            .saturating_add(reads);
     }
     Ok(usize::try_from(total).unwrap_or(usize::MAX))
 }
@@ -125,9 +151,19 @@ pub async fn charge(
 pub fn stats_asked(document: &ExecutableDocument, variables: &Variables) -> Vec<StatsAsked> {
     let mut found = Vec::new();
     for (_, operation) in document.operations.iter() {
+        // A variable not sent takes its declared default, as when it runs.
+        let mut variables = variables.clone();
+        for definition in &operation.node.variable_definitions {
+            let definition = &definition.node;
+            if let Some(default) = &definition.default_value
+                && !variables.contains_key(&definition.name.node)
+            {
+                variables.insert(definition.name.node.clone(), default.node.clone());
+            }
+        }
         let mut walk = Walk {
             document,
-            variables,
+            variables: &variables,
             found: &mut found,
         };
         walk.selections(&operation.node.selection_set.node, 0);
@@ -169,21 +205,62 @@ impl Walk<'_> {
         }
     }
 
+    fn argument(&self, field: &Field, name: &str) -> Option<Value> {
+        let value = field.get_argument(name)?;
+        value
+            .node
+            .clone()
+            .into_const_with(|variable| self.variables.get(&variable).cloned().ok_or(()))
+            .ok()
+    }
+
     fn asked(&self, field: &Field, nesting: usize) -> StatsAsked {
-        let argument = |name: &str| {
-            let value = field.get_argument(name)?;
-            value
-                .node
-                .clone()
-                .into_const_with(|variable| self.variables.get(&variable).cloned().ok_or(()))
-                .ok()
-        };
-        let (from, before) = argument("filter").map_or((None, None), |filter| started_at(&filter));
+        let mut thresholds = Vec::new();
+        self.thresholds(&field.selection_set.node, nesting + 1, &mut thresholds);
         StatsAsked {
-            from,
-            before,
-            group_by: argument("groupBy").map_or_else(Vec::new, |value| dimensions(&value)),
+            filter: self.argument(field, "filter"),
+            group_by: self
+                .argument(field, "groupBy")
+                .map_or_else(Vec::new, |value| dimensions(&value)),
+            thresholds,
             fields: self.leaves(&field.selection_set.node, nesting + 1),
+        }
+    }
+
+    /// The `thresholdSeconds` of every `serviceLevel` below `set` (20 when
+    /// not given); an unreadable one is left to validation.
+    fn thresholds(&self, set: &SelectionSet, nesting: usize, found: &mut Vec<u32>) {
+        if nesting > MAX_NESTING {
+            return;
+        }
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) if field.node.name.node == "serviceLevel" => {
+                    let seconds = match self.argument(&field.node, "thresholdSeconds") {
+                        Some(Value::Number(number)) => {
+                            number.as_u64().and_then(|n| u32::try_from(n).ok())
+                        }
+                        Some(_) => None,
+                        None => Some(DEFAULT_THRESHOLD),
+                    };
+                    if let Some(seconds) = seconds
+                        && !found.contains(&seconds)
+                    {
+                        found.push(seconds);
+                    }
+                }
+                Selection::Field(_) => {}
+                Selection::InlineFragment(inline) => {
+                    self.thresholds(&inline.node.selection_set.node, nesting + 1, found);
+                }
+                Selection::FragmentSpread(spread) => {
+                    if let Some(fragment) =
+                        self.document.fragments.get(&spread.node.fragment_name.node)
+                    {
+                        self.thresholds(&fragment.node.selection_set.node, nesting + 1, found);
+                    }
+                }
+            }
         }
     }
 
@@ -240,22 +317,6 @@ fn dimensions(value: &Value) -> Vec<CallDimension> {
     }
 }
 
-/// The ends of `filter.startedAt`; an end that is missing or not a time is
-/// open (a bad time is refused by validation).
-fn started_at(filter: &Value) -> (Option<DateTime<FixedOffset>>, Option<DateTime<FixedOffset>>) {
-    let Value::Object(filter) = filter else {
-        return (None, None);
-    };
-    let Some(Value::Object(range)) = filter.get("startedAt") else {
-        return (None, None);
-    };
-    let end = |name: &str| match range.get(name) {
-        Some(Value::String(text)) => DateTime::parse_from_rfc3339(text).ok(),
-        _ => None,
-    };
-    (end("from"), end("to"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,12 +342,34 @@ mod tests {
         assert_eq!(found[0].fields, 2);
         assert_eq!(found[1].group_by, [CallDimension::Agent]);
         assert_eq!(found[1].fields, 3);
-        assert_eq!(
-            found[1].from,
-            Some(DateTime::parse_from_rfc3339("2026-11-01T00:00:00+08:00").unwrap())
-        );
-        assert_eq!(found[1].before, None);
+        let query = found[1].query(8 * 3600).unwrap();
+        assert_eq!(query.filter.started_from_ms, Some(1_793_462_400_000));
+        assert_eq!(query.filter.started_before_ms, None);
         assert!(found[2].group_by.is_empty());
+    }
+
+    #[test]
+    fn a_variable_not_sent_takes_its_declared_default() {
+        let found = asked(
+            "query($by: [CallDimension!] = [DAY, HOUR, AGENT], $s: Int = 30) {
+                callStats(groupBy: $by) { count serviceLevel(thresholdSeconds: $s) serviceLevel }
+             }",
+            serde_json::json!({}),
+        );
+        assert_eq!(
+            found[0].group_by,
+            [
+                CallDimension::Day,
+                CallDimension::Hour,
+                CallDimension::Agent
+            ]
+        );
+        assert_eq!(found[0].thresholds, [30, 20]);
+        let sent = asked(
+            "query($by: [CallDimension!] = [DAY]) { callStats(groupBy: $by) { count } }",
+            serde_json::json!({ "by": ["AGENT"] }),
+        );
+        assert_eq!(sent[0].group_by, [CallDimension::Agent]);
     }
 
     #[test]

@@ -14,8 +14,6 @@ pub mod stats;
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, FixedOffset};
-
 pub use calls::{CallOrder, Page, PageQuery, Position};
 pub use children::{Child, Children, EventWarning};
 pub use filter::CallFilter;
@@ -108,15 +106,9 @@ impl Store {
         self.read(move |conn| stats::call_stats(conn, &query)).await
     }
 
-    /// What bounds the groups of statistics over the calls started in
-    /// `[from, before)`, days counted in `offset_seconds`.
-    pub async fn stats_bounds(
-        &self,
-        from: Option<DateTime<FixedOffset>>,
-        before: Option<DateTime<FixedOffset>>,
-        offset_seconds: i32,
-    ) -> Result<StatsBounds, StoreError> {
-        self.read(move |conn| stats::stats_bounds(conn, from, before, offset_seconds))
+    /// What bounds the work of a statistics query, before it runs.
+    pub async fn stats_bounds(&self, query: StatsQuery) -> Result<StatsBounds, StoreError> {
+        self.read(move |conn| stats::stats_bounds(conn, &query))
             .await
     }
 

@@ -89,7 +89,7 @@ impl StatsQuery {
 
     /// The sources answering the query with rollups, and the family, when
     /// they can.
-    fn rollup_plan(&self, conn: &Connection) -> Result<Option<Vec<Source>>, StoreError> {
+    pub(crate) fn rollup_plan(&self, conn: &Connection) -> Result<Option<Vec<Source>>, StoreError> {
         let standard = self
             .thresholds
             .iter()

@@ -1,24 +1,29 @@
-//! How many groups a statistics query can return at most, known before it
-//! runs: what `callStats` is charged by (`graphql::stats_cost`).
+//! What a statistics query will have to do, known before it runs: what
+//! `callStats` is charged by (`graphql::stats_cost`).
 //!
 //! A group holds at least one call, so there are never more groups than
 //! calls in the range; and never more than the days with calls times 24
 //! hours times the agents (or agent groups) seen in it, for the dimensions
 //! that have such a bound. The rollups answer both in a few reads of small
 //! tables; when they are counted in another offset (being rebuilt), the
-//! calls themselves are counted, a slower but still indexed read.
+//! calls themselves are counted, a slower but still indexed read. A query
+//! the rollups cannot answer reads every call of its range.
 
-use chrono::{DateTime, Duration, FixedOffset};
+use chrono::{DateTime, FixedOffset};
 use rusqlite::{Connection, params};
 
-use super::CallDimension;
+use super::{CallDimension, StatsQuery};
 use crate::storage::StoreError;
 use crate::storage::rollups::rebuild;
 
-/// What bounds the groups of a statistics query over one range of starts.
+/// What bounds the work of a statistics query.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StatsBounds {
+    /// Calls started in the query's range (whatever its other conditions).
     pub calls: u64,
+    /// Whether the query reads the calls of its range, one by one, rather
+    /// than the rollups.
+    pub scans_calls: bool,
     /// Days with at least one call.
     pub days: u64,
     /// Distinct agents, not counting calls without one.
@@ -55,48 +60,49 @@ impl StatsBounds {
     }
 }
 
-/// The bounds of the calls started in `[from, before)` (either end open),
-/// with days in `offset_seconds`.
-pub fn stats_bounds(
-    conn: &Connection,
-    from: Option<DateTime<FixedOffset>>,
-    before: Option<DateTime<FixedOffset>>,
-    offset_seconds: i32,
-) -> Result<StatsBounds, StoreError> {
-    if rebuild::counted_offset(conn)? == Some(offset_seconds) {
-        return from_rollups(conn, from, before, offset_seconds);
-    }
-    from_calls(conn, from, before)
+/// The bounds of `query`.
+pub fn stats_bounds(conn: &Connection, query: &StatsQuery) -> Result<StatsBounds, StoreError> {
+    let (from, before) = (query.filter.started_from_ms, query.filter.started_before_ms);
+    let mut bounds = if rebuild::counted_offset(conn)? == Some(query.offset_seconds) {
+        from_rollups(conn, from, before, query.offset_seconds)?
+    } else {
+        from_calls(conn, from, before)?
+    };
+    bounds.scans_calls = query.rollup_plan(conn)?.is_none();
+    Ok(bounds)
 }
 
 /// The first and last local days (in `offset_seconds`, as the rollups count
 /// them) holding a start in the range.
-fn days(
-    from: Option<DateTime<FixedOffset>>,
-    before: Option<DateTime<FixedOffset>>,
-    offset_seconds: i32,
-) -> (String, String) {
+fn days(from_ms: Option<i64>, before_ms: Option<i64>, offset_seconds: i32) -> (String, String) {
     let utc = FixedOffset::east_opt(0).expect("zero offset");
     let offset = FixedOffset::east_opt(offset_seconds).unwrap_or(utc);
-    let day =
-        |time: DateTime<FixedOffset>| time.with_timezone(&offset).format("%Y-%m-%d").to_string();
+    let day = |ms: i64| {
+        DateTime::from_timestamp_millis(ms).map_or_else(
+            || {
+                if ms < 0 {
+                    "0000-00-00".to_owned()
+                } else {
+                    "9999-99-99".to_owned()
+                }
+            },
+            |time| time.with_timezone(&offset).format("%Y-%m-%d").to_string(),
+        )
+    };
     (
-        from.map_or_else(|| "0000-00-00".to_owned(), day),
+        from_ms.map_or_else(|| "0000-00-00".to_owned(), day),
         // The end is excluded: a range ending at midnight ends the day before.
-        before.map_or_else(
-            || "9999-99-99".to_owned(),
-            |time| day(time - Duration::milliseconds(1)),
-        ),
+        before_ms.map_or_else(|| "9999-99-99".to_owned(), |ms| day(ms.saturating_sub(1))),
     )
 }
 
 fn from_rollups(
     conn: &Connection,
-    from: Option<DateTime<FixedOffset>>,
-    before: Option<DateTime<FixedOffset>>,
+    from_ms: Option<i64>,
+    before_ms: Option<i64>,
     offset_seconds: i32,
 ) -> Result<StatsBounds, StoreError> {
-    let (first, last) = days(from, before, offset_seconds);
+    let (first, last) = days(from_ms, before_ms, offset_seconds);
     let (days, calls): (i64, i64) = conn
         .prepare_cached(
             "SELECT count(*), coalesce(sum(calls), 0) FROM rollup_day WHERE day BETWEEN ?1 AND ?2",
@@ -113,11 +119,11 @@ fn from_rollups(
 
 fn from_calls(
     conn: &Connection,
-    from: Option<DateTime<FixedOffset>>,
-    before: Option<DateTime<FixedOffset>>,
+    from_ms: Option<i64>,
+    before_ms: Option<i64>,
 ) -> Result<StatsBounds, StoreError> {
-    let from_ms = from.map_or(i64::MIN, |time| time.timestamp_millis());
-    let before_ms = before.map_or(i64::MAX, |time| time.timestamp_millis());
+    let from_ms = from_ms.unwrap_or(i64::MIN);
+    let before_ms = before_ms.unwrap_or(i64::MAX);
     let (calls, first_ms, last_ms): (i64, Option<i64>, Option<i64>) = conn
         .prepare_cached(
             "SELECT count(*), min(started_at_ms), max(started_at_ms) FROM calls
@@ -146,6 +152,7 @@ fn bounds(calls: i64, days: i64, agents: i64, agent_groups: i64) -> StatsBounds 
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     StatsBounds {
         calls: count(calls),
+        scans_calls: false,
         days: count(days),
         agents: count(agents),
         agent_groups: count(agent_groups),
@@ -159,6 +166,7 @@ mod tests {
     fn bounds(calls: u64, days: u64, agents: u64) -> StatsBounds {
         StatsBounds {
             calls,
+            scans_calls: false,
             days,
             agents,
             agent_groups: 3,
