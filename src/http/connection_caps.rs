@@ -1,8 +1,16 @@
 //! The caps on open connections: in all, and per client address.
 //!
-//! When a cap is reached, the connection that has waited longest without a
-//! request in progress (one that sent nothing, trickles its headers, sits
-//! idle, or holds a WebSocket not yet authenticated) is closed to make room:
+//! When a cap is reached, a connection without a request in progress (one
+//! that sent nothing, trickles its headers, sits idle, or holds a WebSocket
+//! not yet authenticated) is closed to make room: first those that never
+//! sent a byte, then those idle after a request or two (or holding such a
+//! WebSocket), then those sending a request head, last a client's
+//! keep-alive connection that carried many; the longest waiting first
+//! within each (`Activity::give_way_rank`). A connection younger than
+//! [`SILENT_GRACE`] that has sent nothing may be a push whose bytes are not
+//! read yet: an address at its share never closes one, and lets the
+//! newcomer in beyond its share instead (the cap in all still holds), so a
+//! burst of connections from the pushers' address cannot close a push;
 //! of the newcomer's own address when that address has its share, of any
 //! address when every place is taken. So connections that only hold a place
 //! always give way to one that sends a request, which a push's connection
@@ -24,6 +32,17 @@ use super::timeouts::Activity;
 
 /// What a connection beyond a cap is told before it is closed.
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: application/json\r\nContent-Length: 52\r\nConnection: close\r\n\r\n{\"error\":\"too many connections; retry in 5 seconds\"}";
+
+/// An idle connection that carried this many requests is a client's
+/// keep-alive connection, not a holder, when one must make room.
+const SERVED_ENOUGH: u32 = 3;
+
+/// How long a new connection that has sent nothing yet is taken for one
+/// whose request is on its way (its bytes may not have been read yet).
+/// Silent connections older than this give way first, the oldest first;
+/// then the young ones, the youngest first, so that a burst of
+/// connections closes its own latest, not a push that came just before it.
+const SILENT_GRACE: Duration = Duration::from_secs(1);
 
 /// How often refused and closed connections are logged: one line per
 /// connection would let a flood fill the disk with log lines.
@@ -55,14 +74,33 @@ struct Connection {
 }
 
 impl Open {
-    /// Closes the connection that has waited longest among those `of`
-    /// selects; `false` when none is waiting.
-    fn make_room(&mut self, of: impl Fn(&Connection) -> bool) -> bool {
+    /// Closes, among the waiting connections `of` selects, the one that
+    /// should give way first; `false` when none is waiting. With `settled`,
+    /// a young connection that has sent nothing is spared: its request may
+    /// be on its way.
+    fn make_room(&mut self, settled: bool, of: impl Fn(&Connection) -> bool) -> bool {
+        // The clock `Activity` keeps its times on (paused in tests).
+        let now = tokio::time::Instant::now();
         let Some((_, longest)) = self
             .connections
             .iter()
             .filter(|(_, connection)| of(connection))
-            .filter_map(|(id, connection)| Some((connection.activity.waiting_since()?, *id)))
+            .filter_map(|(id, connection)| {
+                let (rank, since) = connection.activity.give_way_rank(SERVED_ENOUGH)?;
+                let age = now.saturating_duration_since(since);
+                // Silent, or sending a head: maybe a request on its way.
+                let young = matches!(rank, 0 | 2) && age < SILENT_GRACE;
+                if young && settled {
+                    return None;
+                }
+                // The oldest first, but the youngest first of the young.
+                let order = if young {
+                    age.as_nanos() as i128
+                } else {
+                    -(age.as_nanos() as i128)
+                };
+                Some(((rank, young, order), *id))
+            })
             .min()
         else {
             return false;
@@ -108,20 +146,31 @@ impl Caps {
     /// A place for a connection from `ip`, whose phases `activity` follows,
     /// if the caps leave one or one can be made.
     pub fn take(&self, ip: IpAddr, activity: &Arc<Activity>) -> Option<Place> {
-        let counted = (!self.exempt.contains(&ip)).then(|| client_address(ip));
+        let counted = (!self.exempt.contains(&ip.to_canonical())).then(|| client_address(ip));
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let mut closed = 0;
         if let Some(client) = counted
             && open.by_address.get(&client).copied().unwrap_or(0) >= self.per_address
         {
-            if !open.make_room(|connection| connection.counted == Some(client)) {
+            let own = |connection: &Connection| connection.counted == Some(client);
+            if open.make_room(true, own) {
+                closed += 1;
+            } else if !open
+                .connections
+                .values()
+                .any(|connection| own(connection) && connection.activity.waiting_since().is_some())
+            {
+                // Every one of its connections is busy.
                 drop(open);
                 return None;
             }
-            closed += 1;
+            // Otherwise its waiting connections are all young and silent
+            // (a burst, or requests on their way): the newcomer is let in
+            // beyond the share, which the cap in all still bounds, and the
+            // next newcomer closes those that stay silent.
         }
         if open.connections.len() >= self.limit {
-            if !open.make_room(|_| true) {
+            if !open.make_room(false, |_| true) {
                 drop(open);
                 self.note_closed(closed);
                 return None;
@@ -281,6 +330,61 @@ mod tests {
         assert_eq!(oldest.overstayed().await, Overstayed::MadeRoom);
         assert!(elsewhere.waiting_since().is_some());
         assert_eq!(caps.open.lock().unwrap().by_address[&ip], 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_carried_requests_outlasts_holders_that_waited_less() {
+        use super::super::timeouts::Overstayed;
+        let timeout = Duration::from_secs(60);
+        let caps = Caps::new(100, 2, &[]);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let keep_alive = Activity::new(timeout, timeout);
+        let _pusher = caps.take(ip, &keep_alive).unwrap();
+        for _ in 0..5 {
+            keep_alive.bytes_read();
+            drop(keep_alive.request_began());
+        }
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let holder = Activity::new(timeout, timeout);
+        let _holder = caps.take(ip, &holder).unwrap();
+        holder.bytes_read();
+        drop(holder.request_began());
+        let _newcomer = caps.take(ip, &Activity::new(timeout, timeout)).unwrap();
+        assert_eq!(holder.overstayed().await, Overstayed::MadeRoom);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_at_an_addresss_share_closes_old_silent_ones_never_a_young_one() {
+        use super::super::timeouts::Overstayed;
+        let timeout = Duration::from_secs(60);
+        let caps = Caps::new(100, 3, &[]);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let old = Activity::new(timeout, timeout);
+        let _old = caps.take(ip, &old).unwrap();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        // Accepted, its request not read yet: as silent as the others.
+        let unread = Activity::new(timeout, timeout);
+        let _unread = caps.take(ip, &unread).unwrap();
+        let sending = Activity::new(timeout, timeout);
+        let _sending = caps.take(ip, &sending).unwrap();
+        sending.bytes_read();
+        let mut burst = Vec::new();
+        for _ in 0..10 {
+            tokio::time::advance(Duration::from_millis(1)).await;
+            let newcomer = Activity::new(timeout, timeout);
+            burst.push((caps.take(ip, &newcomer).unwrap(), newcomer));
+        }
+        assert_eq!(old.overstayed().await, Overstayed::MadeRoom);
+        let open = caps.open.lock().unwrap().connections.len();
+        assert_eq!(
+            open, 12,
+            "the burst went beyond the share, closing no young one"
+        );
+        // Silent a while, the burst's connections give way to the next one.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let _next = caps.take(ip, &Activity::new(timeout, timeout)).unwrap();
+        assert_eq!(unread.overstayed().await, Overstayed::MadeRoom);
+        assert!(sending.give_way_rank(3).is_some());
     }
 
     #[test]

@@ -3,11 +3,15 @@
 //!
 //! Behind a proxy every connection comes from the proxy's address, so the
 //! rate limit would lump all clients together. A trusted proxy's
-//! `Forwarded` (RFC 7239) or `X-Forwarded-For` header names the client; the
-//! entry used is the last one not itself a trusted proxy, since each proxy
-//! appends what it saw and only the entries added by trusted proxies can be
-//! believed. The same headers from any other peer are ignored: a client
-//! could write anything there.
+//! `X-Forwarded-For` header (or, when it sends none, its `Forwarded`, RFC
+//! 7239) names the client; the entry used is the last one not itself a
+//! trusted proxy, since each proxy appends what it saw and only the entries
+//! added by trusted proxies can be believed. `X-Forwarded-For` comes first
+//! because it is what nginx, HAProxy, Caddy and Traefik append: a proxy that
+//! appends it and passes other headers through would otherwise let a client
+//! name itself in `Forwarded`. The same headers from any other peer are
+//! ignored: a client could write anything there. An IPv4 address mapped
+//! into IPv6 (a dual-stack listener's peers) is read as IPv4.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -23,6 +27,7 @@ pub struct ClientAddress(pub IpAddr);
 
 /// The client a request came from, given its connection's `peer`.
 pub fn client_address_of(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> ClientAddress {
+    let peer = peer.to_canonical();
     let forwarded = if trusted.contains(&peer) {
         forwarded_for(headers, trusted)
     } else {
@@ -44,7 +49,7 @@ pub fn client_of(request: &Request) -> IpAddr {
 }
 
 /// The last address in the forwarding headers that is not a trusted proxy;
-/// `Forwarded` wins over `X-Forwarded-For` when both are sent.
+/// `X-Forwarded-For` wins over `Forwarded` when both are sent.
 fn forwarded_for(headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
     let entries = |name: &str, parse: fn(&str) -> Option<IpAddr>| -> Vec<Option<IpAddr>> {
         headers
@@ -55,9 +60,9 @@ fn forwarded_for(headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
             .map(parse)
             .collect()
     };
-    let mut hops = entries("forwarded", forwarded_element);
+    let mut hops = entries("x-forwarded-for", |entry| address(entry.trim()));
     if hops.is_empty() {
-        hops = entries("x-forwarded-for", |entry| address(entry.trim()));
+        hops = entries("forwarded", forwarded_element);
     }
     for hop in hops.into_iter().rev() {
         match hop {
@@ -83,13 +88,14 @@ fn forwarded_element(element: &str) -> Option<IpAddr> {
 /// An address as forwarding headers write it: `192.0.2.7`, `192.0.2.7:4711`,
 /// `2001:db8::1`, `[2001:db8::1]` or `[2001:db8::1]:4711`.
 fn address(text: &str) -> Option<IpAddr> {
-    if let Ok(ip) = text.parse::<IpAddr>() {
-        return Some(ip);
-    }
-    if let Ok(socket) = text.parse::<SocketAddr>() {
-        return Some(socket.ip());
-    }
-    text.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
+    let ip = match text.parse::<IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => match text.parse::<SocketAddr>() {
+            Ok(socket) => socket.ip(),
+            Err(_) => text.strip_prefix('[')?.strip_suffix(']')?.parse().ok()?,
+        },
+    };
+    Some(ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -138,6 +144,28 @@ mod tests {
         assert_eq!(
             client_address_of(proxy, &with_port, &[proxy]),
             ClientAddress(ip("192.0.2.43"))
+        );
+    }
+
+    #[test]
+    fn x_forwarded_for_wins_over_a_forwarded_header_a_client_may_have_written() {
+        let proxy = ip("10.0.0.5");
+        let sent = headers(&[
+            ("forwarded", "for=192.0.2.1"),
+            ("x-forwarded-for", "198.51.100.4"),
+        ]);
+        assert_eq!(
+            client_address_of(proxy, &sent, &[proxy]),
+            ClientAddress(ip("198.51.100.4"))
+        );
+    }
+
+    #[test]
+    fn a_proxy_seen_through_a_dual_stack_listener_is_still_trusted() {
+        let sent = headers(&[("x-forwarded-for", "::ffff:198.51.100.4")]);
+        assert_eq!(
+            client_address_of(ip("::ffff:127.0.0.1"), &sent, &[ip("127.0.0.1")]),
+            ClientAddress(ip("198.51.100.4"))
         );
     }
 

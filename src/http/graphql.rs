@@ -13,6 +13,7 @@
 //! a WebSocket gets live updates (`websocket`).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_graphql::BatchRequest;
 use axum::Router;
@@ -31,6 +32,7 @@ use crate::graphql::runtime::QueryRuntime;
 
 use super::AppState;
 use super::connections::ConnectionHold;
+use super::forwarded::ClientAddress;
 use super::graphql_run::{Answer, Runner};
 use super::rate_limit::WorkDone;
 use super::tokens::token_allowed;
@@ -113,13 +115,17 @@ async fn get_or_upgrade(
     State(state): State<GraphqlState>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     hold: Option<Extension<ConnectionHold>>,
+    client: Option<Extension<ClientAddress>>,
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
     match upgrade {
-        Ok(upgrade) => state
-            .live
-            .accept(upgrade, &headers, hold.map(|Extension(hold)| hold)),
+        Ok(upgrade) => state.live.accept(
+            upgrade,
+            &headers,
+            hold.map(|Extension(hold)| hold),
+            client.map(|Extension(ClientAddress(client))| client),
+        ),
         Err(_) => over_get(State(state), headers, query).await,
     }
 }
@@ -129,6 +135,11 @@ async fn over_get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let started = Instant::now();
+    charged(started, get_answer(state, headers, query).await)
+}
+
+async fn get_answer(state: GraphqlState, headers: HeaderMap, query: Option<String>) -> Response {
     let query = query.unwrap_or_default();
     if query.is_empty() && accepts(&headers, "text/html") {
         return super::graphiql::page().into_response();
@@ -164,6 +175,21 @@ async fn over_get(
 }
 
 async fn over_post(State(state): State<GraphqlState>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    charged(started, post_answer(state, headers, body).await)
+}
+
+/// `response` marked with the service's work on it since `started` (the
+/// body read), for the rate limit: whatever it answers, a refusal to parse
+/// the body included.
+fn charged(started: Instant, mut response: Response) -> Response {
+    response
+        .extensions_mut()
+        .insert(WorkDone(started.elapsed()));
+    response
+}
+
+async fn post_answer(state: GraphqlState, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(refusal) = check_token(&state, &headers) {
         return refusal;
     }
@@ -317,6 +343,5 @@ fn respond(headers: &HeaderMap, answer: Answer) -> Response {
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, content_type);
-    response.extensions_mut().insert(WorkDone(answer.work));
     response
 }

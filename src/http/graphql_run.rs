@@ -15,7 +15,7 @@
 //! bytes are never sent.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_graphql::{BatchRequest, BatchResponse, ServerError};
 
@@ -40,9 +40,6 @@ pub struct Answer {
     /// Whether a request failed before running, or was stopped, so has no
     /// `data`: a `400` under `application/graphql-response+json`.
     pub not_run: bool,
-    /// From reading the request to the serialized answer: what the rate
-    /// limit charges.
-    pub work: Duration,
 }
 
 impl Runner {
@@ -54,12 +51,9 @@ impl Runner {
         read: impl FnOnce() -> Result<BatchRequest, String> + Send + 'static,
     ) -> Result<Answer, String> {
         let runner = self.clone();
-        let started = Instant::now();
-        let running = self.runtime.spawn(async move {
-            let mut answer = runner.run_here(read()?).await;
-            answer.work = started.elapsed();
-            Ok(answer)
-        });
+        let running = self
+            .runtime
+            .spawn(async move { Ok(runner.run_here(read()?).await) });
         match running.await {
             Ok(answer) => answer,
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
@@ -141,7 +135,6 @@ fn refused(error: &ServerError, batch_len: Option<usize>) -> Answer {
     Answer {
         body: serde_json::to_vec(&json).unwrap_or_default(),
         not_run: true,
-        work: Duration::ZERO,
     }
 }
 
@@ -159,7 +152,6 @@ fn serialize(batch: BatchResponse) -> serde_json::Result<Answer> {
     Ok(Answer {
         body: serde_json::to_vec(&json)?,
         not_run,
-        work: Duration::ZERO,
     })
 }
 

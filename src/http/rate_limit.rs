@@ -5,13 +5,18 @@
 //! on its requests (from reading the request to its serialized answer),
 //! refilled at a steady rate up to a ceiling, as GitHub's and Shopify's
 //! GraphQL APIs keep points. A request is let in while its client's budget is
-//! above zero, and is charged what it took once answered, so a long request
-//! may leave the budget in debt. With the default of 1,000 points a second,
-//! a client sending one request after another can never spend faster than
-//! its budget refills, however fast each is answered: ordinary use is never
-//! refused. Clients running many heavy queries at once are, once their
-//! ceiling (30 s of work) is spent. The static cost model (`graphql::limits`)
-//! still bounds any single request.
+//! above zero, and is charged what it took once answered (what it earned
+//! meanwhile counted before the ceiling applies), so a long request may
+//! leave the budget in debt only when others ran beside it. With the
+//! default of 1,000 points a second, a client sending one request after
+//! another can never spend faster than its budget refills, however fast or
+//! slow each is answered: ordinary use is never refused. Clients running
+//! many heavy queries at once are, once their ceiling (30 s of work) is
+//! spent; and at most [`IN_FLIGHT_PER_CLIENT`] of one client's requests run
+//! at once, the others waiting their turn, so a burst let in on a full
+//! budget cannot take every core and the memory of many heavy queries.
+//! The static cost model (`graphql::limits`) still bounds any single
+//! request.
 //!
 //! A client is an API token; a request without an accepted token (every
 //! request of an open API, and those about to be answered `401`) counts
@@ -30,6 +35,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tokio::sync::Semaphore;
 
 use crate::config::HttpLimits;
 
@@ -47,6 +53,11 @@ const CLIENTS_REMEMBERED: usize = 10_000;
 /// carry the next request; a longer one is answered with `Connection: close`.
 const DRAINED_BODY_BYTES: usize = 2 * 1024 * 1024;
 
+/// How many of one client's GraphQL requests run at once; more wait. A
+/// dashboard's page fires a handful; the GraphQL runtime has at most four
+/// threads, so more at once only add memory.
+pub const IN_FLIGHT_PER_CLIENT: usize = 4;
+
 /// The service's work on one GraphQL request, set on its response by the
 /// handler for the limit to charge.
 #[derive(Clone, Copy, Debug)]
@@ -60,11 +71,18 @@ enum Client {
     Address(IpAddr),
 }
 
-/// A client's points, as of `at`.
-#[derive(Clone, Copy, Debug)]
+/// A client's points, as of `at`, and its requests running.
+#[derive(Clone, Debug)]
 struct Budget {
     points: f64,
     at: Instant,
+    running: Arc<Semaphore>,
+}
+
+impl Budget {
+    fn idle(&self) -> bool {
+        self.running.available_permits() == IN_FLIGHT_PER_CLIENT
+    }
 }
 
 /// The budgets of one served app.
@@ -97,25 +115,31 @@ impl GraphqlRateLimit {
         }
     }
 
-    /// `client`'s budget brought up to `now`, created full.
-    fn refilled<'a>(
+    /// `client`'s budget with what it earned until `now` less `spent`
+    /// points, then held to the ceiling; created full.
+    fn settle<'a>(
         &self,
         budgets: &'a mut HashMap<Client, Budget>,
         client: &Client,
         now: Instant,
+        spent: f64,
     ) -> &'a mut Budget {
-        let budget = budgets.entry(client.clone()).or_insert(Budget {
+        let budget = budgets.entry(client.clone()).or_insert_with(|| Budget {
             points: self.ceiling,
             at: now,
+            running: Arc::new(Semaphore::new(IN_FLIGHT_PER_CLIENT)),
         });
         let earned = now.saturating_duration_since(budget.at).as_secs_f64() * self.per_second;
-        budget.points = (budget.points + earned).min(self.ceiling);
+        // Spent before the ceiling applies: a request that ran for a minute
+        // earned its client a minute of points while it ran.
+        budget.points = (budget.points + earned - spent).min(self.ceiling);
         budget.at = now;
         budget
     }
 
-    /// `Ok` while `client` has points left, else how long until it has.
-    fn admit(&self, client: &Client) -> Result<(), Duration> {
+    /// Its turn to run while `client` has points left, else how long until
+    /// it has.
+    fn admit(&self, client: &Client) -> Result<Arc<Semaphore>, Duration> {
         let now = Instant::now();
         let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
         if budgets.len() > CLIENTS_REMEMBERED {
@@ -123,12 +147,12 @@ impl GraphqlRateLimit {
             let per_second = self.per_second;
             budgets.retain(|_, budget| {
                 let earned = now.saturating_duration_since(budget.at).as_secs_f64() * per_second;
-                budget.points + earned < ceiling
+                budget.points + earned < ceiling || !budget.idle()
             });
         }
-        let budget = self.refilled(&mut budgets, client, now);
+        let budget = self.settle(&mut budgets, client, now, 0.0);
         if budget.points > 0.0 {
-            return Ok(());
+            return Ok(budget.running.clone());
         }
         Err(Duration::from_secs_f64(
             (-budget.points + 1.0) / self.per_second,
@@ -139,8 +163,7 @@ impl GraphqlRateLimit {
     fn charge(&self, client: &Client, work: Duration) {
         let now = Instant::now();
         let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
-        let budget = self.refilled(&mut budgets, client, now);
-        budget.points -= work.as_secs_f64() * 1000.0;
+        self.settle(&mut budgets, client, now, work.as_secs_f64() * 1000.0);
     }
 }
 
@@ -155,12 +178,25 @@ pub async fn limit_graphql(
         return next.run(request).await;
     }
     let client = limit.client(&request);
-    if let Err(wait) = limit.admit(&client) {
-        let drained = axum::body::to_bytes(request.into_body(), DRAINED_BODY_BYTES)
-            .await
-            .is_ok();
-        return too_many(wait.as_secs_f64().ceil().max(1.0) as u64, drained);
-    }
+    let running = match limit.admit(&client) {
+        Ok(running) => running,
+        Err(wait) => {
+            let declared = request
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+            // A body declared too long to read is not waited for.
+            let drained = declared.is_none_or(|length| length <= DRAINED_BODY_BYTES)
+                && axum::body::to_bytes(request.into_body(), DRAINED_BODY_BYTES)
+                    .await
+                    .is_ok();
+            return too_many(wait.as_secs_f64().ceil().max(1.0) as u64, drained);
+        }
+    };
+    // Closed only when the app is dropped: a permit is always had in time.
+    let Ok(_turn) = running.acquire_owned().await else {
+        return next.run(request).await;
+    };
     let response = next.run(request).await;
     if let Some(WorkDone(work)) = response.extensions().get::<WorkDone>() {
         limit.charge(&client, *work);
@@ -205,11 +241,22 @@ mod tests {
         let client = Client::Token(0);
         assert!(limit.admit(&client).is_ok());
         limit.charge(&client, Duration::from_millis(60));
+        // Charged at once, as when others ran beside it.
         assert!(limit.admit(&client).is_ok());
         limit.charge(&client, Duration::from_millis(60));
         let wait = limit.admit(&client).unwrap_err();
         assert!(wait > Duration::from_secs(10), "{wait:?}");
         assert!(limit.admit(&Client::Token(1)).is_ok());
+    }
+
+    #[test]
+    fn a_request_longer_than_the_ceiling_does_not_leave_its_client_in_debt() {
+        let limit = limit(1_000, 20);
+        let client = Client::Token(0);
+        assert!(limit.admit(&client).is_ok());
+        std::thread::sleep(Duration::from_millis(50));
+        limit.charge(&client, Duration::from_millis(50));
+        assert!(limit.admit(&client).is_ok());
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! [`Answering`]).
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -64,6 +64,11 @@ pub struct Activity {
     idle: AtomicBool,
     /// Set when the connection is to be closed to make room for another.
     evicted: AtomicBool,
+    /// Requests it has carried: a connection that carried several is a
+    /// client's, kept over ones that only hold a place.
+    served: AtomicU32,
+    /// Whether any byte has come in on it.
+    heard: AtomicBool,
     changed: Notify,
 }
 
@@ -86,6 +91,8 @@ impl Activity {
             }),
             idle: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
+            served: AtomicU32::new(0),
+            heard: AtomicBool::new(false),
             changed: Notify::new(),
         })
     }
@@ -98,7 +105,10 @@ impl Activity {
     }
 
     /// Bytes came in: after an idle wait, a new request head has begun.
-    fn bytes_read(&self) {
+    pub(super) fn bytes_read(&self) {
+        if !self.heard.load(Ordering::Relaxed) {
+            self.heard.store(true, Ordering::Relaxed);
+        }
         if !self.idle.swap(false, Ordering::AcqRel) {
             return;
         }
@@ -114,6 +124,7 @@ impl Activity {
     /// A request head was read; the connection is busy until the returned
     /// guard is dropped with the answer.
     pub fn request_began(self: &Arc<Self>) -> InFlight {
+        self.served.fetch_add(1, Ordering::Relaxed);
         let mut state = self.state();
         state.in_flight += 1;
         state.phase = Phase::Busy;
@@ -141,6 +152,31 @@ impl Activity {
             Phase::Head { since } | Phase::Idle { since } => Some(since),
             Phase::Busy => None,
         }
+    }
+
+    /// Where the connection stands when one must make room, lowest first,
+    /// and since when it has waited; `None` while a request is in progress.
+    /// First go those that never sent a byte; then those idle after a
+    /// request or two, or holding a WebSocket not yet initialised; then
+    /// those sending a request head (a push arriving); last, idle
+    /// connections that carried many requests (a client's keep-alive).
+    pub fn give_way_rank(&self, served_enough: u32) -> Option<(u8, Instant)> {
+        let (sending, since) = match self.state().phase {
+            Phase::Head { since } => (true, since),
+            Phase::Idle { since } => (false, since),
+            Phase::Busy => return None,
+        };
+        let served = self.served.load(Ordering::Relaxed);
+        let rank = if !self.heard.load(Ordering::Relaxed) {
+            0
+        } else if !sending && served < served_enough {
+            1
+        } else if sending {
+            2
+        } else {
+            3
+        };
+        Some((rank, since))
     }
 
     /// Closes the connection, to give its place to another.

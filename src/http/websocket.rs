@@ -4,8 +4,8 @@
 //! The upgrade request passes the same layers as any GraphQL request
 //! (`Origin` and `Host` checks, the rate limit) and counts against the
 //! connection caps for as long as the WebSocket is open
-//! ([`ConnectionHold`]). At most `--max-websockets` are open at once; more
-//! are answered `503`. A token in the upgrade's `Authorization` header is
+//! ([`ConnectionHold`]). At most `--max-websockets` are open at once, and
+//! [`MAX_WEBSOCKETS_PER_ADDRESS`] from one client; more are answered `503`. A token in the upgrade's `Authorization` header is
 //! checked at once (a wrong one is a `401`); without one, the client
 //! presents it in `connection_init` (browsers cannot set headers on a
 //! WebSocket), see [`session`]. The session runs on the GraphQL threads,
@@ -16,8 +16,10 @@ mod metrics;
 mod operations;
 mod session;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -36,6 +38,13 @@ pub use session::{INIT_TIMEOUT, MAX_MESSAGE_BYTES, WRITE_TIMEOUT};
 /// The subprotocol spoken; a client offering others only is refused.
 pub const PROTOCOL: &str = "graphql-transport-ws";
 
+/// WebSockets one client address may hold open. A wallboard holds one; an
+/// office behind one address a few. Each is busy once initialised and so
+/// never closed to make room: without this bound, one client's WebSockets
+/// could take every place its address has under
+/// `--max-connections-per-address`, and pushes from it would get `503`.
+pub const MAX_WEBSOCKETS_PER_ADDRESS: usize = 16;
+
 /// What the WebSocket side of `/graphql` needs; cheap to clone.
 #[derive(Clone)]
 pub struct LiveUpdates {
@@ -45,6 +54,7 @@ pub struct LiveUpdates {
     pub max_subscriptions: usize,
     pub metrics: LiveMetrics,
     open: Arc<AtomicUsize>,
+    by_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 impl LiveUpdates {
@@ -61,6 +71,7 @@ impl LiveUpdates {
             max_subscriptions: limits.max_subscriptions_per_connection,
             metrics,
             open: Arc::default(),
+            by_address: Arc::default(),
         }
     }
 
@@ -70,6 +81,7 @@ impl LiveUpdates {
         upgrade: WebSocketUpgrade,
         headers: &HeaderMap,
         hold: Option<ConnectionHold>,
+        client: Option<IpAddr>,
     ) -> Response {
         if !offers_protocol(headers) {
             return refusal(
@@ -89,19 +101,28 @@ impl LiveUpdates {
             );
             return response;
         }
-        let Some(place) = WebSocketPlace::take(self) else {
-            tracing::warn!(
-                limit = self.max_websockets,
-                "a WebSocket was refused: every place is taken (see --max-websockets)"
-            );
-            let mut response = refusal(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many WebSocket connections; retry in 5 seconds",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            return response;
+        let place = match WebSocketPlace::take(self, client) {
+            Ok(place) => place,
+            Err(crowded) => {
+                let message = match crowded {
+                    Crowded::All => {
+                        tracing::warn!(
+                            limit = self.max_websockets,
+                            "a WebSocket was refused: every place is taken (see --max-websockets)"
+                        );
+                        "too many WebSocket connections; retry in 5 seconds"
+                    }
+                    Crowded::Address => {
+                        "this address holds too many WebSocket connections; close one, or retry \
+                         in 5 seconds"
+                    }
+                };
+                let mut response = refusal(StatusCode::SERVICE_UNAVAILABLE, message);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                return response;
+            }
         };
         let session = session::Session {
             schema: self.runner.schema.clone(),
@@ -150,23 +171,36 @@ fn refusal(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// One open WebSocket under `--max-websockets`; given back when dropped.
+/// Which cap a refused WebSocket met.
+enum Crowded {
+    All,
+    Address,
+}
+
+/// One open WebSocket under `--max-websockets` and its address's share;
+/// given back when dropped.
 struct WebSocketPlace {
     open: Arc<AtomicUsize>,
     metrics: LiveMetrics,
+    _share: Option<AddressShare>,
 }
 
 impl WebSocketPlace {
-    fn take(live: &LiveUpdates) -> Option<WebSocketPlace> {
+    fn take(live: &LiveUpdates, client: Option<IpAddr>) -> Result<WebSocketPlace, Crowded> {
+        let share = match client {
+            Some(client) => Some(AddressShare::take(&live.by_address, client)?),
+            None => None,
+        };
         live.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
                 (open < live.max_websockets).then_some(open + 1)
             })
-            .ok()?;
+            .map_err(|_| Crowded::All)?;
         live.metrics.websockets.inc();
-        Some(WebSocketPlace {
+        Ok(WebSocketPlace {
             open: live.open.clone(),
             metrics: live.metrics.clone(),
+            _share: share,
         })
     }
 }
@@ -175,5 +209,45 @@ impl Drop for WebSocketPlace {
     fn drop(&mut self) {
         self.open.fetch_sub(1, Ordering::AcqRel);
         self.metrics.websockets.dec();
+    }
+}
+
+/// One of [`MAX_WEBSOCKETS_PER_ADDRESS`] of a client address; given back
+/// when dropped.
+struct AddressShare {
+    client: IpAddr,
+    by_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl AddressShare {
+    fn take(
+        by_address: &Arc<Mutex<HashMap<IpAddr, usize>>>,
+        client: IpAddr,
+    ) -> Result<AddressShare, Crowded> {
+        let mut held = by_address.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = held.entry(client).or_default();
+        if *count >= MAX_WEBSOCKETS_PER_ADDRESS {
+            return Err(Crowded::Address);
+        }
+        *count += 1;
+        Ok(AddressShare {
+            client,
+            by_address: by_address.clone(),
+        })
+    }
+}
+
+impl Drop for AddressShare {
+    fn drop(&mut self) {
+        let mut held = self
+            .by_address
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.client);
+            }
+        }
     }
 }

@@ -54,6 +54,8 @@ async fn an_address_at_its_share_closes_its_longest_waiting_connection_and_only_
         silent.push(connect_from("127.0.0.1", app.address).await);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Silent long enough that they are no requests on their way.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let mut newcomer = connect_from("127.0.0.1", app.address).await;
     newcomer.write_all(LIVEZ).await.unwrap();
     let (answer, _) = said_within(&mut newcomer, Duration::from_secs(2)).await;
@@ -152,6 +154,39 @@ async fn keep_holding(address: SocketAddr, kind: Holder, until: Instant) -> usiz
     opened
 }
 
+/// Pushes a new call every `gap` until shortly before `until`, each of
+/// which must be answered `200`; how many were sent, and the slowest answer.
+async fn push_until(
+    app: &TestApp,
+    client: &reqwest::Client,
+    first_id: i64,
+    gap: Duration,
+    until: Instant,
+) -> (i64, Duration) {
+    let (mut pushes, mut slowest) = (0, Duration::ZERO);
+    while Instant::now() + Duration::from_millis(500) < until {
+        let body = synthetic_call(first_id + pushes, 1).remove(0);
+        let sent = Instant::now();
+        let response = client
+            .post(app.url(crate::support::WEBHOOK))
+            .body(body)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .unwrap_or_else(|error| {
+                panic!(
+                    "push {pushes}, {:?} after it was sent, got no answer: {error:?}",
+                    sent.elapsed()
+                )
+            });
+        assert_eq!(response.status(), 200, "push {pushes}");
+        slowest = slowest.max(sent.elapsed());
+        pushes += 1;
+        tokio::time::sleep(gap).await;
+    }
+    (pushes, slowest)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_hundred_holders_on_the_pushers_own_address_never_keep_a_push_out() {
     let app = TestApp::start_with(Settings {
@@ -167,37 +202,48 @@ async fn three_hundred_holders_on_the_pushers_own_address_never_keep_a_push_out(
         Holder::Trickling,
         Holder::UninitialisedWebSocket,
     ];
-    let holders: Vec<_> = (0..300)
-        .map(|index| tokio::spawn(keep_holding(app.address, kinds[index % 3], until)))
-        .collect();
+    // The holders run on a thread of their own, as another machine's
+    // clients would, not on the threads serving the app.
+    let address = app.address;
+    let holders = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let holders: Vec<_> = (0..300)
+                .map(|index| tokio::spawn(keep_holding(address, kinds[index % 3], until)))
+                .collect();
+            let mut opened = 0;
+            for holder in holders {
+                opened += holder.await.unwrap();
+            }
+            opened
+        })
+    });
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let client = reqwest::Client::builder()
+    // One pusher opens a connection per push; another keeps one alive,
+    // idle between its pushes, as an HTTP client's pool does.
+    let fresh = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
-    let mut pushes: i64 = 0;
-    let mut slowest = Duration::ZERO;
-    while Instant::now() + Duration::from_millis(500) < until {
-        let body = synthetic_call(9_000_000 + pushes, 1).remove(0);
-        let sent = Instant::now();
-        let response = client
-            .post(app.url(crate::support::WEBHOOK))
-            .body(body)
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .expect("a push is answered");
-        assert_eq!(response.status(), 200, "push {pushes}");
-        slowest = slowest.max(sent.elapsed());
-        pushes += 1;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut opened = 0;
-    for holder in holders {
-        opened += holder.await.unwrap();
-    }
-    assert!(pushes >= 20, "only {pushes} pushes were sent");
+    let kept = reqwest::Client::new();
+    let ((fresh_pushes, fresh_slowest), (kept_pushes, kept_slowest)) = tokio::join!(
+        push_until(&app, &fresh, 9_000_000, Duration::from_millis(50), until),
+        push_until(&app, &kept, 9_500_000, Duration::from_millis(400), until),
+    );
+    let pushes = fresh_pushes + kept_pushes;
+    let slowest = fresh_slowest.max(kept_slowest);
+    let opened = tokio::task::spawn_blocking(move || holders.join().unwrap())
+        .await
+        .unwrap();
+    assert!(fresh_pushes >= 20, "only {fresh_pushes} pushes were sent");
+    assert!(
+        kept_pushes >= 5,
+        "only {kept_pushes} pushes were sent on one connection"
+    );
     assert!(
         opened > 300,
         "no holder was closed to make room ({opened} opened)"
@@ -207,4 +253,34 @@ async fn three_hundred_holders_on_the_pushers_own_address_never_keep_a_push_out(
         "300 holders on the pushers' address ({opened} connections opened): {pushes} pushes \
          answered 200, the slowest in {slowest:.2?}"
     );
+}
+
+#[tokio::test]
+async fn one_address_holds_at_most_sixteen_websockets_and_pushes_from_it_still_get_in() {
+    use crate::support::subscriber::{Subscriber, Upgrade};
+    let app = TestApp::start_with(Settings {
+        http_limits: HttpLimits {
+            max_connections_per_address: 17,
+            ..HttpLimits::default()
+        },
+        ..Settings::open_local()
+    })
+    .await;
+    let mut open = Vec::new();
+    for _ in 0..16 {
+        open.push(Subscriber::connect(&app, None).await);
+    }
+    let refused = Subscriber::open(&app, Upgrade::default()).await.err();
+    assert_eq!(refused, Some(503));
+    let (status, answer) = app.push(synthetic_call(77, 1).remove(0)).await;
+    assert_eq!(status, 200, "{answer}");
+    drop(open.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Subscriber::open(&app, Upgrade::default()).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the WebSocket's place was not given back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

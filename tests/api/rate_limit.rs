@@ -267,3 +267,30 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget_and_oth
         .unwrap();
     assert_eq!(forged.status(), 429);
 }
+
+#[tokio::test]
+async fn bodies_refused_before_they_run_are_charged_too() {
+    let app = TestApp::start_with(Settings {
+        http_limits: tiny_budget(),
+        ..Settings::open_local()
+    })
+    .await;
+    let client = reqwest::Client::new();
+    // A large body that is no GraphQL request: parsing it is the work.
+    let unreadable = format!("[{}]", "1,".repeat(200_000) + "1");
+    for sent in 0..10_000 {
+        let response = client
+            .post(app.url("/graphql"))
+            .header("content-type", "application/json")
+            .body(unreadable.clone())
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            400 => continue,
+            429 => return,
+            other => panic!("answered {other} after {sent}"),
+        }
+    }
+    panic!("10,000 unreadable bodies and none refused");
+}
