@@ -7,6 +7,8 @@
 //! ([`super::loaders`]), so a page of calls costs one query per kind of
 //! child, not one per call.
 
+use std::sync::Arc;
+
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object, OutputType};
 use chrono::{DateTime, FixedOffset};
@@ -20,6 +22,7 @@ use crate::domain::{Call, CallStatus, CollectionKind, UdeskId};
 use crate::storage::CallEvent;
 use crate::storage::read::{Child, Children, EventWarning};
 
+use super::budget::RequestBudget;
 use super::error::ApiError;
 use super::loaders::{CallLoader, ChildrenOf, SharingCallId};
 
@@ -155,14 +158,18 @@ macro_rules! call_object {
             #[graphql(complexity = "child_list_complexity(child_complexity)")]
             async fn events(&self, ctx: &Context<'_>) -> Result<Vec<CallEvent>, ApiError> {
                 // Bodies are read and decompressed only when asked for.
+                // The bodies of one call may take what the answer (or the
+                // subscription's message) may hold, no more.
                 let asked = ctx.look_ahead();
-                let bodies = asked.field("payload").exists() || asked.field("body").exists();
+                let limit = ctx.data_opt::<Arc<RequestBudget>>().map_or_else(
+                    || ctx.data_unchecked::<DataLoader<CallLoader>>().loader().max_body_bytes,
+                    |budget| budget.max_response_bytes(),
+                );
+                let bodies = (asked.field("payload").exists() || asked.field("body").exists())
+                    .then_some(limit);
                 match load(ctx, self, Child::Events { bodies }).await? {
                     Some(Children::Events(events)) => Ok(events),
-                    Some(Children::EventsTooLarge) => {
-                        let loader = ctx.data_unchecked::<DataLoader<CallLoader>>();
-                        Err(ApiError::TooLarge(loader.loader().max_body_bytes))
-                    }
+                    Some(Children::EventsTooLarge) => Err(ApiError::TooLarge(limit)),
                     _ => Ok(Vec::new()),
                 }
             }

@@ -29,8 +29,9 @@ pub struct SharingCallId(pub String);
 
 pub struct CallLoader {
     pub store: Arc<Store>,
-    /// The most bytes of bodies one call's events may bring into memory:
-    /// past the response limit they could never be sent anyway.
+    /// The most bytes of bodies one call's events may bring into memory
+    /// when the request has no budget of its own: past the response limit
+    /// they could never be sent anyway.
     pub max_body_bytes: usize,
 }
 
@@ -48,7 +49,7 @@ impl Loader<ChildrenOf> for CallLoader {
         }
         Ok(self
             .store
-            .children_of(wanted, self.max_body_bytes)
+            .children_of(wanted)
             .await?
             .into_iter()
             .map(|((child, conversation_id), children)| {

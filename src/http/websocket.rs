@@ -38,6 +38,13 @@ pub use session::{INIT_TIMEOUT, MAX_MESSAGE_BYTES, WRITE_TIMEOUT};
 /// The subprotocol spoken; a client offering others only is refused.
 pub const PROTOCOL: &str = "graphql-transport-ws";
 
+/// The most a message of a subscription may hold (less when
+/// `--graphql-max-response-bytes` is less). A wallboard's update is a
+/// kilobyte; each of up to `--max-websockets` × 16 subscriptions may have a
+/// message being built at once, so this bounds their memory together. A
+/// call's pushes in full are read with a query.
+pub const MAX_LIVE_MESSAGE_BYTES: usize = 1024 * 1024;
+
 /// WebSockets one client address may hold open. A wallboard holds one; an
 /// office behind one address a few. Each is busy once initialised and so
 /// never closed to make room: without this bound, one client's WebSockets
@@ -129,7 +136,7 @@ impl LiveUpdates {
             api_tokens: self.api_tokens.clone(),
             authorized: self.api_tokens.is_empty() || presented.is_some(),
             max_subscriptions: self.max_subscriptions,
-            max_message_bytes: self.runner.max_response_bytes,
+            max_message_bytes: self.runner.max_response_bytes.min(MAX_LIVE_MESSAGE_BYTES),
             message_time: self.runner.timeout,
             metrics: self.metrics.clone(),
             stopping: hold.as_ref().map(|hold| hold.stopping.clone()),

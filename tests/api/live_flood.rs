@@ -1,18 +1,19 @@
 //! Subscriptions are bounded as answers are: each message within the
 //! response limit, an error in its place beyond it, and a call of many
-//! large pushes never brought whole into memory, however many subscribe.
+//! large pushes never brought whole into memory, however many subscribe:
+//! a message holds at most 1 MiB.
 
 use serde_json::{Value, json};
-use udesk_calls::Settings;
+use udesk_calls::http::websocket::MAX_LIVE_MESSAGE_BYTES;
 
 use crate::support::TestApp;
 use crate::support::binary::status_kib;
 use crate::support::subscriber::{Received, Subscriber, push};
 
-/// The response limit of these tests: a call of 20 pushes of 200 KB
-/// exceeds it four times over.
-const LIMIT: usize = 1024 * 1024;
-const BIG_PUSHES: i64 = 20;
+/// What a subscription's message may hold: a call of 40 pushes of 500 KB
+/// exceeds it twenty times over.
+const LIMIT: usize = MAX_LIVE_MESSAGE_BYTES;
+const BIG_PUSHES: i64 = 40;
 const CALL: i64 = 7_700;
 
 /// The peak resident memory of this process, in MiB.
@@ -20,21 +21,20 @@ fn peak_mib() -> u64 {
     status_kib("self", "VmHWM") / 1024
 }
 
-/// A push of `CALL` padded to about 200 KB.
+/// A push of `CALL` padded to about 500 KB, not to be compressed away.
 fn big_push(second: u32) -> Value {
     let mut push = push(CALL, "ringing", "in", second);
-    push["padding"] = json!("x".repeat(200_000));
+    let padding: String = (0..500_000u32)
+        .map(|i| char::from(b'a' + ((i.wrapping_mul(2_654_435_761) >> 27) % 26) as u8))
+        .collect();
+    push["padding"] = json!(padding);
     push
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn eight_sockets_of_sixteen_subscriptions_to_a_call_of_large_pushes_get_an_error_each_with_flat_memory()
+async fn eight_sockets_of_sixteen_subscriptions_to_a_call_of_20_mb_get_an_error_each_with_flat_memory()
  {
-    let app = TestApp::start_with(Settings {
-        graphql_max_response_bytes: LIMIT,
-        ..Settings::open_local()
-    })
-    .await;
+    let app = TestApp::start().await;
     for second in 0..BIG_PUSHES {
         app.push_json(&big_push(second as u32)).await;
     }
@@ -87,5 +87,5 @@ async fn eight_sockets_of_sixteen_subscriptions_to_a_call_of_large_pushes_get_an
         after < before + 256,
         "peak RSS grew from {before} to {after} MiB for 128 subscriptions"
     );
-    eprintln!("128 subscriptions to a call of 4 MB: peak RSS {before} → {after} MiB");
+    eprintln!("128 subscriptions to a call of 20 MB: peak RSS {before} → {after} MiB");
 }

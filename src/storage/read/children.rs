@@ -19,10 +19,11 @@ use crate::storage::{StoreError, collection_rows};
 /// A kind of child of a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Child {
-    /// With their bodies, or (when no one asked for them) without: the
-    /// bodies are most of what a call's events weigh, compressed.
+    /// With their bodies up to so many bytes a call, or (when no one asked
+    /// for them) without: the bodies are most of what a call's events
+    /// weigh, compressed.
     Events {
-        bodies: bool,
+        bodies: Option<usize>,
     },
     ParseWarnings,
     Collection(CollectionKind),
@@ -50,17 +51,16 @@ pub struct EventWarning {
 }
 
 /// The children of `child` kind of every call in `ids`; calls without any
-/// are absent. A call whose bodies, decoded, exceed `max_body_bytes` has
-/// [`Children::EventsTooLarge`] instead of its events.
+/// are absent. A call whose bodies, decoded, exceed the bound its kind
+/// names has [`Children::EventsTooLarge`] instead of its events.
 pub fn children_of(
     conn: &Connection,
     bodies: &Bodies,
     child: Child,
     ids: &[ConversationId],
-    max_body_bytes: usize,
 ) -> Result<HashMap<ConversationId, Children>, StoreError> {
     Ok(match child {
-        Child::Events { bodies: false } => grouped(
+        Child::Events { bodies: None } => grouped(
             conn,
             &format!(
                 "SELECT {EVENT_COLUMNS_BUT_BODIES} FROM events WHERE conversation_id IN ({{ids}}) \
@@ -79,7 +79,9 @@ pub fn children_of(
             Ok((id, Children::Events(events)))
         })
         .collect::<Result<_, StoreError>>()?,
-        Child::Events { bodies: true } => events_with_bodies(conn, bodies, ids, max_body_bytes)?,
+        Child::Events {
+            bodies: Some(max_body_bytes),
+        } => events_with_bodies(conn, bodies, ids, max_body_bytes)?,
         Child::ParseWarnings => grouped(
             conn,
             "SELECT w.field, w.raw_value, w.problem, e.received_at, w.conversation_id

@@ -80,18 +80,16 @@ impl Store {
     }
 
     /// Children of several kinds for several calls, in one read; a call
-    /// whose bodies exceed `max_body_bytes` has none (`EventsTooLarge`).
+    /// whose bodies exceed the bound asked has none (`EventsTooLarge`).
     pub async fn children_of(
         &self,
         wanted: HashMap<Child, Vec<ConversationId>>,
-        max_body_bytes: usize,
     ) -> Result<HashMap<(Child, ConversationId), Children>, StoreError> {
         let bodies = self.bodies.clone();
         self.read(move |conn| {
             let mut found = HashMap::new();
             for (child, ids) in wanted {
-                let read = children::children_of(conn, &bodies, child, &ids, max_body_bytes)?;
-                for (id, children) in read {
+                for (id, children) in children::children_of(conn, &bodies, child, &ids)? {
                     found.insert((child, id), children);
                 }
             }
