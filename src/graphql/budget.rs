@@ -29,6 +29,9 @@ pub struct RequestBudget {
     response_bytes: AtomicUsize,
     max_response_bytes: usize,
     response_too_large: AtomicBool,
+    /// Bytes of pushes' bodies read for the answer: each field asking for a
+    /// call's events with bodies gets its own copy.
+    bodies_loaded: AtomicUsize,
     /// The time each answer (each message of a subscription) may take.
     time: Duration,
     started: Instant,
@@ -48,6 +51,7 @@ impl RequestBudget {
             response_bytes: AtomicUsize::new(0),
             max_response_bytes,
             response_too_large: AtomicBool::new(false),
+            bodies_loaded: AtomicUsize::new(0),
             time,
             started: Instant::now(),
             deadline_ms: AtomicU64::new(millis(time)),
@@ -70,6 +74,7 @@ impl RequestBudget {
     /// time, so the previous one is done.
     pub fn start_message(&self) {
         self.response_bytes.store(0, Ordering::Relaxed);
+        self.bodies_loaded.store(0, Ordering::Relaxed);
         self.response_too_large.store(false, Ordering::Relaxed);
         let deadline = millis(self.started.elapsed()).saturating_add(millis(self.time));
         self.deadline_ms.store(deadline, Ordering::Relaxed);
@@ -92,6 +97,17 @@ impl RequestBudget {
 
     pub fn max_response_bytes(&self) -> usize {
         self.max_response_bytes
+    }
+
+    /// Counts `bytes` more of bodies copied into the answer; `false` once
+    /// over the answer's limit, before they are copied: many aliases of one
+    /// call's events must not each copy megabytes of bodies.
+    pub fn add_bodies_loaded(&self, bytes: usize) -> bool {
+        let total = self
+            .bodies_loaded
+            .fetch_add(bytes, Ordering::Relaxed)
+            .saturating_add(bytes);
+        total <= self.max_response_bytes
     }
 
     /// Counts `bytes` more of the answer; `false` once over the limit.

@@ -168,7 +168,14 @@ macro_rules! call_object {
                 let bodies = (asked.field("payload").exists() || asked.field("body").exists())
                     .then_some(limit);
                 match load(ctx, self, Child::Events { bodies }).await? {
-                    Some(Children::Events(events)) => Ok(events),
+                    Some(Children::Events(events)) => {
+                        let bytes: usize = events.iter().map(|event| event.body.len()).sum();
+                        let budget = ctx.data_opt::<Arc<RequestBudget>>();
+                        if bodies.is_some() && budget.is_some_and(|b| !b.add_bodies_loaded(bytes)) {
+                            return Err(ApiError::TooLarge(limit));
+                        }
+                        Ok(events.as_ref().clone())
+                    }
                     Some(Children::EventsTooLarge) => Err(ApiError::TooLarge(limit)),
                     _ => Ok(Vec::new()),
                 }

@@ -38,11 +38,14 @@ use crate::storage::read::{CallDimension, StatsBounds, StatsQuery};
 /// each, measured), so 250,000 allows some 50,000 groups in one request.
 pub const GROUP_COST: u64 = 4;
 
-/// How long the bounds of one query are reused: a dashboard refreshing its
+/// How long the bounds of one range are reused: a dashboard refreshing its
 /// figures reads them once, and they grow by seconds of calls at most.
 const BOUNDS_KEPT_FOR: Duration = Duration::from_secs(5);
-/// Queries whose bounds are kept at once; past this the cache starts over.
-const QUERIES_KEPT: usize = 256;
+/// Ranges whose bounds are kept at once; past this the cache starts over.
+const RANGES_KEPT: usize = 256;
+
+/// A range of starts, in Unix milliseconds, and the offset of its days.
+type Range = (Option<i64>, Option<i64>, i32);
 
 /// One `callStats` of a document, as far as its cost goes.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,34 +78,44 @@ impl StatsAsked {
     }
 }
 
-/// Bounds recently read, by query: schema data.
+/// Bounds recently read, by range: schema data. Keyed by the range alone,
+/// not the whole filter, so that neither its size nor its variety costs
+/// memory or reads.
 #[derive(Default)]
 pub struct BoundsCache {
-    kept: Mutex<HashMap<String, (Instant, StatsBounds)>>,
+    kept: Mutex<HashMap<Range, (Instant, StatsBounds)>>,
 }
 
 impl BoundsCache {
-    async fn bounds(&self, store: &Store, query: StatsQuery) -> Result<StatsBounds, ServerError> {
-        let key = format!("{query:?}");
+    async fn bounds(&self, store: &Store, query: &StatsQuery) -> Result<StatsBounds, ServerError> {
+        let key = (
+            query.filter.started_from_ms,
+            query.filter.started_before_ms,
+            query.offset_seconds,
+        );
         if let Some((at, bounds)) = self.kept().get(&key)
             && at.elapsed() < BOUNDS_KEPT_FOR
         {
             return Ok(*bounds);
         }
-        let bounds = store.stats_bounds(query).await.map_err(|error| {
-            tracing::error!(%error, "the bounds of a callStats could not be read");
-            let error = ServerError::new("internal error; the server log has the details", None);
-            with_code(error, INTERNAL)
-        })?;
+        let bounds = store
+            .stats_bounds(key.0, key.1, key.2)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "the bounds of a callStats could not be read");
+                let error =
+                    ServerError::new("internal error; the server log has the details", None);
+                with_code(error, INTERNAL)
+            })?;
         let mut kept = self.kept();
-        if kept.len() >= QUERIES_KEPT {
+        if kept.len() >= RANGES_KEPT {
             kept.clear();
         }
         kept.insert(key, (Instant::now(), bounds));
         Ok(bounds)
     }
 
-    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, StatsBounds)>> {
+    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<Range, (Instant, StatsBounds)>> {
         self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -134,10 +147,13 @@ pub async fn charge(
         let Some(query) = asked.query(offset_seconds) else {
             continue;
         };
-        let bounds = cache.bounds(store, query).await?;
+        let bounds = cache.bounds(store, &query).await?;
         let groups = bounds.groups(&asked.group_by);
         let per_group = GROUP_COST + asked.fields.max(1);
-        let reads = if bounds.scans_calls { bounds.calls } else { 0 };
+        let reads = match query.reads_calls(bounds.counted_offset) {
+            true => bounds.calls,
+            false => 0,
+        };
         total = total
             .saturating_add(groups.saturating_mul(per_group))
             .saturating_add(reads);

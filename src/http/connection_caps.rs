@@ -8,9 +8,11 @@
 //! keep-alive connection that carried many; the longest waiting first
 //! within each (`Activity::give_way_rank`). A connection younger than
 //! [`SILENT_GRACE`] that has sent nothing may be a push whose bytes are not
-//! read yet: an address at its share never closes one, and lets the
-//! newcomer in beyond its share instead (the cap in all still holds), so a
-//! burst of connections from the pushers' address cannot close a push;
+//! read yet: an address at its share never closes one, nor a keep-alive
+//! connection that carried many requests, and lets the newcomer in beyond
+//! its share instead (the cap in all still holds), so a burst of
+//! connections from the pushers' address cannot close a push or a
+//! pusher's connection;
 //! of the newcomer's own address when that address has its share, of any
 //! address when every place is taken. So connections that only hold a place
 //! always give way to one that sends a request, which a push's connection
@@ -75,9 +77,10 @@ struct Connection {
 
 impl Open {
     /// Closes, among the waiting connections `of` selects, the one that
-    /// should give way first; `false` when none is waiting. With `settled`,
-    /// a young connection that has sent nothing is spared: its request may
-    /// be on its way.
+    /// should give way first; `false` when none is waiting. With `settled`
+    /// (for an address's share), a young connection that is silent or
+    /// sending its head is spared (its request may be on its way), and so
+    /// is a keep-alive connection that carried many requests.
     fn make_room(&mut self, settled: bool, of: impl Fn(&Connection) -> bool) -> bool {
         // The clock `Activity` keeps its times on (paused in tests).
         let now = tokio::time::Instant::now();
@@ -90,7 +93,10 @@ impl Open {
                 let age = now.saturating_duration_since(since);
                 // Silent, or sending a head: maybe a request on its way.
                 let young = matches!(rank, 0 | 2) && age < SILENT_GRACE;
-                if young && settled {
+                // For an address's share, neither that nor a keep-alive
+                // connection that carried many requests (a pusher's) gives
+                // way: the cap in all still makes room from them.
+                if settled && (young || rank == 3) {
                     return None;
                 }
                 // The oldest first, but the youngest first of the young.

@@ -51,19 +51,23 @@ pub fn client_of(request: &Request) -> IpAddr {
 /// The last address in the forwarding headers that is not a trusted proxy;
 /// `X-Forwarded-For` wins over `Forwarded` when both are sent.
 fn forwarded_for(headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
+    // A line that is not text is one unreadable entry: it cannot be split,
+    // and must not make the other header count instead.
     let entries = |name: &str, parse: fn(&str) -> Option<IpAddr>| -> Vec<Option<IpAddr>> {
         headers
             .get_all(name)
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(parse)
+            .flat_map(|value| match value.to_str() {
+                Ok(text) => text.split(',').map(parse).collect(),
+                Err(_) => vec![None],
+            })
             .collect()
     };
-    let mut hops = entries("x-forwarded-for", |entry| address(entry.trim()));
-    if hops.is_empty() {
-        hops = entries("forwarded", forwarded_element);
-    }
+    let hops = if headers.contains_key("x-forwarded-for") {
+        entries("x-forwarded-for", |entry| address(entry.trim()))
+    } else {
+        entries("forwarded", forwarded_element)
+    };
     for hop in hops.into_iter().rev() {
         match hop {
             Some(ip) if trusted.contains(&ip) => continue,
@@ -157,6 +161,30 @@ mod tests {
         assert_eq!(
             client_address_of(proxy, &sent, &[proxy]),
             ClientAddress(ip("198.51.100.4"))
+        );
+    }
+
+    #[test]
+    fn an_x_forwarded_for_that_is_not_text_never_lets_forwarded_count() {
+        let proxy = ip("10.0.0.5");
+        let mut sent = headers(&[("forwarded", "for=192.0.2.1")]);
+        sent.append(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_bytes(b"\xff").unwrap(),
+        );
+        sent.append("x-forwarded-for", "198.51.100.4".parse().unwrap());
+        assert_eq!(
+            client_address_of(proxy, &sent, &[proxy]),
+            ClientAddress(ip("198.51.100.4"))
+        );
+        let mut only_binary = headers(&[("forwarded", "for=192.0.2.1")]);
+        only_binary.append(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_bytes(b"\xff, 198.51.100.4").unwrap(),
+        );
+        assert_eq!(
+            client_address_of(proxy, &only_binary, &[proxy]),
+            ClientAddress(proxy)
         );
     }
 

@@ -6,6 +6,7 @@
 //! than 500.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 use rusqlite::{Connection, Row};
@@ -32,8 +33,9 @@ pub enum Child {
 /// The children of one kind of one call.
 #[derive(Clone, Debug)]
 pub enum Children {
-    /// In event-time order (events without a timestamp first), then arrival.
-    Events(Vec<CallEvent>),
+    /// In event-time order (events without a timestamp first), then arrival;
+    /// shared, since every field asking for them gets the same ones.
+    Events(Arc<Vec<CallEvent>>),
     /// The call's bodies exceed the bound asked for: none are kept, so one
     /// call of hundreds of megabytes of pushes is never held in memory.
     EventsTooLarge,
@@ -76,7 +78,7 @@ pub fn children_of(
                 .into_iter()
                 .map(|event| event.restore(bodies, conn))
                 .collect::<Result<_, _>>()?;
-            Ok((id, Children::Events(events)))
+            Ok((id, Children::Events(Arc::new(events))))
         })
         .collect::<Result<_, StoreError>>()?,
         Child::Events {
@@ -119,7 +121,8 @@ fn events_with_bodies(
     ids: &[ConversationId],
     max_body_bytes: usize,
 ) -> Result<HashMap<ConversationId, Children>, StoreError> {
-    let mut by_call: HashMap<ConversationId, (usize, Children)> = HashMap::new();
+    // Per call: the bytes decoded so far, and its events (none once past).
+    let mut by_call: HashMap<ConversationId, (usize, Option<Vec<CallEvent>>)> = HashMap::new();
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -132,23 +135,24 @@ fn events_with_bodies(
     let mut rows = statement.query(rusqlite::params_from_iter(ids))?;
     while let Some(row) = rows.next()? {
         let id: ConversationId = row.get(1)?;
-        let (bytes, children) = by_call
-            .entry(id)
-            .or_insert_with(|| (0, Children::Events(Vec::new())));
-        let Children::Events(events) = children else {
+        let (bytes, kept) = by_call.entry(id).or_insert_with(|| (0, Some(Vec::new())));
+        let Some(events) = kept else {
             continue;
         };
         let event = StoredEvent::read(row)?.restore(bodies, conn)?;
         *bytes = bytes.saturating_add(event.body.len());
         if *bytes > max_body_bytes {
-            *children = Children::EventsTooLarge;
+            *kept = None;
         } else {
             events.push(event);
         }
     }
     Ok(by_call
         .into_iter()
-        .map(|(id, (_, children))| (id, children))
+        .map(|(id, (_, kept))| match kept {
+            Some(events) => (id, Children::Events(Arc::new(events))),
+            None => (id, Children::EventsTooLarge),
+        })
         .collect())
 }
 

@@ -104,9 +104,15 @@ impl Store {
         self.read(move |conn| stats::call_stats(conn, &query)).await
     }
 
-    /// What bounds the work of a statistics query, before it runs.
-    pub async fn stats_bounds(&self, query: StatsQuery) -> Result<StatsBounds, StoreError> {
-        self.read(move |conn| stats::stats_bounds(conn, &query))
+    /// What bounds the work of statistics over the calls started in
+    /// `[from_ms, before_ms)`, days counted in `offset_seconds`.
+    pub async fn stats_bounds(
+        &self,
+        from_ms: Option<i64>,
+        before_ms: Option<i64>,
+        offset_seconds: i32,
+    ) -> Result<StatsBounds, StoreError> {
+        self.read(move |conn| stats::stats_bounds(conn, from_ms, before_ms, offset_seconds))
             .await
     }
 

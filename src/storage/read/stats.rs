@@ -90,28 +90,34 @@ impl StatsQuery {
     /// The sources answering the query with rollups, and the family, when
     /// they can.
     pub(crate) fn rollup_plan(&self, conn: &Connection) -> Result<Option<Vec<Source>>, StoreError> {
+        Ok(self.plan_with(rebuild::counted_offset(conn)?))
+    }
+
+    /// Whether the query reads the calls of its range one by one rather
+    /// than the rollups, these being counted in `counted_offset`.
+    pub fn reads_calls(&self, counted_offset: Option<i32>) -> bool {
+        self.plan_with(counted_offset).is_none()
+    }
+
+    fn plan_with(&self, counted_offset: Option<i32>) -> Option<Vec<Source>> {
         let standard = self
             .thresholds
             .iter()
             .all(|t| SERVICE_LEVEL_THRESHOLDS.contains(t));
-        if !standard || rebuild::counted_offset(conn)? != Some(self.offset_seconds) {
-            return Ok(None);
+        if !standard || counted_offset != Some(self.offset_seconds) {
+            return None;
         }
-        let Some(mut columns) = plan::filtered_columns(&self.filter) else {
-            return Ok(None);
-        };
+        let mut columns = plan::filtered_columns(&self.filter)?;
         columns.extend(self.group_by.iter().filter_map(|d| d.column()));
-        let Some(family) = plan::family_for(&columns) else {
-            return Ok(None);
-        };
+        let family = plan::family_for(&columns)?;
         let by_hour = self.group_by.contains(&CallDimension::Hour);
-        Ok(Some(plan::sources(
+        Some(plan::sources(
             family,
             self.filter.started_from_ms,
             self.filter.started_before_ms,
             by_hour,
             self.offset_seconds,
-        )))
+        ))
     }
 }
 

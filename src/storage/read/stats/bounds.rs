@@ -12,18 +12,18 @@
 use chrono::{DateTime, FixedOffset};
 use rusqlite::{Connection, params};
 
-use super::{CallDimension, StatsQuery};
+use super::CallDimension;
 use crate::storage::StoreError;
 use crate::storage::rollups::rebuild;
 
 /// What bounds the work of a statistics query.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StatsBounds {
-    /// Calls started in the query's range (whatever its other conditions).
+    /// Calls started in the range (whatever a query's other conditions).
     pub calls: u64,
-    /// Whether the query reads the calls of its range, one by one, rather
-    /// than the rollups.
-    pub scans_calls: bool,
+    /// The offset the rollups are counted in, if any: whether a query can
+    /// read them rather than the calls (`StatsQuery::reads_calls`).
+    pub counted_offset: Option<i32>,
     /// Days with at least one call.
     pub days: u64,
     /// Distinct agents, not counting calls without one.
@@ -60,15 +60,21 @@ impl StatsBounds {
     }
 }
 
-/// The bounds of `query`.
-pub fn stats_bounds(conn: &Connection, query: &StatsQuery) -> Result<StatsBounds, StoreError> {
-    let (from, before) = (query.filter.started_from_ms, query.filter.started_before_ms);
-    let mut bounds = if rebuild::counted_offset(conn)? == Some(query.offset_seconds) {
-        from_rollups(conn, from, before, query.offset_seconds)?
+/// The bounds of the calls started in `[from_ms, before_ms)` (either end
+/// open), with days in `offset_seconds`.
+pub fn stats_bounds(
+    conn: &Connection,
+    from_ms: Option<i64>,
+    before_ms: Option<i64>,
+    offset_seconds: i32,
+) -> Result<StatsBounds, StoreError> {
+    let counted_offset = rebuild::counted_offset(conn)?;
+    let mut bounds = if counted_offset == Some(offset_seconds) {
+        from_rollups(conn, from_ms, before_ms, offset_seconds)?
     } else {
-        from_calls(conn, from, before)?
+        from_calls(conn, from_ms, before_ms)?
     };
-    bounds.scans_calls = query.rollup_plan(conn)?.is_none();
+    bounds.counted_offset = counted_offset;
     Ok(bounds)
 }
 
@@ -152,7 +158,7 @@ fn bounds(calls: i64, days: i64, agents: i64, agent_groups: i64) -> StatsBounds 
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     StatsBounds {
         calls: count(calls),
-        scans_calls: false,
+        counted_offset: None,
         days: count(days),
         agents: count(agents),
         agent_groups: count(agent_groups),
@@ -166,7 +172,7 @@ mod tests {
     fn bounds(calls: u64, days: u64, agents: u64) -> StatsBounds {
         StatsBounds {
             calls,
-            scans_calls: false,
+            counted_offset: None,
             days,
             agents,
             agent_groups: 3,
