@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use async_graphql::BatchRequest;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -174,9 +174,43 @@ async fn get_answer(state: GraphqlState, headers: HeaderMap, query: Option<Strin
     }
 }
 
-async fn over_post(State(state): State<GraphqlState>, headers: HeaderMap, body: Bytes) -> Response {
+/// The largest POST body read: a query document is at most 64 KiB, and a
+/// batch ten of them with their variables.
+const MAX_POST_BYTES: usize = 2 * 1024 * 1024;
+
+async fn over_post(State(state): State<GraphqlState>, headers: HeaderMap, body: Body) -> Response {
+    // Refused before the body is read: a client without a token cannot
+    // hold a connection busy by trickling a body.
+    if let Some(refusal) = check_token(&state, &headers) {
+        return refusal;
+    }
+    if let Some(refusal) = check_content_type(&headers) {
+        return refusal;
+    }
+    let body = match axum::body::to_bytes(body, MAX_POST_BYTES).await {
+        Ok(body) => body,
+        Err(error) => {
+            let mut response =
+                request_error(&headers, format!("the body could not be read: {error}"));
+            if caused_by_length_limit(&error) {
+                *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            }
+            return response;
+        }
+    };
     let started = Instant::now();
     charged(started, post_answer(state, headers, body).await)
+}
+
+fn caused_by_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
 }
 
 /// `response` marked with the service's work on it since `started` (the
@@ -190,12 +224,6 @@ fn charged(started: Instant, mut response: Response) -> Response {
 }
 
 async fn post_answer(state: GraphqlState, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(refusal) = check_token(&state, &headers) {
-        return refusal;
-    }
-    if let Some(refusal) = check_content_type(&headers) {
-        return refusal;
-    }
     // Read on the GraphQL threads too: a body of megabytes takes a while.
     match state.runner.run(move || read_batch(&body)).await {
         Ok(answer) => respond(&headers, answer),

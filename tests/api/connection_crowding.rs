@@ -284,3 +284,20 @@ async fn one_address_holds_at_most_sixteen_websockets_and_pushes_from_it_still_g
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_graphql_request_without_a_token_is_refused_before_its_body_is_read() {
+    let app = TestApp::start_with(Settings {
+        api_tokens: vec![API_TOKEN.into()],
+        ..Settings::open_local()
+    })
+    .await;
+    let mut socket = TcpStream::connect(app.address).await.unwrap();
+    // The body would trickle in for as long as the body timeout allows.
+    socket
+        .write_all(b"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+        .await
+        .unwrap();
+    let (answer, _) = said_within(&mut socket, Duration::from_secs(2)).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer:?}");
+}
