@@ -36,6 +36,7 @@ use super::forwarded::ClientAddress;
 use super::graphql_run::{Answer, Runner};
 use super::rate_limit::WorkDone;
 use super::tokens::token_allowed;
+use super::webhook::caused_by;
 use super::websocket::LiveUpdates;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -192,7 +193,7 @@ async fn over_post(State(state): State<GraphqlState>, headers: HeaderMap, body: 
         Err(error) => {
             let mut response =
                 request_error(&headers, format!("the body could not be read: {error}"));
-            if caused_by_length_limit(&error) {
+            if caused_by::<http_body_util::LengthLimitError>(&error) {
                 *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
             }
             return response;
@@ -200,17 +201,6 @@ async fn over_post(State(state): State<GraphqlState>, headers: HeaderMap, body: 
     };
     let started = Instant::now();
     charged(started, post_answer(state, headers, body).await)
-}
-
-fn caused_by_length_limit(error: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        if current.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = current.source();
-    }
-    false
 }
 
 /// `response` marked with the service's work on it since `started` (the

@@ -240,7 +240,8 @@ fn query_token(query: Option<&str>) -> Option<String> {
         .map(|(_, value)| value)
 }
 
-fn caused_by<Cause: std::error::Error + 'static>(error: &axum::Error) -> bool {
+/// Whether `error` was caused, at any depth, by a `Cause`.
+pub(super) fn caused_by<Cause: std::error::Error + 'static>(error: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = source {
         if current.is::<Cause>() {
