@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::support::binary::{Server, binary, run, run_with_input};
+use crate::support::binary::{Server, binary, post_graphql, run, run_with_input};
 use crate::support::calls::synthetic_call;
 use crate::support::db::event_bodies;
 use crate::support::db::{count, open_read_only};
@@ -84,15 +84,12 @@ async fn a_backup_taken_while_pushes_stream_in_restores_every_push_acknowledged_
     let restored = dir.path().join("restored.db");
     std::fs::copy(&copy, &restored).unwrap();
     let server = Server::start(&restored, &[]);
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/graphql", server.address))
-        .json(&json!({ "query": "{ calls { totalCount } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = post_graphql(
+        &reqwest::Client::new(),
+        &server.address,
+        &json!({ "query": "{ calls { totalCount } }" }),
+    )
+    .await;
     assert_eq!(answer["data"]["calls"]["totalCount"], json!(calls_in_copy));
     let acked_calls: HashSet<i64> = before
         .iter()

@@ -8,23 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::graphql_limits::fan_out;
-use crate::support::binary::{Server, binary, run, status_kib};
+use crate::support::binary::{Server, binary, post_graphql, run, status_kib};
 use crate::support::calls::{generate_calls, synthetic_call};
-
-async fn post_graphql(client: &reqwest::Client, address: &str, body: &Value) -> Value {
-    client
-        .post(format!("{address}/graphql"))
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
 
 /// Imports `count` generated calls into a new database at `db`.
 fn import_calls(db: &Path, count: usize) {

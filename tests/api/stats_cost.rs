@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::Duration as Days;
 use serde_json::{Value, json};
 
-use crate::support::binary::{Server, binary, run, status_kib};
+use crate::support::binary::{Server, binary, post_graphql, run, status_kib};
 use crate::support::calls::generate_calls;
 
 const CALLS: usize = 30_000;
@@ -41,15 +41,7 @@ fn peak_mib(pid: u32) -> u64 {
 
 async fn query(client: &reqwest::Client, server: &Server, query: &str) -> (Value, Duration) {
     let started = Instant::now();
-    let answer = client
-        .post(format!("{}/graphql", server.address))
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = post_graphql(client, &server.address, &json!({ "query": query })).await;
     (answer, started.elapsed())
 }
 

@@ -245,3 +245,21 @@ pub fn status_kib(pid: impl std::fmt::Display, field: &str) -> u64 {
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
+
+/// POSTs `body` (a GraphQL request as JSON) to the `/graphql` of the server
+/// at `address` (`http://host:port`) and returns the answer.
+pub async fn post_graphql(
+    client: &reqwest::Client,
+    address: &str,
+    body: &serde_json::Value,
+) -> serde_json::Value {
+    client
+        .post(format!("{address}/graphql"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
