@@ -155,7 +155,7 @@ async fn import(
                 ));
             } else if !line.trim_ascii().is_empty() {
                 // Stamped as read, so arrival times follow the file.
-                let received_at = chrono::Utc::now().with_timezone(&offset);
+                let received_at = crate::domain::received_now(offset);
                 chunk.push((number, received_at, line));
             }
         }

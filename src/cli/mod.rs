@@ -13,6 +13,7 @@ mod import;
 pub mod logging;
 mod progress;
 mod purge;
+mod pushes;
 mod reprocess;
 mod secret_value;
 mod serve;
@@ -98,8 +99,22 @@ pub enum Command {
     /// target refused.
     #[command(subcommand)]
     Forward(ForwardCommand),
+    /// Print a call's pushes as Udesk sent them, byte for byte, one after
+    /// another in arrival order, each followed by a line break (they are
+    /// kept compressed, so `sqlite3` alone does not show them).
+    Pushes(PushesArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
+}
+
+#[derive(Args)]
+pub struct PushesArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// The call's `conversation_id`.
+    #[arg(value_name = "CONVERSATION_ID")]
+    pub conversation_id: String,
 }
 
 #[derive(Args)]
@@ -383,6 +398,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Purge(args) => purge::run(args).await,
         Command::Backup(args) => backup::run(args).await,
         Command::Forward(ForwardCommand::Retry(args)) => forward::retry(args).await,
+        Command::Pushes(args) => pushes::run(args).await,
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
             Ok(std::process::ExitCode::SUCCESS)

@@ -24,7 +24,9 @@ pub mod warnings;
 
 pub use call::{Call, CallStatus, MergedCall, StoredPush, project};
 pub use ids::{ConversationId, UdeskId};
-pub use intake::{AcceptedPush, MAX_PUSHES_PER_CALL, RawPush, RejectReason, Rejection, prepare};
+pub use intake::{
+    AcceptedPush, MAX_PUSHES_PER_CALL, RawPush, RejectReason, Rejection, prepare, received_now,
+};
 pub use push::{Push, PushError};
 pub use table::{CollectionKind, Collections, SCALAR_FIELDS, Scalars};
 pub use warnings::ParseWarning;

@@ -118,7 +118,7 @@ pub async fn receive_push(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
-        received_at: chrono::Utc::now().with_timezone(&state.settings.default_offset),
+        received_at: crate::domain::received_now(state.settings.default_offset),
     };
     // The push is kept as sent, less its transfer compression; a body that
     // does not decompress is kept as received, with the reason.

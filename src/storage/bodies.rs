@@ -14,11 +14,12 @@
 //! no phone number (nor any other long number of a customer) can be in a
 //! dictionary, which no purge could erase.
 
+pub mod chains;
 pub mod compactor;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
 
 use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
@@ -26,6 +27,7 @@ use zstd::bulk::{Compressor, Decompressor};
 use zstd::dict::{DecoderDictionary, EncoderDictionary};
 
 use super::StoreError;
+use chains::{Base, Bases, LARGEST_BASE, MAX_DEPTH, compress_delta};
 
 /// zstd's level: 9 keeps a push in 14% fewer bytes but takes six times as
 /// long (43 µs against 7 µs on the benchmark's pushes).
@@ -45,6 +47,8 @@ const MOST_BODY_BYTES: u64 = 256 << 20;
 struct Prepared {
     encoder: EncoderDictionary<'static>,
     decoder: DecoderDictionary<'static>,
+    /// As stored: deltas are compressed against its end.
+    raw: Box<[u8]>,
 }
 
 /// Prepared dictionaries by the hash of their bytes. Preparing one costs
@@ -61,6 +65,7 @@ fn prepare(dictionary: &[u8]) -> &'static Prepared {
         Box::leak(Box::new(Prepared {
             encoder: EncoderDictionary::copy(dictionary, LEVEL),
             decoder: DecoderDictionary::copy(dictionary),
+            raw: dictionary.into(),
         }))
     })
 }
@@ -98,11 +103,20 @@ fn with_context<C, T>(
     })
 }
 
-/// A body as kept: compressed against dictionary `dictionary`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A body as kept: compressed against dictionary `dictionary`, and as a
+/// delta of `base` when it has one (see [`chains`]).
+#[derive(Clone, Debug)]
 pub struct Encoded {
     pub dictionary: i64,
+    pub base: Option<Arc<Base>>,
     pub bytes: Vec<u8>,
+}
+
+impl Encoded {
+    /// Deltas between it and a body compressed on its own.
+    pub fn depth(&self) -> u8 {
+        self.base.as_ref().map_or(0, |base| base.depth + 1)
+    }
 }
 
 /// What the writer keeps of a push's bytes, made beforehand on the
@@ -114,6 +128,8 @@ pub struct PreparedBody {
     pub encoded: Option<Encoded>,
     /// Its long numbers, reversed, for `call_numbers`.
     pub numbers: Vec<String>,
+    /// The push as its call's next push's base, told where it is stored.
+    pub as_base: Option<Arc<Base>>,
 }
 
 /// The dictionaries of one database.
@@ -121,6 +137,8 @@ pub struct Bodies {
     by_id: RwLock<HashMap<i64, &'static Prepared>>,
     /// The one new bodies are compressed with: the newest.
     newest: RwLock<Option<(i64, &'static Prepared)>>,
+    /// The newest push of recent calls, for their next to be a delta of.
+    pub bases: Bases,
 }
 
 impl Bodies {
@@ -129,6 +147,7 @@ impl Bodies {
         let bodies = Bodies {
             by_id: RwLock::default(),
             newest: RwLock::default(),
+            bases: Bases::default(),
         };
         let mut select =
             conn.prepare("SELECT id, dictionary FROM body_dictionaries ORDER BY id")?;
@@ -161,12 +180,40 @@ impl Bodies {
             .is_some()
     }
 
-    /// What the writer needs of `body`: compressed, and its numbers.
-    pub fn prepare(&self, body: &[u8]) -> PreparedBody {
+    /// What the writer needs of a push of call `conversation_id`: its body
+    /// compressed (a delta of the call's newest push when one is
+    /// remembered), and its numbers.
+    pub fn prepare(&self, body: &[u8], conversation_id: i64) -> PreparedBody {
+        let delta = self
+            .bases
+            .get(conversation_id)
+            .and_then(|base| self.encode_delta(body, base));
+        let encoded = delta.or_else(|| self.encode(body));
+        let as_base = (body.len() <= LARGEST_BASE).then(|| {
+            let depth = encoded.as_ref().map_or(0, Encoded::depth);
+            Arc::new(Base::new(depth, body.to_vec()))
+        });
+        self.bases.remember(conversation_id, as_base.clone());
         PreparedBody {
-            encoded: self.encode(body),
+            encoded,
             numbers: reversed_numbers(body),
+            as_base,
         }
+    }
+
+    /// `body` as a delta of `base`; `None` when its chain is long enough,
+    /// or the body too large to be worth one.
+    pub fn encode_delta(&self, body: &[u8], base: Arc<Base>) -> Option<Encoded> {
+        if base.depth >= MAX_DEPTH || body.len() > LARGEST_BASE {
+            return None;
+        }
+        let (id, prepared) = (*self.newest.read().unwrap_or_else(|p| p.into_inner()))?;
+        let bytes = compress_delta(&prepared.raw, &base.body, body).ok()?;
+        (bytes.len() < body.len()).then_some(Encoded {
+            dictionary: id,
+            base: Some(base),
+            bytes,
+        })
     }
 
     /// `body` compressed with the newest dictionary; `None` while there is
@@ -190,11 +237,18 @@ impl Bodies {
         .ok()?;
         (bytes.len() < body.len()).then_some(Encoded {
             dictionary: id,
+            base: None,
             bytes,
         })
     }
 
-    /// The body as received, from what a row keeps: `stored` itself when
+    /// The bytes of dictionary `id`, for a delta compressed against them.
+    pub fn dictionary(&self, conn: &Connection, id: i64) -> Result<&'static [u8], StoreError> {
+        Ok(&self.prepared(conn, id)?.raw)
+    }
+
+    /// The body of a row compressed on its own (not a delta: see
+    /// [`chains::BodyReader`]) as received: `stored` itself when
     /// `dictionary` is `None`. A dictionary this process has not seen (one
     /// trained by `serve` beside a command) is read from `conn`.
     pub fn decode(

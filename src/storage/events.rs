@@ -15,7 +15,8 @@ use crate::wire::time::format_time;
 use crate::wire::{BodyFormat, Decoded, decode_body};
 
 use super::StoreError;
-use super::bodies::{Bodies, PreparedBody};
+use super::bodies::chains::{Base, BodyReader, StoredBody};
+use super::bodies::{Bodies, Encoded};
 use super::sql::{BodyValue, read_required_time, read_time};
 
 /// An event that was already stored: its redelivery is counted.
@@ -23,50 +24,127 @@ pub struct KnownEvent {
     pub event_id: i64,
     pub conversation_id: ConversationId,
     pub deliveries: i64,
+    /// Its row's `body_sha256`.
+    pub stored_hash: Vec<u8>,
 }
 
-/// Counts a byte-identical redelivery; `None` when the body is new.
+/// What the events of a push's call say of it.
+pub enum Seen {
+    /// Stored before, byte for byte: its redelivery was counted.
+    Before(KnownEvent),
+    /// New: to be stored with this `body_sha256`.
+    New { stored_hash: Vec<u8> },
+}
+
+/// How much of a body's SHA-256 a new row keeps: within one call, eight
+/// bytes tell pushes apart, and a match is compared byte for byte.
+const STORED_HASH_BYTES: usize = 8;
+
+/// Counts a byte-identical redelivery, or says how to store a new body.
+/// Rows of earlier versions keep the whole hash, new ones its start.
 pub fn count_redelivery(
     tx: &Connection,
+    bodies: &Bodies,
     push: &AcceptedPush,
-) -> Result<Option<KnownEvent>, StoreError> {
-    let received_at = format_time(&push.raw.received_at);
-    Ok(tx
+) -> Result<Seen, StoreError> {
+    let short = &push.sha256[..STORED_HASH_BYTES];
+    let candidates: Vec<(i64, bool, StoredBody)> = tx
         .prepare_cached(
-            "UPDATE events SET deliveries = deliveries + 1, last_received_at = ?2
-             WHERE conversation_id = ?3 AND body_sha256 = ?1
-             RETURNING id, conversation_id, deliveries",
+            "SELECT id, length(body_sha256) = 32, body_dictionary, body_base, body
+             FROM events WHERE conversation_id = ?1 AND body_sha256 IN (?2, ?3)",
         )?
-        .query_row(
-            params![&push.sha256[..], received_at, push.push.conversation_id],
+        .query_map(
+            params![push.push.conversation_id, short, &push.sha256[..]],
             |row| {
-                Ok(KnownEvent {
-                    event_id: row.get(0)?,
-                    conversation_id: row.get(1)?,
-                    deliveries: row.get(2)?,
-                })
+                let event_id = row.get(0)?;
+                Ok((
+                    event_id,
+                    row.get(1)?,
+                    StoredBody {
+                        event_id,
+                        dictionary: row.get(2)?,
+                        base: row.get(3)?,
+                        stored: row
+                            .get_ref(4)?
+                            .as_bytes_or_null()?
+                            .unwrap_or_default()
+                            .to_vec(),
+                    },
+                ))
             },
-        )
-        .optional()?)
+        )?
+        .collect::<Result<_, _>>()?;
+    let mut short_taken = false;
+    for (event_id, whole_hash, stored) in candidates {
+        let stored_hash = if whole_hash { &push.sha256[..] } else { short }.to_vec();
+        let same = whole_hash || {
+            short_taken = true;
+            BodyReader::new(bodies, tx, 1).read(stored)? == push.raw.body
+        };
+        if same {
+            let deliveries = tx
+                .prepare_cached(
+                    "UPDATE events SET deliveries = deliveries + 1, last_received_at = ?2
+                     WHERE id = ?1 RETURNING deliveries",
+                )?
+                .query_row(
+                    params![event_id, format_time(&push.raw.received_at)],
+                    |row| row.get(0),
+                )?;
+            return Ok(Seen::Before(KnownEvent {
+                event_id,
+                conversation_id: push.push.conversation_id,
+                deliveries,
+                stored_hash,
+            }));
+        }
+    }
+    // Another body of the call starts with the same eight bytes of hash:
+    // this one keeps all of it.
+    let kept = if short_taken { &push.sha256[..] } else { short };
+    Ok(Seen::New {
+        stored_hash: kept.to_vec(),
+    })
 }
 
-/// Stores a new event with its warnings, its body compressed when
-/// `bodies` has a dictionary; returns its id.
+/// Where `base` (the base of a push of `conversation_id`) is stored, if
+/// it was and its row still holds it; `None` when the push cannot be kept
+/// as a delta of it.
+pub fn stored_base(
+    tx: &Connection,
+    conversation_id: ConversationId,
+    base: &Base,
+) -> Result<Option<i64>, StoreError> {
+    let Some(stored) = base.stored_as() else {
+        return Ok(None);
+    };
+    let hash: Option<Vec<u8>> = tx
+        .prepare_cached("SELECT body_sha256 FROM events WHERE id = ?1 AND conversation_id = ?2")?
+        .query_row(params![stored.event_id, conversation_id], |row| row.get(0))
+        .optional()?;
+    Ok((hash.as_ref() == Some(&stored.stored_hash)).then_some(stored.event_id))
+}
+
+/// Stores a new event with its warnings and its body as `encoded` keeps
+/// it (as received when `None`), a delta of event `base` when it names
+/// one; returns its id.
 pub fn insert_event(
     tx: &Connection,
     push: &AcceptedPush,
-    body: &PreparedBody,
+    encoded: Option<&Encoded>,
+    base: Option<i64>,
+    stored_hash: &[u8],
+    numbers: &[String],
     numbers_kept: &mut HashSet<(i64, String)>,
 ) -> Result<i64, StoreError> {
     let parsed = &push.push;
     let received_at = format_time(&push.raw.received_at);
-    let encoded = &body.encoded;
     let event_id: i64 = tx
         .prepare_cached(
             "INSERT INTO events (conversation_id, occasion, event_at, event_at_ms, received_at,
                  last_received_at, body_format, body, body_sha256, form_payload, warning_count,
-                 content_type, body_dictionary)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 content_type, body_dictionary, body_base)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              RETURNING id",
         )?
         .query_row(
@@ -81,11 +159,12 @@ pub fn insert_event(
                     Some(encoded) => BodyValue(&encoded.bytes),
                     None => BodyValue(&push.raw.body),
                 },
-                &push.sha256[..],
+                stored_hash,
                 push.form_payload,
                 parsed.warnings.len() as i64,
                 push.raw.content_type,
-                encoded.as_ref().map(|encoded| encoded.dictionary),
+                encoded.map(|encoded| encoded.dictionary),
+                base,
             ],
             |row| row.get(0),
         )?;
@@ -93,8 +172,7 @@ pub fn insert_event(
     // A call's pushes repeat its numbers: each is inserted once a
     // transaction (and ignored if an earlier one kept it).
     let id = parsed.conversation_id.0;
-    let new: Vec<String> = body
-        .numbers
+    let new: Vec<String> = numbers
         .iter()
         .filter(|number| numbers_kept.insert((id, (*number).clone())))
         .cloned()
@@ -113,7 +191,9 @@ pub fn insert_numbers(
     let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO call_numbers (reversed_digits, conversation_id) VALUES (?1, ?2)",
     )?;
-    for number in reversed_numbers {
+    // Every push carries its call's own id: no purge looks for it.
+    let own: String = conversation_id.to_string().chars().rev().collect();
+    for number in reversed_numbers.iter().filter(|number| **number != own) {
         insert.execute(params![number, conversation_id])?;
     }
     Ok(())
@@ -166,17 +246,19 @@ const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 
 /// The columns [`StoredEvent::read`] reads, in its order.
 pub const EVENT_COLUMNS: &str = "id, conversation_id, occasion, event_at, received_at, deliveries, \
-     body_format, body, form_payload, body_dictionary";
+     body_format, body, form_payload, body_dictionary, body_base";
 
 /// [`EVENT_COLUMNS`] with the body and form fields left empty, for a
 /// reader that asked for neither (they are never read or decompressed).
 pub const EVENT_COLUMNS_BUT_BODIES: &str = "id, conversation_id, occasion, event_at, received_at, \
-     deliveries, body_format, x'' AS body, NULL AS form_payload, NULL AS body_dictionary";
+     deliveries, body_format, x'' AS body, NULL AS form_payload, NULL AS body_dictionary, \
+     NULL AS body_base";
 
 /// An event as its row keeps it: its body perhaps compressed.
 pub struct StoredEvent {
     event: CallEvent,
     dictionary: Option<i64>,
+    base: Option<i64>,
 }
 
 impl StoredEvent {
@@ -204,16 +286,23 @@ impl StoredEvent {
                 form_payload: row.get(8)?,
             },
             dictionary: row.get(9)?,
+            base: row.get(10)?,
         })
     }
 
     /// The event with its body as received.
-    pub fn restore(self, bodies: &Bodies, conn: &Connection) -> Result<CallEvent, StoreError> {
+    pub fn restore(self, reader: &mut BodyReader) -> Result<CallEvent, StoreError> {
         let StoredEvent {
             mut event,
             dictionary,
+            base,
         } = self;
-        event.body = bodies.decode(conn, dictionary, std::mem::take(&mut event.body))?;
+        event.body = reader.read(StoredBody {
+            event_id: event.event_id,
+            dictionary,
+            base,
+            stored: std::mem::take(&mut event.body),
+        })?;
         Ok(event)
     }
 }
@@ -319,8 +408,9 @@ pub fn each_event_of_call(
         "SELECT {EVENT_COLUMNS} FROM events WHERE conversation_id = ?1 ORDER BY id"
     ))?;
     let mut rows = select.query([conversation_id])?;
+    let mut reader = BodyReader::new(bodies, tx, 2);
     while let Some(row) = rows.next()? {
-        each(StoredEvent::read(row)?.restore(bodies, tx)?)?;
+        each(StoredEvent::read(row)?.restore(&mut reader)?)?;
     }
     Ok(())
 }

@@ -14,6 +14,9 @@
 //! - [`changes`]: which calls each commit changed, for live updates.
 //! - [`jobs`]: the durable job queue (forwarding runs on it), enqueued by
 //!   the writer with each stored push.
+//! - [`bodies`]: how a push's bytes are kept (zstd with a trained
+//!   dictionary, a call's later pushes as deltas of its earlier ones) and
+//!   read back; [`raw_pushes`] prints them for `udesk-calls pushes`.
 //! - [`connection`] (PRAGMAs, migrations), [`reprocess`], [`backup`] (an
 //!   online copy), [`progress`] (how far those two are), [`sql`] (value
 //!   conversions).
@@ -32,6 +35,7 @@ pub mod jobs;
 pub mod progress;
 pub mod projection;
 pub mod purge;
+pub mod raw_pushes;
 pub mod read;
 pub mod recent_calls;
 pub mod reprocess;

@@ -19,11 +19,12 @@ use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
 
-use rusqlite::{Connection, TransactionBehavior, params_from_iter};
+use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
 
 use super::StoreError;
-use super::bodies::{SHORTEST_NUMBER, set_state, state};
+use super::bodies::{Bodies, SHORTEST_NUMBER, reversed_numbers, set_state, state};
 use super::connection::{is_current, open_for_reading, open_writer};
+use super::events::each_event_of_call;
 use super::rollups::{self, RollupChanges};
 use super::sql::placeholders;
 use crate::domain::ConversationId;
@@ -103,6 +104,7 @@ fn indexed_number(phone: &str) -> Option<String> {
 /// the transaction `tx`. Returns the report of this chunk.
 pub fn purge_chunk(
     tx: &Connection,
+    bodies: &Bodies,
     target: &PurgeTarget,
     limit: usize,
     dry_run: bool,
@@ -132,7 +134,10 @@ pub fn purge_chunk(
             let before = rollups.contribution(tx, *id)?;
             rollups.record(before, None);
         }
-        for table in ["events", "calls", "call_numbers"] {
+        for id in &ids {
+            forget_numbers(tx, bodies, *id)?;
+        }
+        for table in ["events", "calls"] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE conversation_id IN ({list})"),
                 params_from_iter(&ids),
@@ -141,6 +146,37 @@ pub fn purge_chunk(
         rollups.flush(tx)?;
     }
     Ok(report)
+}
+
+/// Deletes the numbers `call_numbers` keeps of a call, found again in its
+/// pushes: the table is indexed by number alone, a third smaller than with
+/// an index by call too, and a purge reads only what it erases. Should a
+/// body not read back, every row of the call is looked for instead.
+fn forget_numbers(
+    tx: &Connection,
+    bodies: &Bodies,
+    conversation_id: ConversationId,
+) -> Result<(), StoreError> {
+    let mut numbers = std::collections::BTreeSet::new();
+    let read = each_event_of_call(tx, bodies, conversation_id, |event| {
+        numbers.extend(reversed_numbers(&event.body));
+        Ok(())
+    });
+    if let Err(error) = read {
+        tracing::warn!(%error, "a purged call's pushes did not read back: its numbers are looked for in every row");
+        tx.execute(
+            "DELETE FROM call_numbers WHERE conversation_id = ?1",
+            [conversation_id],
+        )?;
+        return Ok(());
+    }
+    let mut delete = tx.prepare_cached(
+        "DELETE FROM call_numbers WHERE reversed_digits = ?1 AND conversation_id = ?2",
+    )?;
+    for number in numbers {
+        delete.execute(params![number, conversation_id])?;
+    }
+    Ok(())
 }
 
 /// Counts, and unless `dry_run` deletes, the rejected bodies of `target`:
@@ -187,11 +223,12 @@ pub fn purge(
         return count(path, wal_autocheckpoint, target);
     }
     let mut connection = open_writer(path, wal_autocheckpoint)?;
+    let bodies = Bodies::load(&connection)?;
     let conn = &mut connection;
     let mut total = PurgeReport::default();
     loop {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let chunk = purge_chunk(&tx, target, CHUNK, false)?;
+        let chunk = purge_chunk(&tx, &bodies, target, CHUNK, false)?;
         tx.commit()?;
         total.calls += chunk.calls;
         total.events += chunk.events;
@@ -255,7 +292,8 @@ fn count(
         None => open_writer(path, wal_autocheckpoint)?,
     };
     let tx = connection.unchecked_transaction()?;
-    let mut total = purge_chunk(&tx, target, usize::MAX, true)?;
+    let bodies = Bodies::load(&tx)?;
+    let mut total = purge_chunk(&tx, &bodies, target, usize::MAX, true)?;
     total.rejected_pushes = purge_rejected(&tx, target, true)?;
     Ok(total)
 }

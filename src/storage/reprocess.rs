@@ -6,14 +6,16 @@
 //! path. One transaction: readers see the old projections until it commits.
 //! It tells its progress through both stages (parsing events, merging calls).
 
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::bodies::Bodies;
+use super::bodies::chains::{BodyReader, StoredBody};
 use super::connection::open_writer;
 use super::events::{EVENT_COLUMNS, StoredEvent, insert_warnings};
 use super::progress::Progress;
 use super::projection::{clear_projections, reproject_call};
 use super::rollups::{self, RollupChanges};
+use super::sql::BodyValue;
 use super::{StoreError, StoreOptions};
 use crate::domain::ConversationId;
 use crate::wire::time::format_time;
@@ -28,6 +30,9 @@ pub struct ReprocessReport {
 
 /// Events parsed per read, to bound memory on large databases.
 const CHUNK: i64 = 2000;
+/// Bodies kept decoded while reading in arrival order: a push's base is an
+/// earlier push of its call, most often among the last thousand or two.
+const BODIES_KEPT: usize = 2048;
 
 /// Rebuilds every projection of the database of `options`, telling
 /// `progress` after each chunk of events and each hundred calls.
@@ -45,6 +50,9 @@ pub fn reprocess(
     })?;
     tx.execute("DELETE FROM parse_warnings", params![])?;
     let mut after = 0_i64;
+    let mut reader = BodyReader::new(&bodies, &tx, BODIES_KEPT);
+    // Events read again as another call's than their row said.
+    let mut moved: Vec<(ConversationId, i64)> = Vec::new();
     loop {
         let rows: Vec<StoredEvent> = tx
             .prepare_cached(&format!(
@@ -54,13 +62,16 @@ pub fn reprocess(
             .collect::<Result<_, _>>()?;
         let rows = rows
             .into_iter()
-            .map(|row| row.restore(&bodies, &tx))
+            .map(|row| row.restore(&mut reader))
             .collect::<Result<Vec<_>, _>>()?;
         let Some(last) = rows.last() else { break };
         after = last.event_id;
         for row in &rows {
             let stored = row.to_stored_push(offset)?;
             let push = &stored.push;
+            if push.conversation_id != row.conversation_id {
+                moved.push((row.conversation_id, row.event_id));
+            }
             tx.prepare_cached(
                 "UPDATE events SET conversation_id = ?2, occasion = ?3, event_at = ?4,
                      event_at_ms = ?5, warning_count = ?6 WHERE id = ?1",
@@ -82,6 +93,10 @@ pub fn reprocess(
             done: report.events,
             total: total_events as u64,
         });
+    }
+    drop(reader);
+    for (old_call, event_id) in moved {
+        keep_apart(&tx, &bodies, old_call, event_id)?;
     }
     progress(Progress {
         stage: "clearing the calls",
@@ -117,4 +132,53 @@ pub fn reprocess(
     rollups::rebuild::rebuild(&tx, offset.local_minus_utc())?;
     tx.commit()?;
     Ok(report)
+}
+
+/// A delta is only ever read with its call (a purge erases a call whole):
+/// event `event_id`, now another call's than `old_call`, and every push of
+/// `old_call` that was a delta of it are kept on their own instead.
+fn keep_apart(
+    tx: &Connection,
+    bodies: &Bodies,
+    old_call: ConversationId,
+    event_id: i64,
+) -> Result<(), StoreError> {
+    let dependents: Vec<i64> = tx
+        .prepare("SELECT id FROM events WHERE conversation_id = ?1 AND body_base = ?2")?
+        .query_map(params![old_call, event_id], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    // Decoded before any is rewritten, while every base is as it was.
+    let mut reader = BodyReader::new(bodies, tx, 1);
+    let mut decoded = Vec::new();
+    for id in std::iter::once(event_id).chain(dependents) {
+        let kept = tx.query_row(
+            "SELECT body_dictionary, body_base, body FROM events WHERE id = ?1",
+            [id],
+            |row| {
+                Ok(StoredBody {
+                    event_id: id,
+                    dictionary: row.get(0)?,
+                    base: row.get(1)?,
+                    stored: row
+                        .get_ref(2)?
+                        .as_bytes_or_null()?
+                        .unwrap_or_default()
+                        .to_vec(),
+                })
+            },
+        )?;
+        decoded.push((id, reader.read(kept)?));
+    }
+    for (id, body) in decoded {
+        let encoded = bodies.encode(&body);
+        tx.execute(
+            "UPDATE events SET body = ?2, body_dictionary = ?3, body_base = NULL WHERE id = ?1",
+            params![
+                id,
+                BodyValue(encoded.as_ref().map_or(&body, |encoded| &encoded.bytes)),
+                encoded.as_ref().map(|encoded| encoded.dictionary),
+            ],
+        )?;
+    }
+    Ok(())
 }

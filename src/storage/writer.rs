@@ -206,7 +206,9 @@ impl Writer {
     /// which may be any (an import prepares on several).
     pub fn prepare(&self, intake: Intake) -> Queued {
         let body = match &intake {
-            Intake::Push(accepted) => self.bodies.prepare(&accepted.raw.body),
+            Intake::Push(accepted) => self
+                .bodies
+                .prepare(&accepted.raw.body, accepted.push.conversation_id.0),
             Intake::Rejected { .. } => PreparedBody::default(),
         };
         Queued { intake, body }

@@ -1,8 +1,9 @@
 //! Any push in gives the same bytes back: whatever JSON text (spacing,
 //! escapes, number spellings, key order, duplicate keys, any Unicode) or
 //! form body a sender posts, gzipped or not, `CallEvent.body` serves it
-//! byte for byte, whether it was compressed as it arrived or stored as
-//! received and compressed later by the upkeep.
+//! byte for byte, whether it was compressed as it arrived (alone or as a
+//! delta of its call's previous push) or stored as received and
+//! compressed later by the upkeep.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -242,18 +243,25 @@ fn any_push_comes_back_byte_for_byte_compressed_on_arrival_or_later() {
     );
     assert!(later > 0, "no early push was compressed by the upkeep");
 
-    // Compressed as they arrive, now that a dictionary exists.
+    // Compressed as they arrive, now that a dictionary exists: a call's
+    // later pushes as deltas of its earlier ones.
     let next_id = std::sync::atomic::AtomicU64::new(10_000);
     runner
-        .run(&push(), |case| {
-            let next_id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let (body, content_type, gzip) = case.body(next_id);
-            let status = runtime.block_on(send(&app, &body, content_type, gzip));
-            prop_assert_eq!(status, 200, "{}", body);
-            let served = runtime.block_on(served_body(&app, next_id));
-            if served != vec![body.clone()] {
+        .run(&proptest::collection::vec(push(), 1..5), |pushes| {
+            let id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut sent = Vec::new();
+            for push in &pushes {
+                let (body, content_type, gzip) = push.body(id);
+                let status = runtime.block_on(send(&app, &body, content_type, gzip));
+                prop_assert_eq!(status, 200, "{}", body);
+                if !sent.contains(&body) {
+                    sent.push(body);
+                }
+            }
+            let served = runtime.block_on(served_body(&app, id));
+            if served != sent {
                 return Err(TestCaseError::fail(format!(
-                    "sent {body:?}, served {served:?}"
+                    "sent {sent:?}, served {served:?}"
                 )));
             }
             Ok(())
@@ -267,6 +275,14 @@ fn any_push_comes_back_byte_for_byte_compressed_on_arrival_or_later() {
         "SELECT count(*) FROM events WHERE conversation_id >= 10000 AND body_dictionary IS NOT NULL",
     );
     assert!(compressed > 0, "none of the pushes was compressed");
+    let deltas = count(
+        &db,
+        "SELECT count(*) FROM events WHERE conversation_id >= 10000 AND body_base IS NOT NULL",
+    );
+    assert!(
+        deltas > 0,
+        "no push was kept as a delta of its call's previous one"
+    );
     assert!(
         event_bodies(&app.db_path)
             .iter()

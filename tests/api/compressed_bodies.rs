@@ -12,7 +12,9 @@ use udesk_calls::config::Settings;
 use crate::support::TestApp;
 use crate::support::binary::{binary, run};
 use crate::support::calls::synthetic_call;
-use crate::support::db::{count, event_bodies, open_read_only, projection_dump};
+use crate::support::db::{
+    count, event_bodies, events_as_received, open_read_only, projection_dump,
+};
 use crate::support::payloads::payload;
 
 /// Enough calls for a dictionary to be trained (1,200 pushes of the size
@@ -117,31 +119,79 @@ async fn pushes_are_compressed_once_enough_are_stored_and_come_back_byte_for_byt
     let (code, _, stderr) = run(binary().arg("reprocess").arg("--db").arg(&db_path));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(projection_dump(&open_read_only(&db_path)), live);
+
+    // A person reads a call's pushes as sent.
+    let (code, stdout, stderr) = run(binary().args(["pushes", "7", "--db"]).arg(&db_path));
+    assert_eq!(code, 0, "{stderr}");
+    let call_7: String = sent[24..28]
+        .iter()
+        .map(|body| format!("{body}\n"))
+        .collect();
+    assert_eq!(stdout, call_7);
+    let (code, _, stderr) = run(binary().args(["pushes", "99999", "--db"]).arg(&db_path));
+    assert_eq!(
+        (code, stderr.trim()),
+        (1, "no push of call 99999 is stored")
+    );
 }
 
-/// Makes `db` what the previous version left: its schema before migration
-/// 07, every body as received, no incremental vacuum.
-fn as_the_previous_version_left_it(db: &Path) {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    // The upkeep may have compressed some already: back as received.
-    let bodies = udesk_calls::storage::bodies::Bodies::load(&conn).unwrap();
-    let compressed: Vec<(i64, Vec<u8>, i64)> = conn
-        .prepare("SELECT id, body, body_dictionary FROM events WHERE body_dictionary IS NOT NULL")
+/// Rewrites every row of `db` as an earlier version kept it: its body as
+/// `keep` makes it (with its dictionary, or `None` as received), no base,
+/// the whole SHA-256.
+fn rewrite_bodies(
+    db: &Path,
+    conn: &rusqlite::Connection,
+    keep: impl Fn(&[u8]) -> (Vec<u8>, Option<i64>),
+) {
+    use sha2::Digest;
+    let ids: Vec<i64> = conn
+        .prepare("SELECT id FROM events ORDER BY id")
         .unwrap()
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .query_map([], |row| row.get(0))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    for (id, stored, dictionary) in compressed {
-        let body = bodies.decode(&conn, Some(dictionary), stored).unwrap();
+    let bodies = events_as_received(db).into_iter().map(|event| event.body);
+    for (id, body) in ids.into_iter().zip(bodies) {
+        let (stored, dictionary) = keep(&body);
+        let stored = match (dictionary, String::from_utf8(stored.clone())) {
+            (None, Ok(text)) => rusqlite::types::Value::Text(text),
+            _ => rusqlite::types::Value::Blob(stored),
+        };
         conn.execute(
-            "UPDATE events SET body = ?1, body_dictionary = NULL WHERE id = ?2",
-            rusqlite::params![String::from_utf8(body).unwrap(), id],
+            "UPDATE events SET body = ?1, body_dictionary = ?2, body_base = NULL,
+                 body_sha256 = ?3 WHERE id = ?4",
+            rusqlite::params![stored, dictionary, sha2::Sha256::digest(&body).to_vec(), id],
         )
         .unwrap();
     }
+}
+
+/// Makes `db` what the version before deltas left: bodies compressed
+/// against the dictionary alone, the whole hash, numbers indexed by call.
+fn as_the_version_before_deltas_left_it(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let bodies = udesk_calls::storage::bodies::Bodies::load(&conn).unwrap();
+    rewrite_bodies(db, &conn, |body| match bodies.encode(body) {
+        Some(encoded) => (encoded.bytes, Some(encoded.dictionary)),
+        None => (body.to_vec(), None),
+    });
+    conn.execute_batch(
+        "ALTER TABLE events DROP COLUMN body_base;
+         CREATE INDEX call_numbers_by_call ON call_numbers (conversation_id);
+         PRAGMA user_version = 7;",
+    )
+    .unwrap();
+}
+
+/// Makes `db` what the version before compression left: its schema before
+/// migration 07, every body as received, no incremental vacuum.
+fn as_the_previous_version_left_it(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    rewrite_bodies(db, &conn, |body| (body.to_vec(), None));
     conn.execute_batch(
         "DROP INDEX events_stored_as_received;
+         ALTER TABLE events DROP COLUMN body_base;
          ALTER TABLE events DROP COLUMN body_dictionary;
          DROP TABLE body_dictionaries; DROP TABLE call_numbers; DROP TABLE store_state;
          PRAGMA user_version = 6;
@@ -187,6 +237,68 @@ async fn a_database_of_the_previous_version_is_converted_in_place_and_gives_its_
         new_size * 2 < old_size,
         "{new_size} bytes after, {old_size} before"
     );
+}
+
+#[tokio::test]
+async fn a_database_from_before_deltas_still_serves_counts_and_purges_its_pushes() {
+    let app = TestApp::start().await;
+    let sent = bodies();
+    app.push_all(&sent).await;
+    wait_until_compressed(&app.db_path);
+    let db_path = app.db_path.clone();
+    let before = projection_dump(&app.db());
+    let dir = app.stop_keeping_files().await;
+    as_the_version_before_deltas_left_it(&db_path);
+
+    let app = TestApp::start_in(dir, Settings::open_local()).await;
+    let mut served = bodies_through_graphql(&app).await;
+    let mut expected = sent.clone();
+    served.sort();
+    expected.sort();
+    assert_eq!(served, expected);
+    assert_eq!(projection_dump(&app.db()), before);
+
+    // A redelivery of a push kept with its whole hash is counted once.
+    assert_eq!(app.push(sent[0].clone()).await.0, 200);
+    let db = app.db();
+    assert_eq!(count(&db, "SELECT count(*) FROM events"), sent.len() as i64);
+    assert_eq!(count(&db, "SELECT max(deliveries) FROM events"), 2);
+    // New pushes of that old call: deltas, of the redelivered push (the
+    // same bytes as its old row) and of each other.
+    let mut later: serde_json::Value = serde_json::from_str(&sent[3]).unwrap();
+    for minute in [30, 31] {
+        later["timestamp"] = json!(format!("2024-05-06 10:{minute}:00 +0800"));
+        assert_eq!(app.push(later.to_string()).await.0, 200);
+    }
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM events WHERE conversation_id = 1 AND body_base IS NOT NULL"
+        ),
+        2
+    );
+    let db_path = app.db_path.clone();
+    let _dir = app.stop_keeping_files().await;
+
+    // A purge finds and erases the customer's numbers, old rows and new.
+    let phone = format!("139{:08}", 7919);
+    let (code, _, stderr) = run(binary()
+        .args(["purge", "--customer-phone", &phone, "--db"])
+        .arg(&db_path));
+    assert_eq!(code, 0, "{stderr}");
+    let db = open_read_only(&db_path);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM events WHERE conversation_id = 1"),
+        0
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM call_numbers WHERE conversation_id = 1"
+        ),
+        0
+    );
+    assert!(count(&db, "SELECT count(*) FROM call_numbers") > 0);
 }
 
 /// `count` pushes like the vendor's sample, one line each, for `import`.

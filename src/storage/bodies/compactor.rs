@@ -10,6 +10,7 @@
 //! Once it has caught up, the space compressing freed is given back to the
 //! file system (see [`give_back_free_pages`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
@@ -17,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, params};
 
-use super::{Bodies, MOST_SAMPLES, reversed_numbers, set_state, state, train};
+use super::chains::{Base, LARGEST_BASE, StoredAs};
+use super::{Bodies, Encoded, MOST_SAMPLES, reversed_numbers, set_state, state, train};
 use crate::storage::{StoreError, Writer, connection};
 
 /// Rows read and rewritten per transaction.
@@ -116,9 +118,14 @@ fn run(
     }
 }
 
+/// Calls whose newest converted push is kept as the next one's base.
+const NEWEST_KEPT: usize = 4096;
+
 /// Progress of a conversion, logged every few seconds.
 #[derive(Default)]
 struct Report {
+    /// The newest push converted of recent calls.
+    newest: HashMap<i64, Arc<Base>>,
     compressed: u64,
     bytes_before: u64,
     bytes_after: u64,
@@ -160,7 +167,27 @@ fn step(
     let mut rewrites = Vec::new();
     for (id, conversation_id, body, sha256) in rows {
         let Some(body) = body else { continue };
-        let encoded = bodies.encode(&body);
+        // A call's pushes are rows next to each other: each becomes a delta
+        // of the one before, which stays (compressed or not) the same bytes.
+        let delta = report
+            .newest
+            .get(&conversation_id)
+            .and_then(|base| bodies.encode_delta(&body, base.clone()));
+        let encoded = delta.or_else(|| bodies.encode(&body));
+        let base = Arc::new(Base::new(
+            encoded.as_ref().map_or(0, Encoded::depth),
+            body.clone(),
+        ));
+        base.mark_stored(StoredAs {
+            event_id: id,
+            stored_hash: sha256.clone(),
+        });
+        if report.newest.len() >= NEWEST_KEPT {
+            report.newest.clear();
+        }
+        if body.len() <= LARGEST_BASE {
+            report.newest.insert(conversation_id, base);
+        }
         report.compressed += 1;
         report.bytes_before += body.len() as u64;
         report.bytes_after += encoded.as_ref().map_or(body.len(), |e| e.bytes.len()) as u64;
@@ -176,15 +203,17 @@ fn step(
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for (id, conversation_id, sha256, encoded, numbers) in &rewrites {
             if let Some(encoded) = encoded {
+                let base = encoded.base.as_ref().and_then(|base| base.stored_as());
                 tx.prepare_cached(
-                    "UPDATE events SET body = ?1, body_dictionary = ?2
+                    "UPDATE events SET body = ?1, body_dictionary = ?2, body_base = ?5
                      WHERE id = ?3 AND body_dictionary IS NULL AND body_sha256 = ?4",
                 )?
                 .execute(params![
                     encoded.bytes,
                     encoded.dictionary,
                     id,
-                    sha256
+                    sha256,
+                    base.map(|base| base.event_id),
                 ])?;
             }
             crate::storage::events::insert_numbers(&tx, *conversation_id, numbers)?;

@@ -164,3 +164,13 @@ fn any_flipped_bit_of_a_body_or_its_dictionary_is_an_error_never_other_bytes() {
         );
     }
 }
+
+#[test]
+fn a_delta_of_a_similar_push_is_small_and_reads_back() {
+    let samples = pushes(600);
+    let dictionary = train(&samples).unwrap();
+    let first = &samples[0];
+    let second = &samples[1];
+    let delta = compress_delta(&dictionary, first, second).unwrap();
+    assert!(delta.len() < 120, "a delta of {} bytes", delta.len());
+}

@@ -22,9 +22,10 @@ use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
 
 use super::StoreError;
-use super::bodies::Bodies;
+use super::bodies::{Bodies, chains};
 use super::connection::open_writer;
 
 pub use store::ClaimedJob;
@@ -291,29 +292,34 @@ pub fn stored_body(
 ) -> Result<Option<StoredBody>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT body, content_type, body_sha256, body_dictionary FROM events WHERE id = ?1",
+            "SELECT body, content_type, body_dictionary, body_base FROM events WHERE id = ?1",
         )?
         .query_row([event_id], |row| {
-            let sha: Vec<u8> = row.get(2)?;
-            let dictionary: Option<i64> = row.get(3)?;
-            let stored = StoredBody {
+            let kept = chains::StoredBody {
                 event_id,
-                body: row
+                dictionary: row.get(2)?,
+                base: row.get(3)?,
+                stored: row
                     .get_ref(0)?
                     .as_bytes_or_null()?
                     .unwrap_or_default()
                     .to_vec(),
-                content_type: row.get(1)?,
-                sha256: sha.try_into().unwrap_or([0; 32]),
             };
-            Ok((stored, dictionary))
+            Ok((kept, row.get::<_, Option<String>>(1)?))
         })
         .optional()?;
-    let Some((mut stored, dictionary)) = row else {
+    let Some((kept, content_type)) = row else {
         return Ok(None);
     };
-    stored.body = bodies.decode(conn, dictionary, std::mem::take(&mut stored.body))?;
-    Ok(Some(stored))
+    let body = chains::BodyReader::new(bodies, conn, 1).read(kept)?;
+    Ok(Some(StoredBody {
+        event_id,
+        // The row keeps only the hash's start: the id forwarding derives
+        // from it is the whole hash's, the same for every version.
+        sha256: Sha256::digest(&body).into(),
+        body,
+        content_type,
+    }))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use rusqlite::{Connection, Row};
 
 use crate::domain::{CollectionKind, Collections, ConversationId, ParseWarning};
 use crate::storage::bodies::Bodies;
+use crate::storage::bodies::chains::{BodyReader, MAX_DEPTH};
 use crate::storage::events::{CallEvent, EVENT_COLUMNS, EVENT_COLUMNS_BUT_BODIES, StoredEvent};
 use crate::storage::sql::{placeholders, read_required_time};
 use crate::storage::{StoreError, collection_rows};
@@ -74,9 +75,10 @@ pub fn children_of(
         )?
         .into_iter()
         .map(|(id, events)| {
+            let mut reader = BodyReader::new(bodies, conn, 1);
             let events = events
                 .into_iter()
-                .map(|event| event.restore(bodies, conn))
+                .map(|event| event.restore(&mut reader))
                 .collect::<Result<_, _>>()?;
             Ok((id, Children::Events(Arc::new(events))))
         })
@@ -112,6 +114,11 @@ pub fn children_of(
     })
 }
 
+/// Decoded bodies kept while a page's events are read: a call's pushes in
+/// event-time order are nearly always in arrival order too, so each one's
+/// base was just decoded.
+const BODIES_KEPT: usize = MAX_DEPTH as usize + 1;
+
 /// The events of `ids` with their bodies, decoded one at a time: a call is
 /// given up (its events dropped, the rest of its rows skipped undecoded) as
 /// soon as its bodies pass `max_body_bytes`.
@@ -133,13 +140,14 @@ fn events_with_bodies(
     );
     let mut statement = conn.prepare(&sql)?;
     let mut rows = statement.query(rusqlite::params_from_iter(ids))?;
+    let mut reader = BodyReader::new(bodies, conn, BODIES_KEPT);
     while let Some(row) = rows.next()? {
         let id: ConversationId = row.get(1)?;
         let (bytes, kept) = by_call.entry(id).or_insert_with(|| (0, Some(Vec::new())));
         let Some(events) = kept else {
             continue;
         };
-        let event = StoredEvent::read(row)?.restore(bodies, conn)?;
+        let event = StoredEvent::read(row)?.restore(&mut reader)?;
         *bytes = bytes.saturating_add(event.body.len());
         if *bytes > max_body_bytes {
             *kept = None;

@@ -14,8 +14,9 @@ use tokio::sync::{oneshot, watch};
 use crate::domain::{MAX_PUSHES_PER_CALL, RejectReason, Rejection, StoredPush};
 use crate::storage::StoreError;
 use crate::storage::bodies::Bodies;
+use crate::storage::bodies::chains::StoredAs;
 use crate::storage::changes::Changes;
-use crate::storage::events::{count_redelivery, insert_event, insert_rejected};
+use crate::storage::events::{Seen, count_redelivery, insert_event, insert_rejected, stored_base};
 use crate::storage::file_checks::OpenedFile;
 use crate::storage::integrity::GiveWay;
 use crate::storage::jobs::{self, JobUpdate, PushJob};
@@ -81,7 +82,7 @@ impl BatchWriter {
         let tx = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut report = purge::purge_chunk(&tx, target, purge::CHUNK, false)?;
+        let mut report = purge::purge_chunk(&tx, &self.bodies, target, purge::CHUNK, false)?;
         let last = report.calls < purge::CHUNK as u64;
         if last {
             report.rejected_pushes = purge::purge_rejected(&tx, target, false)?;
@@ -90,6 +91,7 @@ impl BatchWriter {
         tx.commit()?;
         // Merged calls the writer remembers may be among those erased.
         self.recent.forget_all();
+        self.bodies.bases.forget_all();
         self.erased_since_emptied |= report.calls > 0 || report.rejected_pushes > 0;
         // Only what was erased needs emptying out of the WAL.
         if last && self.erased_since_emptied {
@@ -322,13 +324,23 @@ impl StoredPushes<'_> {
                 reason: rejection.reason.clone(),
             }),
             Intake::Push(accepted) => {
-                if let Some(known) = count_redelivery(tx, accepted)? {
-                    return Ok(WriteOutcome::Duplicate {
-                        conversation_id: known.conversation_id,
-                        event_id: known.event_id,
-                        deliveries: known.deliveries,
-                    });
-                }
+                let stored_hash = match count_redelivery(tx, self.bodies, accepted)? {
+                    Seen::Before(known) => {
+                        // The same bytes: as good a base as the push itself.
+                        if let Some(as_base) = &queued.body.as_base {
+                            as_base.mark_stored(StoredAs {
+                                event_id: known.event_id,
+                                stored_hash: known.stored_hash,
+                            });
+                        }
+                        return Ok(WriteOutcome::Duplicate {
+                            conversation_id: known.conversation_id,
+                            event_id: known.event_id,
+                            deliveries: known.deliveries,
+                        });
+                    }
+                    Seen::New { stored_hash } => stored_hash,
+                };
                 let conversation_id = accepted.push.conversation_id;
                 if pushes_held(tx, conversation_id, self.recent, self.pending)?
                     >= MAX_PUSHES_PER_CALL
@@ -342,7 +354,29 @@ impl StoredPushes<'_> {
                         reason: rejection.reason,
                     });
                 }
-                let event_id = insert_event(tx, accepted, &queued.body, self.numbers_kept)?;
+                let mut encoded = std::borrow::Cow::Borrowed(&queued.body.encoded);
+                let mut base = None;
+                if let Some(delta_of) = queued.body.encoded.as_ref().and_then(|e| e.base.as_ref()) {
+                    base = stored_base(tx, conversation_id, delta_of)?;
+                    if base.is_none() {
+                        encoded = std::borrow::Cow::Owned(self.bodies.encode(&accepted.raw.body));
+                    }
+                }
+                let event_id = insert_event(
+                    tx,
+                    accepted,
+                    encoded.as_ref().as_ref(),
+                    base,
+                    &stored_hash,
+                    &queued.body.numbers,
+                    self.numbers_kept,
+                )?;
+                if let Some(as_base) = &queued.body.as_base {
+                    as_base.mark_stored(StoredAs {
+                        event_id,
+                        stored_hash,
+                    });
+                }
                 let arrived = StoredPush {
                     event_id,
                     received_at: accepted.raw.received_at,

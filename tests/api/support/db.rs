@@ -5,27 +5,58 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 use udesk_calls::domain::CollectionKind;
 use udesk_calls::storage::bodies::Bodies;
+use udesk_calls::storage::bodies::chains::{BodyReader, StoredBody};
 
 pub fn open_read_only(path: &Path) -> Connection {
     Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .expect("the database file opens")
 }
 
-/// The bodies of every stored event as received (compressed ones
-/// decompressed), as text.
-pub fn event_bodies(db: &Path) -> std::collections::HashSet<String> {
+/// A stored push read back: its call, Content-Type and body as received.
+pub struct EventBody {
+    pub conversation_id: i64,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Every stored push in arrival order, its body as received (compressed
+/// ones decompressed, deltas applied to their bases).
+pub fn events_as_received(db: &Path) -> Vec<EventBody> {
     let conn = open_read_only(db);
     let bodies = Bodies::load(&conn).unwrap();
-    conn.prepare("SELECT body, body_dictionary FROM events")
+    let mut reader = BodyReader::new(&bodies, &conn, 16);
+    let rows: Vec<(StoredBody, i64, Option<String>)> = conn
+        .prepare(
+            "SELECT id, body, body_dictionary, body_base, conversation_id, content_type
+             FROM events ORDER BY id",
+        )
         .unwrap()
         .query_map([], |row| {
-            Ok((row.get_ref(0)?.as_bytes()?.to_vec(), row.get(1)?))
+            let stored = StoredBody {
+                event_id: row.get(0)?,
+                stored: row.get_ref(1)?.as_bytes()?.to_vec(),
+                dictionary: row.get(2)?,
+                base: row.get(3)?,
+            };
+            Ok((stored, row.get(4)?, row.get(5)?))
         })
         .unwrap()
-        .map(|row| {
-            let (stored, dictionary) = row.unwrap();
-            String::from_utf8(bodies.decode(&conn, dictionary, stored).unwrap()).unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows.into_iter()
+        .map(|(stored, conversation_id, content_type)| EventBody {
+            conversation_id,
+            content_type,
+            body: reader.read(stored).unwrap(),
         })
+        .collect()
+}
+
+/// The bodies of every stored event as received, as text.
+pub fn event_bodies(db: &Path) -> std::collections::HashSet<String> {
+    events_as_received(db)
+        .into_iter()
+        .map(|event| String::from_utf8(event.body).unwrap())
         .collect()
 }
 

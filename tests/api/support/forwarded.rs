@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::db::open_read_only;
+use super::db::events_as_received;
 use super::receiver::{Received, Receiver};
 
 /// A push as the database holds it.
@@ -29,30 +29,13 @@ pub struct StoredPush {
 
 /// Every stored push, in arrival order.
 pub fn stored_pushes(db: &Path) -> Vec<StoredPush> {
-    let conn = open_read_only(db);
-    let bodies = udesk_calls::storage::bodies::Bodies::load(&conn).unwrap();
-    type Row = (i64, Vec<u8>, Option<String>, Option<i64>);
-    let rows: Vec<Row> = conn
-        .prepare(
-            "SELECT conversation_id, body, content_type, body_dictionary FROM events ORDER BY id",
-        )
-        .unwrap()
-        .query_map([], |row| {
-            let body = row.get_ref(1)?.as_bytes()?.to_vec();
-            Ok((row.get(0)?, body, row.get(2)?, row.get(3)?))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    rows.into_iter()
-        .map(|(conversation_id, stored, content_type, dictionary)| {
-            let body = bodies.decode(&conn, dictionary, stored).unwrap();
-            StoredPush {
-                conversation_id,
-                id: message_id(&body),
-                body,
-                content_type,
-            }
+    events_as_received(db)
+        .into_iter()
+        .map(|event| StoredPush {
+            conversation_id: event.conversation_id,
+            id: message_id(&event.body),
+            body: event.body,
+            content_type: event.content_type,
         })
         .collect()
 }
