@@ -200,7 +200,7 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
 /// table the way SQLite prescribes (a new table, the old one dropped), the
 /// only change that can leave a foreign key pointing nowhere.
 fn rebuilt_a_table(before: i64, after: i64) -> bool {
-    let mut migrations: Vec<&include_dir::Dir> = MIGRATIONS_DIR.dirs().collect();
+    let mut migrations: Vec<&Dir> = MIGRATIONS_DIR.dirs().collect();
     migrations.sort_by_key(|dir| dir.path());
     migrations
         .iter()
