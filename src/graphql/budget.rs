@@ -38,6 +38,9 @@ pub struct RequestBudget {
     /// Milliseconds after `started`.
     deadline_ms: AtomicU64,
     past_deadline: AtomicBool,
+    /// When the current message of a subscription began, in microseconds
+    /// after `started`.
+    message_started_us: AtomicU64,
 }
 
 impl RequestBudget {
@@ -56,6 +59,7 @@ impl RequestBudget {
             started: Instant::now(),
             deadline_ms: AtomicU64::new(millis(time)),
             past_deadline: AtomicBool::new(false),
+            message_started_us: AtomicU64::new(0),
         })
     }
 
@@ -73,12 +77,21 @@ impl RequestBudget {
     /// and its time are its own. A subscription resolves one message at a
     /// time, so the previous one is done.
     pub fn start_message(&self) {
+        self.message_started_us
+            .store(micros(self.started.elapsed()), Ordering::Relaxed);
         self.response_bytes.store(0, Ordering::Relaxed);
         self.bodies_loaded.store(0, Ordering::Relaxed);
         self.response_too_large.store(false, Ordering::Relaxed);
         let deadline = millis(self.started.elapsed()).saturating_add(millis(self.time));
         self.deadline_ms.store(deadline, Ordering::Relaxed);
         self.past_deadline.store(false, Ordering::Relaxed);
+    }
+
+    /// How long the current message has taken so far: a subscription's
+    /// work on one update, once it is resolved.
+    pub fn message_elapsed(&self) -> Duration {
+        let started = self.message_started_us.load(Ordering::Relaxed);
+        Duration::from_micros(micros(self.started.elapsed()).saturating_sub(started))
     }
 
     /// The budget attached to `request`, if any.
@@ -144,6 +157,10 @@ impl RequestBudget {
 
 fn millis(time: Duration) -> u64 {
     u64::try_from(time.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn micros(time: Duration) -> u64 {
+    u64::try_from(time.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// One request's report still to make; made with a cost of nothing when

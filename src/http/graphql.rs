@@ -34,7 +34,7 @@ use super::AppState;
 use super::connections::ConnectionHold;
 use super::forwarded::ClientAddress;
 use super::graphql_run::{Answer, Runner};
-use super::rate_limit::WorkDone;
+use super::rate_limit::{Meter, WorkDone};
 use super::tokens::token_allowed;
 use super::webhook::caused_by;
 use super::websocket::LiveUpdates;
@@ -117,6 +117,7 @@ async fn get_or_upgrade(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     hold: Option<Extension<ConnectionHold>>,
     client: Option<Extension<ClientAddress>>,
+    meter: Option<Extension<Meter>>,
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
@@ -126,6 +127,7 @@ async fn get_or_upgrade(
             &headers,
             hold.map(|Extension(hold)| hold),
             client.map(|Extension(ClientAddress(client))| client),
+            meter.map(|Extension(meter)| meter),
         ),
         Err(_) => over_get(State(state), headers, query).await,
     }

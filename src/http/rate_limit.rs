@@ -167,6 +167,39 @@ impl GraphqlRateLimit {
     }
 }
 
+/// Where a WebSocket session's subscriptions charge their work: each
+/// update sent costs its client what resolving it took, as an answer does,
+/// and a client in debt gets its next update only once it has points
+/// again (falling behind the updates, it is closed as a slow subscriber).
+#[derive(Clone)]
+pub struct Meter {
+    limit: Arc<GraphqlRateLimit>,
+    client: Client,
+}
+
+impl Meter {
+    /// The meter of the client that `token` (from `connection_init`)
+    /// names, when it is a configured one; else this one.
+    pub fn for_token(&self, token: Option<&str>) -> Meter {
+        match matching_token(&self.limit.tokens, token) {
+            Some(index) => Meter {
+                limit: self.limit.clone(),
+                client: Client::Token(index),
+            },
+            None => self.clone(),
+        }
+    }
+
+    pub fn charge(&self, work: Duration) {
+        self.limit.charge(&self.client, work);
+    }
+
+    /// How long until the client has points again; `None` while it has.
+    pub fn debt(&self) -> Option<Duration> {
+        self.limit.admit(&self.client).err()
+    }
+}
+
 /// Middleware: lets a GraphQL request through if its client has points
 /// left, and charges it what it took.
 pub async fn limit_graphql(
@@ -193,6 +226,11 @@ pub async fn limit_graphql(
             return too_many(wait.as_secs_f64().ceil().max(1.0) as u64, drained);
         }
     };
+    let mut request = request;
+    request.extensions_mut().insert(Meter {
+        limit: limit.clone(),
+        client: client.clone(),
+    });
     // Closed only when the app is dropped: a permit is always had in time.
     let Ok(_turn) = running.acquire_owned().await else {
         return next.run(request).await;

@@ -28,6 +28,7 @@ use serde_json::json;
 
 use super::connections::ConnectionHold;
 use super::graphql_run::Runner;
+use super::rate_limit::Meter;
 use super::tokens::{bearer_token, token_allowed};
 use crate::config::HttpLimits;
 use crate::graphql::error::{BAD_USER_INPUT, UNAUTHENTICATED};
@@ -89,6 +90,7 @@ impl LiveUpdates {
         headers: &HeaderMap,
         hold: Option<ConnectionHold>,
         client: Option<IpAddr>,
+        meter: Option<Meter>,
     ) -> Response {
         if !offers_protocol(headers) {
             return refusal(
@@ -141,6 +143,7 @@ impl LiveUpdates {
             metrics: self.metrics.clone(),
             stopping: hold.as_ref().map(|hold| hold.stopping.clone()),
             activity: hold.as_ref().map(|hold| hold.activity.clone()),
+            meter,
         };
         let runtime = self.runner.runtime.clone();
         upgrade

@@ -13,6 +13,7 @@ use udesk_calls::config::HttpLimits;
 
 use crate::support::TestApp;
 use crate::support::calls::synthetic_call;
+use crate::support::subscriber::{Received, Subscriber};
 
 const FIRST: &str = "first-token-0123456789";
 const SECOND: &str = "second-token-0123456789";
@@ -293,4 +294,50 @@ async fn bodies_refused_before_they_run_are_charged_too() {
         }
     }
     panic!("10,000 unreadable bodies and none refused");
+}
+
+#[tokio::test]
+async fn a_subscriptions_updates_are_charged_to_its_token_and_held_back_while_it_is_in_debt() {
+    // Twenty points (milliseconds of work) a second: one heavy update puts
+    // the token in debt for a while.
+    let app = TestApp::start_with(Settings {
+        api_tokens: vec![FIRST.into(), SECOND.into()],
+        http_limits: HttpLimits {
+            graphql_points_per_second: 20,
+            graphql_points_ceiling: 1,
+            ..HttpLimits::default()
+        },
+        ..Settings::open_local()
+    })
+    .await;
+    let mut live = Subscriber::connect(&app, Some(FIRST)).await;
+    let heavy: String = (0..30)
+        .map(|n| format!("e{n}: events {{ payload body }} "))
+        .collect();
+    live.subscribe_to("heavy", &heavy, serde_json::Value::Null)
+        .await;
+    live.sync().await;
+    let pushes = synthetic_call(7, 2);
+    assert_eq!(app.push(pushes[0].clone()).await.0, 200);
+    match live.receive().await {
+        Received::Message(update) => assert_eq!(update["type"], "next", "{update}"),
+        closed => panic!("no update: {closed:?}"),
+    }
+
+    let client = reqwest::Client::new();
+    assert_eq!(status_of(&app, &client, Some(FIRST)).await.status(), 429);
+    assert_eq!(status_of(&app, &client, Some(SECOND)).await.status(), 200);
+    // The next update waits until the token has points again.
+    assert_eq!(app.push(pushes[1].clone()).await.0, 200);
+    let started = std::time::Instant::now();
+    match live.receive().await {
+        Received::Message(update) => assert_eq!(update["type"], "next", "{update}"),
+        closed => panic!("no update: {closed:?}"),
+    }
+    // Unheld, it comes within milliseconds of its push.
+    assert!(
+        started.elapsed() > Duration::from_millis(100),
+        "sent after {:?}",
+        started.elapsed()
+    );
 }

@@ -3,6 +3,8 @@
 //! for a subscriber that fell behind, its last message and the close.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::{Response, ServerError, Value};
 use axum::extract::ws::Message;
@@ -12,6 +14,7 @@ use futures_util::{StreamExt, stream};
 use super::messages::{self, close};
 use super::metrics::LiveMetrics;
 use super::session::Closing;
+use crate::graphql::budget::RequestBudget;
 use crate::graphql::error::{
     RESPONSE_TOO_LARGE, SUBSCRIBER_TOO_SLOW, UPDATES_LOST, code_or_bad_input,
 };
@@ -24,6 +27,8 @@ type Tagged = Abortable<BoxStream<'static, (String, Option<Response>)>>;
 pub struct Operations {
     streams: SelectAll<Tagged>,
     handles: HashMap<String, AbortHandle>,
+    /// Each subscription's budget: what its current update has taken.
+    budgets: HashMap<String, Arc<RequestBudget>>,
     metrics: LiveMetrics,
     /// A `next` message larger than this carries an error instead.
     max_message_bytes: usize,
@@ -34,6 +39,7 @@ impl Operations {
         Operations {
             streams: SelectAll::new(),
             handles: HashMap::new(),
+            budgets: HashMap::new(),
             metrics,
             max_message_bytes,
         }
@@ -47,7 +53,13 @@ impl Operations {
         self.handles.len()
     }
 
-    pub fn start(&mut self, id: String, responses: BoxStream<'static, Response>) {
+    pub fn start(
+        &mut self,
+        id: String,
+        responses: BoxStream<'static, Response>,
+        budget: Arc<RequestBudget>,
+    ) {
+        self.budgets.insert(id.clone(), budget);
         let (handle, registration) = AbortHandle::new_pair();
         let ended = id.clone();
         let tagged = responses
@@ -64,12 +76,18 @@ impl Operations {
 
     /// Ends a subscription; true if it was running.
     pub fn stop(&mut self, id: &str) -> bool {
+        self.budgets.remove(id);
         let Some(handle) = self.handles.remove(id) else {
             return false;
         };
         handle.abort();
         self.metrics.subscriptions.dec();
         true
+    }
+
+    /// What subscription `id`'s update just resolved took.
+    pub fn work(&self, id: &str) -> Option<Duration> {
+        self.budgets.get(id).map(|budget| budget.message_elapsed())
     }
 
     pub async fn next(&mut self) -> Option<(String, Option<Response>)> {

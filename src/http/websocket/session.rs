@@ -31,6 +31,7 @@ use crate::graphql::ApiSchema;
 use crate::graphql::budget::RequestBudget;
 use crate::graphql::cost::check_length;
 use crate::graphql::error::{BAD_USER_INPUT, with_code};
+use crate::http::rate_limit::Meter;
 use crate::http::timeouts::{Activity, InFlight};
 use crate::http::tokens::token_allowed;
 
@@ -62,7 +63,14 @@ pub struct Session {
     /// is acknowledged it may be closed to make room, as a connection
     /// that sent nothing may; from then on it is busy.
     pub activity: Option<Arc<Activity>>,
+    /// What the subscriptions' work is charged to (the upgrade's client,
+    /// until `connection_init` names a token); `None` without a rate limit.
+    pub meter: Option<Meter>,
 }
+
+/// The longest a session holds back its updates at once while its client
+/// is in debt: it still answers pings and completions between.
+const MOST_HELD_BACK: Duration = Duration::from_secs(1);
 
 /// Why a session ends with a close frame: its code and reason.
 pub type Closing = (u16, String);
@@ -74,6 +82,8 @@ impl Session {
             acked: false,
             busy: None,
             operations: Operations::new(self.metrics.clone(), self.max_message_bytes),
+            meter: self.meter.clone(),
+            held_back: None,
         };
         let made_room = made_room(self.activity.clone());
         let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
@@ -94,7 +104,17 @@ impl Session {
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
                     Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
                 },
-                Some((id, response)) = state.operations.next() => {
+                () = held_back(state.held_back), if state.held_back.is_some() => {
+                    state.held_back = state.meter.as_ref().and_then(Meter::debt)
+                        .map(|wait| tokio::time::Instant::now() + wait.min(MOST_HELD_BACK));
+                    None
+                }
+                Some((id, response)) = state.operations.next(), if state.held_back.is_none() => {
+                    if let (Some(meter), Some(work)) = (&state.meter, state.operations.work(&id)) {
+                        meter.charge(work);
+                        state.held_back = meter.debt()
+                            .map(|wait| tokio::time::Instant::now() + wait.min(MOST_HELD_BACK));
+                    }
                     match state.operations.outcome(&id, response) {
                         Ok(reply) => reply,
                         Err((last, closing)) => {
@@ -155,6 +175,7 @@ impl Session {
                     let reason = "Forbidden: connection_init must carry {\"Authorization\": \"Bearer TOKEN\"}";
                     return Err((close::FORBIDDEN, reason.into()));
                 }
+                state.meter = state.meter.as_ref().map(|meter| meter.for_token(presented));
                 state.acked = true;
                 state.busy = self
                     .activity
@@ -186,8 +207,8 @@ impl Session {
                     messages::error(&id, &[refusal])
                 } else {
                     let budget = RequestBudget::new(1, self.max_message_bytes, self.message_time);
-                    let updates = self.schema.execute_stream(payload.data(budget));
-                    state.operations.start(id, updates);
+                    let updates = self.schema.execute_stream(payload.data(budget.clone()));
+                    state.operations.start(id, updates, budget);
                     return Ok(None);
                 }
             }
@@ -205,6 +226,15 @@ struct State {
     /// Held once acknowledged: the connection is never closed to make room.
     busy: Option<InFlight>,
     operations: Operations,
+    meter: Option<Meter>,
+    /// Until when updates are held back: the client spent its points.
+    held_back: Option<tokio::time::Instant>,
+}
+
+async fn held_back(until: Option<tokio::time::Instant>) {
+    if let Some(until) = until {
+        tokio::time::sleep_until(until).await;
+    }
 }
 
 /// Resolves once the connection is closed to make room; never without one.
