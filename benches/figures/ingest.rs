@@ -127,7 +127,7 @@ fn prepare(bodies: Vec<Vec<u8>>) -> Vec<udesk_calls::storage::Intake> {
                             let raw = RawPush {
                                 body,
                                 content_type: Some("application/json".into()),
-                                received_at: chrono::Utc::now().with_timezone(&offset),
+                                received_at: udesk_calls::domain::received_now(offset),
                             };
                             intake(raw, offset)
                         })

@@ -15,7 +15,7 @@ use crate::wire::time::format_time;
 use crate::wire::{BodyFormat, Decoded, decode_body};
 
 use super::StoreError;
-use super::bodies::chains::{Base, BodyReader, StoredBody};
+use super::bodies::chains::{Base, BodyReader, MAX_DEPTH, StoredAs, StoredBody};
 use super::bodies::{Bodies, Encoded};
 use super::sql::{BodyValue, read_required_time, read_time};
 
@@ -118,11 +118,43 @@ pub fn stored_base(
     let Some(stored) = base.stored_as() else {
         return Ok(None);
     };
-    let hash: Option<Vec<u8>> = tx
-        .prepare_cached("SELECT body_sha256 FROM events WHERE id = ?1 AND conversation_id = ?2")?
-        .query_row(params![stored.event_id, conversation_id], |row| row.get(0))
-        .optional()?;
-    Ok((hash.as_ref() == Some(&stored.stored_hash)).then_some(stored.event_id))
+    Ok(can_be_base(tx, conversation_id, &stored)?.then_some(stored.event_id))
+}
+
+/// Whether the row `stored` names is still that push of `conversation_id`
+/// and fewer than [`MAX_DEPTH`] deltas from a push kept on its own: its
+/// chain is followed, since what made it (the writer, the upkeep, a
+/// redelivery counted against it) may not know its depth.
+pub fn can_be_base(
+    tx: &Connection,
+    conversation_id: ConversationId,
+    stored: &StoredAs,
+) -> Result<bool, StoreError> {
+    let mut link = tx.prepare_cached(
+        "SELECT conversation_id, body_sha256, body_base FROM events WHERE id = ?1",
+    )?;
+    let mut row = |id: i64| -> Result<Option<(ConversationId, Vec<u8>, Option<i64>)>, StoreError> {
+        Ok(link
+            .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .optional()?)
+    };
+    let Some((call, hash, mut below)) = row(stored.event_id)? else {
+        return Ok(false);
+    };
+    if call != conversation_id || hash != stored.stored_hash {
+        return Ok(false);
+    }
+    for _ in 0..MAX_DEPTH {
+        let Some(id) = below else {
+            return Ok(true);
+        };
+        match row(id)? {
+            Some((call, _, next)) if call == conversation_id => below = next,
+            _ => return Ok(false),
+        }
+    }
+    // MAX_DEPTH deltas below it already: a delta of it would be one more.
+    Ok(false)
 }
 
 /// Stores a new event with its warnings and its body as `encoded` keeps

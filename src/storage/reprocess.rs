@@ -10,8 +10,9 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::bodies::Bodies;
 use super::bodies::chains::{BodyReader, StoredBody};
+use super::bodies::reversed_numbers;
 use super::connection::open_writer;
-use super::events::{EVENT_COLUMNS, StoredEvent, insert_warnings};
+use super::events::{EVENT_COLUMNS, StoredEvent, insert_numbers, insert_warnings};
 use super::progress::Progress;
 use super::projection::{clear_projections, reproject_call};
 use super::rollups::{self, RollupChanges};
@@ -49,10 +50,15 @@ pub fn reprocess(
         row.get::<_, i64>(0)
     })?;
     tx.execute("DELETE FROM parse_warnings", params![])?;
+    // Found again in every push as it is read: a push read as another
+    // call's now takes its numbers along.
+    tx.execute("DELETE FROM call_numbers", params![])?;
     let mut after = 0_i64;
     let mut reader = BodyReader::new(&bodies, &tx, BODIES_KEPT);
     // Events read again as another call's than their row said.
     let mut moved: Vec<(ConversationId, i64)> = Vec::new();
+    // The numbers kept in the chunk being read: a call's pushes repeat them.
+    let mut numbers_kept: std::collections::HashSet<(i64, String)> = Default::default();
     loop {
         let rows: Vec<StoredEvent> = tx
             .prepare_cached(&format!(
@@ -65,6 +71,7 @@ pub fn reprocess(
             .map(|row| row.restore(&mut reader))
             .collect::<Result<Vec<_>, _>>()?;
         let Some(last) = rows.last() else { break };
+        numbers_kept.clear();
         after = last.event_id;
         for row in &rows {
             let stored = row.to_stored_push(offset)?;
@@ -85,6 +92,11 @@ pub fn reprocess(
                 push.warnings.len() as i64,
             ])?;
             insert_warnings(&tx, row.event_id, push)?;
+            let numbers: Vec<String> = reversed_numbers(&row.body)
+                .into_iter()
+                .filter(|number| numbers_kept.insert((push.conversation_id.0, number.clone())))
+                .collect();
+            insert_numbers(&tx, push.conversation_id.0, &numbers)?;
             report.events += 1;
             report.warnings += push.warnings.len() as u64;
         }

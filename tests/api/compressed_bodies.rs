@@ -392,3 +392,73 @@ async fn a_conversion_killed_halfway_resumes_and_finishes_with_every_push_intact
         .unwrap();
     assert_eq!(integrity, "ok");
 }
+
+/// The longest chain of deltas in `db`.
+fn longest_chain(db: &rusqlite::Connection) -> i64 {
+    count(
+        db,
+        "WITH RECURSIVE chain(id, depth) AS (
+             SELECT id, 0 FROM events WHERE body_base IS NULL
+             UNION ALL
+             SELECT events.id, chain.depth + 1 FROM events JOIN chain ON events.body_base = chain.id
+         )
+         SELECT max(depth) FROM chain",
+    )
+}
+
+#[tokio::test]
+async fn chains_of_deltas_stay_short_through_redeliveries_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start_training_after(dir, Settings::open_local(), 100).await;
+    app.push_all(&bodies()[..400]).await;
+    wait_until_compressed(&app.db_path);
+    let mut sent = Vec::new();
+    let push = |minute: usize| {
+        let mut body: serde_json::Value = serde_json::from_str(&bodies()[0]).unwrap();
+        body["conversation_id"] = json!(77_777);
+        body["timestamp"] = json!(format!("2024-05-07 10:{minute:02}:00 +0800"));
+        body.to_string()
+    };
+    for minute in 0..12 {
+        sent.push(push(minute));
+        assert_eq!(app.push(sent[minute].clone()).await.0, 200);
+    }
+    // Udesk retries the newest and an older push, then sends more.
+    for again in [11, 3] {
+        assert_eq!(app.push(sent[again].clone()).await.0, 200);
+    }
+    for minute in 12..30 {
+        sent.push(push(minute));
+        assert_eq!(app.push(sent[minute].clone()).await.0, 200);
+    }
+    let db = app.db();
+    assert!(longest_chain(&db) <= 8, "a chain of {}", longest_chain(&db));
+    assert!(
+        count(
+            &db,
+            "SELECT count(*) FROM events WHERE conversation_id = 77777 AND body_base IS NOT NULL"
+        ) > 20
+    );
+    let dir = app.stop_keeping_files().await;
+    // After a restart nothing is remembered: the newest row's own chain counts.
+    let app = TestApp::start_in(dir, Settings::open_local()).await;
+    assert_eq!(app.push(sent[29].clone()).await.0, 200);
+    for minute in 30..40 {
+        sent.push(push(minute));
+        assert_eq!(app.push(sent[minute].clone()).await.0, 200);
+    }
+    let db = app.db();
+    assert!(longest_chain(&db) <= 8, "a chain of {}", longest_chain(&db));
+    let served: Vec<String> = app
+        .data(
+            "{ call(conversationId: \"77777\") { events { body } } }",
+            json!({}),
+        )
+        .await["call"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["body"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(served, sent);
+}

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::support::binary::Server;
 use crate::support::calls::synthetic_call;
-use crate::support::db::open_read_only;
+use crate::support::db::{event_bodies, open_read_only};
 
 const SENDERS: usize = 24;
 const ACKS_BEFORE_KILL: usize = 400;
@@ -60,13 +60,7 @@ async fn every_push_answered_200_survives_kill_9_during_a_burst() {
         // Restart: the server must come up on the same file, then everything acked is there.
         let restarted = Server::start(&db, &[]);
         let connection = open_read_only(&db);
-        let stored: HashSet<String> = connection
-            .prepare("SELECT body FROM events")
-            .unwrap()
-            .query_map([], |row| row.get::<_, String>(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let stored: HashSet<String> = event_bodies(&db);
         let acked = acked.lock().unwrap();
         let missing = acked.iter().filter(|body| !stored.contains(*body)).count();
         assert_eq!(

@@ -198,7 +198,11 @@ pub struct BodyReader<'a> {
     bodies: &'a Bodies,
     conn: &'a Connection,
     decoded: LruCache<i64, Arc<Vec<u8>>>,
+    decoded_bytes: usize,
 }
+
+/// The most bytes a [`BodyReader`] keeps decoded.
+const KEPT_BYTES: usize = 16 << 20;
 
 impl<'a> BodyReader<'a> {
     /// Keeps up to `keep` decoded bodies (of at most [`LARGEST_BASE`] bytes).
@@ -207,6 +211,7 @@ impl<'a> BodyReader<'a> {
             bodies,
             conn,
             decoded: LruCache::new(NonZeroUsize::new(keep.max(1)).expect("not zero")),
+            decoded_bytes: 0,
         }
     }
 
@@ -238,15 +243,26 @@ impl<'a> BodyReader<'a> {
                 }
                 (Some(_), None) => unreachable!("a chain is read down to a decoded body"),
             };
+            let kept = Arc::new(body.clone());
             if body.len() <= LARGEST_BASE {
-                let kept = Arc::new(body.clone());
-                self.decoded.put(row.event_id, kept.clone());
-                below = Some(kept);
-            } else {
-                below = Some(Arc::new(body.clone()));
+                self.keep(row.event_id, kept.clone());
             }
+            below = Some(kept);
         }
         Ok(body)
+    }
+
+    fn keep(&mut self, event_id: i64, body: Arc<Vec<u8>>) {
+        self.decoded_bytes += body.len();
+        if let Some((_, old)) = self.decoded.push(event_id, body) {
+            self.decoded_bytes -= old.len();
+        }
+        while self.decoded_bytes > KEPT_BYTES {
+            let Some((_, old)) = self.decoded.pop_lru() else {
+                break;
+            };
+            self.decoded_bytes -= old.len();
+        }
     }
 
     fn stored(&self, event_id: i64) -> Result<StoredBody, StoreError> {

@@ -20,12 +20,16 @@ use rusqlite::{Connection, OpenFlags, params};
 
 use super::chains::{Base, LARGEST_BASE, StoredAs};
 use super::{Bodies, Encoded, MOST_SAMPLES, reversed_numbers, set_state, state, train};
+use crate::domain::ConversationId;
+use crate::storage::events::can_be_base;
 use crate::storage::{StoreError, Writer, connection};
 
 /// Rows read and rewritten per transaction.
 const BATCH: usize = 500;
 /// How long the upkeep rests when there is nothing to do.
 const IDLE: Duration = Duration::from_secs(5);
+/// How long it rests while a new database fills up to its first dictionary.
+const SOON: Duration = Duration::from_millis(200);
 /// `store_state` key: the highest event id whose body was looked at.
 pub const COMPRESSED_THROUGH: &str = "bodies_compressed_through";
 /// Free pages are given back once they are this share of the file or more.
@@ -77,6 +81,8 @@ type StoredRow = (i64, i64, Option<Vec<u8>>, Vec<u8>);
 enum Step {
     Worked,
     Idle,
+    /// Not yet: too few pushes to train the first dictionary on.
+    Soon,
 }
 
 fn run(
@@ -105,6 +111,7 @@ fn run(
         let rest = match step(&conn, bodies, writer, train_after, &mut report) {
             Ok(Step::Worked) => Duration::ZERO,
             Ok(Step::Idle) => IDLE,
+            Ok(Step::Soon) => SOON,
             Err(StoreError::ShuttingDown) => return,
             Err(error) => {
                 tracing::warn!(%error, "the upkeep of bodies failed; it tries again");
@@ -118,14 +125,17 @@ fn run(
     }
 }
 
-/// Calls whose newest converted push is kept as the next one's base.
+/// Calls whose newest converted push is kept as the next one's base, and
+/// their bytes at most.
 const NEWEST_KEPT: usize = 4096;
+const NEWEST_BYTES: usize = 8 << 20;
 
 /// Progress of a conversion, logged every few seconds.
 #[derive(Default)]
 struct Report {
     /// The newest push converted of recent calls.
     newest: HashMap<i64, Arc<Base>>,
+    newest_bytes: usize,
     compressed: u64,
     bytes_before: u64,
     bytes_after: u64,
@@ -182,10 +192,12 @@ fn step(
             event_id: id,
             stored_hash: sha256.clone(),
         });
-        if report.newest.len() >= NEWEST_KEPT {
+        if report.newest.len() >= NEWEST_KEPT || report.newest_bytes > NEWEST_BYTES {
             report.newest.clear();
+            report.newest_bytes = 0;
         }
         if body.len() <= LARGEST_BASE {
+            report.newest_bytes += body.len();
             report.newest.insert(conversation_id, base);
         }
         report.compressed += 1;
@@ -202,8 +214,29 @@ fn step(
     writer.upkeep_blocking(move |conn| {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for (id, conversation_id, sha256, encoded, numbers) in &rewrites {
+            let call = ConversationId(*conversation_id);
+            // Still the call's? A purge may have erased it since it was read.
+            let stored: i64 = tx
+                .prepare_cached(
+                    "SELECT count(*) FROM events WHERE id = ?1 AND conversation_id = ?2",
+                )?
+                .query_row(params![id, conversation_id], |row| row.get(0))?;
+            if stored == 0 {
+                continue;
+            }
+            let base = match encoded.as_ref().and_then(|encoded| encoded.base.as_ref()) {
+                Some(base) => match base.stored_as() {
+                    Some(at) if can_be_base(&tx, call, &at)? => Some(at),
+                    // Its base moved or went: the row stays as received
+                    // (readable, and searched byte for byte by a purge).
+                    _ => {
+                        crate::storage::events::insert_numbers(&tx, *conversation_id, numbers)?;
+                        continue;
+                    }
+                },
+                None => None,
+            };
             if let Some(encoded) = encoded {
-                let base = encoded.base.as_ref().and_then(|base| base.stored_as());
                 tx.prepare_cached(
                     "UPDATE events SET body = ?1, body_dictionary = ?2, body_base = ?5
                      WHERE id = ?3 AND body_dictionary IS NULL AND body_sha256 = ?4",
@@ -257,6 +290,18 @@ fn train_first(
     writer: &Writer,
     train_after: usize,
 ) -> Result<Step, StoreError> {
+    // Counted in the partial index first: cheap to ask five times a second.
+    let stored: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM events INDEXED BY events_stored_as_received
+             WHERE body_dictionary IS NULL",
+        )?
+        .query_row([], |row| row.get(0))?;
+    if (stored as usize) < train_after {
+        // Every push stored meanwhile is one to compress again later, and
+        // its page stays part empty once it is: look again soon.
+        return Ok(Step::Soon);
+    }
     let samples: Vec<Vec<u8>> = conn
         .prepare_cached(
             "SELECT body FROM events WHERE body_dictionary IS NULL ORDER BY id DESC LIMIT ?1",
@@ -266,7 +311,7 @@ fn train_first(
         })?
         .collect::<Result<_, _>>()?;
     if samples.len() < train_after {
-        return Ok(Step::Idle);
+        return Ok(Step::Soon);
     }
     let started = Instant::now();
     let dictionary = match train(&samples) {

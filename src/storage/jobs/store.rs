@@ -52,11 +52,13 @@ impl Store {
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         let bodies = self.bodies.clone();
         self.read(move |conn| {
-            claim_due(conn, kind, &target, Utc::now(), limit, &exclude)?
+            // One snapshot: a delta and its base are read as they were together.
+            let snapshot = conn.unchecked_transaction()?;
+            claim_due(&snapshot, kind, &target, Utc::now(), limit, &exclude)?
                 .into_iter()
                 .map(|job| {
                     let push = match job.event_id {
-                        Some(event_id) => stored_body(conn, &bodies, event_id)?,
+                        Some(event_id) => stored_body(&snapshot, &bodies, event_id)?,
                         None => None,
                     };
                     Ok(ClaimedJob { job, push })
