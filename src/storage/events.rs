@@ -133,7 +133,9 @@ pub fn can_be_base(
     let mut link = tx.prepare_cached(
         "SELECT conversation_id, body_sha256, body_base FROM events WHERE id = ?1",
     )?;
-    let mut row = |id: i64| -> Result<Option<(ConversationId, Vec<u8>, Option<i64>)>, StoreError> {
+    // A row's call, `body_sha256` and base.
+    type Link = (ConversationId, Vec<u8>, Option<i64>);
+    let mut row = |id: i64| -> Result<Option<Link>, StoreError> {
         Ok(link
             .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
             .optional()?)
