@@ -2,9 +2,9 @@
 //! `callStats` is charged by (`graphql::stats_cost`).
 //!
 //! A group holds at least one call, so there are never more groups than
-//! calls in the range; and never more than the days with calls times 24
-//! hours times the agents (or agent groups) seen in it, for the dimensions
-//! that have such a bound. The rollups answer both in a few reads of small
+//! calls in the range; and never more than the product of the values each
+//! dimension takes in it: days with calls, 24 hours, the agents (or agent
+//! groups), workflows, call results, categories and defeat causes seen. The rollups answer both in a few reads of small
 //! tables; when they are counted in another offset (being rebuilt), the
 //! calls themselves are counted, a slower but still indexed read. A query
 //! the rollups cannot answer reads every call of its range.
@@ -29,6 +29,12 @@ pub struct StatsBounds {
     /// Distinct agents, not counting calls without one.
     pub agents: u64,
     pub agent_groups: u64,
+    /// Distinct values of the outcomes Udesk pushes, not counting calls
+    /// without one: a handful each in practice, whatever the calls.
+    pub workflows: u64,
+    pub call_results: u64,
+    pub categories: u64,
+    pub defeat_causes: u64,
 }
 
 impl StatsBounds {
@@ -50,9 +56,11 @@ impl StatsBounds {
                 // Calls without an agent form one more group.
                 CallDimension::Agent => self.agents + 1,
                 CallDimension::AgentGroup => self.agent_groups + 1,
-                // Outcomes and categories are what Udesk pushes: only the
-                // calls bound them.
-                _ => self.calls,
+                // Calls without a value form one more group.
+                CallDimension::Workflow => self.workflows + 1,
+                CallDimension::CallResult => self.call_results + 1,
+                CallDimension::Category => self.categories + 1,
+                CallDimension::DefeatCause => self.defeat_causes + 1,
             };
             product = product.saturating_mul(values.max(1));
         }
@@ -120,7 +128,23 @@ fn from_rollups(
              WHERE day BETWEEN ?1 AND ?2",
         )?
         .query_row(params![first, last], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok(bounds(calls, days, agents, agent_groups))
+    let outcomes = conn
+        .prepare_cached(&format!(
+            "SELECT {DISTINCT_OUTCOMES} FROM rollup_outcome_day WHERE day BETWEEN ?1 AND ?2"
+        ))?
+        .query_row(params![first, last], outcome_counts)?;
+    Ok(bounds(calls, days, agents, agent_groups, outcomes))
+}
+
+/// The distinct outcomes of a range, in [`Outcomes`]' order.
+const DISTINCT_OUTCOMES: &str = "count(DISTINCT workflow), count(DISTINCT call_result), \
+     count(DISTINCT category), count(DISTINCT defeat_cause)";
+
+/// Distinct workflows, call results, categories and defeat causes.
+type Outcomes = [i64; 4];
+
+fn outcome_counts(row: &rusqlite::Row) -> rusqlite::Result<Outcomes> {
+    Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?])
 }
 
 fn from_calls(
@@ -151,10 +175,21 @@ fn from_calls(
         .query_row(params![from_ms, before_ms], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?;
-    Ok(bounds(calls, days, agents, agent_groups))
+    let outcomes = conn
+        .prepare_cached(&format!(
+            "SELECT {DISTINCT_OUTCOMES} FROM calls WHERE started_at_ms >= ?1 AND started_at_ms < ?2"
+        ))?
+        .query_row(params![from_ms, before_ms], outcome_counts)?;
+    Ok(bounds(calls, days, agents, agent_groups, outcomes))
 }
 
-fn bounds(calls: i64, days: i64, agents: i64, agent_groups: i64) -> StatsBounds {
+fn bounds(
+    calls: i64,
+    days: i64,
+    agents: i64,
+    agent_groups: i64,
+    [workflows, call_results, categories, defeat_causes]: Outcomes,
+) -> StatsBounds {
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     StatsBounds {
         calls: count(calls),
@@ -162,6 +197,10 @@ fn bounds(calls: i64, days: i64, agents: i64, agent_groups: i64) -> StatsBounds 
         days: count(days),
         agents: count(agents),
         agent_groups: count(agent_groups),
+        workflows: count(workflows),
+        call_results: count(call_results),
+        categories: count(categories),
+        defeat_causes: count(defeat_causes),
     }
 }
 
@@ -176,6 +215,10 @@ mod tests {
             days,
             agents,
             agent_groups: 3,
+            workflows: 2,
+            call_results: 9,
+            categories: 4,
+            defeat_causes: 0,
         }
     }
 
@@ -188,7 +231,9 @@ mod tests {
         assert_eq!(month.groups(&[Day, Hour]), 720);
         assert_eq!(month.groups(&[Day, Hour, Agent]), 30_000);
         assert_eq!(month.groups(&[Hour, Agent, Hour]), 1_200);
-        assert_eq!(month.groups(&[Workflow]), 30_000);
+        assert_eq!(month.groups(&[Workflow]), 3);
+        assert_eq!(month.groups(&[Day, CallResult]), 300);
+        assert_eq!(month.groups(&[Day, Hour, Agent, CallResult]), 30_000);
         assert_eq!(bounds(0, 0, 0).groups(&[Day, Agent]), 1);
     }
 }
