@@ -9,7 +9,7 @@
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::bodies::Bodies;
-use super::bodies::chains::{BodyReader, StoredBody};
+use super::bodies::chains::BodyReader;
 use super::bodies::reversed_numbers;
 use super::connection::open_writer;
 use super::events::{EVENT_COLUMNS, StoredEvent, insert_numbers, insert_warnings};
@@ -163,23 +163,7 @@ fn keep_apart(
     let mut reader = BodyReader::new(bodies, tx, 1);
     let mut decoded = Vec::new();
     for id in std::iter::once(event_id).chain(dependents) {
-        let kept = tx.query_row(
-            "SELECT body_dictionary, body_base, body FROM events WHERE id = ?1",
-            [id],
-            |row| {
-                Ok(StoredBody {
-                    event_id: id,
-                    dictionary: row.get(0)?,
-                    base: row.get(1)?,
-                    stored: row
-                        .get_ref(2)?
-                        .as_bytes_or_null()?
-                        .unwrap_or_default()
-                        .to_vec(),
-                })
-            },
-        )?;
-        decoded.push((id, reader.read(kept)?));
+        decoded.push((id, reader.read_event(id)?));
     }
     for (id, body) in decoded {
         let encoded = bodies.encode(&body);

@@ -252,6 +252,12 @@ impl<'a> BodyReader<'a> {
         Ok(body)
     }
 
+    /// The body of event `event_id` as received.
+    pub fn read_event(&mut self, event_id: i64) -> Result<Vec<u8>, StoreError> {
+        let row = self.stored(event_id)?;
+        self.read(row)
+    }
+
     fn keep(&mut self, event_id: i64, body: Arc<Vec<u8>>) {
         self.decoded_bytes += body.len();
         if let Some((_, old)) = self.decoded.push(event_id, body) {
