@@ -75,6 +75,27 @@ impl Drop for Compactor {
     }
 }
 
+/// What the upkeep rewrites of a row stored as received.
+struct Rewrite {
+    id: i64,
+    conversation_id: i64,
+    sha256: Vec<u8>,
+    /// Compressed (perhaps as a delta), or `None` when that saves nothing.
+    encoded: Option<Encoded>,
+    /// Compressed on its own, for a delta that cannot be kept.
+    on_its_own: Option<Encoded>,
+    numbers: Vec<String>,
+}
+
+/// Whether a push of `call` is a delta of event `id`.
+fn has_deltas(tx: &Connection, call: ConversationId, id: i64) -> Result<bool, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE conversation_id = ?1 AND body_base = ?2)",
+        )?
+        .query_row(params![call, id], |row| row.get(0))?)
+}
+
 /// An event's id, call, body when stored as received, and body's hash.
 type StoredRow = (i64, i64, Option<Vec<u8>>, Vec<u8>);
 
@@ -203,18 +224,25 @@ fn step(
         report.compressed += 1;
         report.bytes_before += body.len() as u64;
         report.bytes_after += encoded.as_ref().map_or(body.len(), |e| e.bytes.len()) as u64;
-        rewrites.push((
+        // What it becomes should the delta not do once the writer runs it.
+        let on_its_own = match &encoded {
+            Some(encoded) if encoded.base.is_some() => bodies.encode(&body),
+            _ => None,
+        };
+        rewrites.push(Rewrite {
             id,
             conversation_id,
             sha256,
             encoded,
-            reversed_numbers(&body),
-        ));
+            on_its_own,
+            numbers: reversed_numbers(&body),
+        });
     }
     writer.upkeep_blocking(move |conn| {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for (id, conversation_id, sha256, encoded, numbers) in &rewrites {
-            let call = ConversationId(*conversation_id);
+        for rewrite in &rewrites {
+            let (id, conversation_id) = (rewrite.id, rewrite.conversation_id);
+            let call = ConversationId(conversation_id);
             // Still the call's? A purge may have erased it since it was read.
             let stored: i64 = tx
                 .prepare_cached(
@@ -224,19 +252,23 @@ fn step(
             if stored == 0 {
                 continue;
             }
-            let base = match encoded.as_ref().and_then(|encoded| encoded.base.as_ref()) {
+            // A delta only of a base still there, and only for a row no push
+            // is a delta of yet (the writer may have made one of it while it
+            // was stored as received): a chain never grows in its middle.
+            let base = match rewrite.encoded.as_ref().and_then(|e| e.base.as_ref()) {
                 Some(base) => match base.stored_as() {
-                    Some(at) if can_be_base(&tx, call, &at)? => Some(at),
-                    // Its base moved or went: the row stays as received
-                    // (readable, and searched byte for byte by a purge).
-                    _ => {
-                        crate::storage::events::insert_numbers(&tx, *conversation_id, numbers)?;
-                        continue;
+                    Some(at) if can_be_base(&tx, call, &at)? && !has_deltas(&tx, call, id)? => {
+                        Some(at.event_id)
                     }
+                    _ => None,
                 },
                 None => None,
             };
-            if let Some(encoded) = encoded {
+            let kept = match (&rewrite.encoded, base) {
+                (Some(encoded), None) if encoded.base.is_some() => rewrite.on_its_own.as_ref(),
+                (encoded, _) => encoded.as_ref(),
+            };
+            if let Some(encoded) = kept {
                 tx.prepare_cached(
                     "UPDATE events SET body = ?1, body_dictionary = ?2, body_base = ?5
                      WHERE id = ?3 AND body_dictionary IS NULL AND body_sha256 = ?4",
@@ -245,11 +277,11 @@ fn step(
                     encoded.bytes,
                     encoded.dictionary,
                     id,
-                    sha256,
-                    base.map(|base| base.event_id),
+                    rewrite.sha256,
+                    base,
                 ])?;
             }
-            crate::storage::events::insert_numbers(&tx, *conversation_id, numbers)?;
+            crate::storage::events::insert_numbers(&tx, conversation_id, &rewrite.numbers)?;
         }
         set_state(&tx, COMPRESSED_THROUGH, last)?;
         tx.commit()?;
