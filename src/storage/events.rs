@@ -57,20 +57,7 @@ pub fn count_redelivery(
             params![push.push.conversation_id, short, &push.sha256[..]],
             |row| {
                 let event_id = row.get(0)?;
-                Ok((
-                    event_id,
-                    row.get(1)?,
-                    StoredBody {
-                        event_id,
-                        dictionary: row.get(2)?,
-                        base: row.get(3)?,
-                        stored: row
-                            .get_ref(4)?
-                            .as_bytes_or_null()?
-                            .unwrap_or_default()
-                            .to_vec(),
-                    },
-                ))
+                Ok((event_id, row.get(1)?, StoredBody::read(event_id, row, 2)?))
             },
         )?
         .collect::<Result<_, _>>()?;

@@ -190,6 +190,25 @@ pub struct StoredBody {
     pub stored: Vec<u8>,
 }
 
+impl StoredBody {
+    /// Reads [`BODY_COLUMNS`], selected from column `at` of `row` on.
+    pub fn read(event_id: i64, row: &rusqlite::Row, at: usize) -> rusqlite::Result<StoredBody> {
+        Ok(StoredBody {
+            event_id,
+            dictionary: row.get(at)?,
+            base: row.get(at + 1)?,
+            stored: row
+                .get_ref(at + 2)?
+                .as_bytes_or_null()?
+                .unwrap_or_default()
+                .to_vec(),
+        })
+    }
+}
+
+/// The columns [`StoredBody::read`] reads, in its order.
+pub const BODY_COLUMNS: &str = "body_dictionary, body_base, body";
+
 /// Reads bodies back as received, following deltas to their bases and
 /// keeping the last few decoded, so a call's pushes read in order cost one
 /// decompression each. One per read (a request, a reprocess): what it
@@ -273,19 +292,8 @@ impl<'a> BodyReader<'a> {
 
     fn stored(&self, event_id: i64) -> Result<StoredBody, StoreError> {
         self.conn
-            .prepare_cached("SELECT body_dictionary, body_base, body FROM events WHERE id = ?1")?
-            .query_row([event_id], |row| {
-                Ok(StoredBody {
-                    event_id,
-                    dictionary: row.get(0)?,
-                    base: row.get(1)?,
-                    stored: row
-                        .get_ref(2)?
-                        .as_bytes_or_null()?
-                        .unwrap_or_default()
-                        .to_vec(),
-                })
-            })
+            .prepare_cached(&format!("SELECT {BODY_COLUMNS} FROM events WHERE id = ?1"))?
+            .query_row([event_id], |row| StoredBody::read(event_id, row, 0))
             .optional()?
             .ok_or_else(|| damaged(event_id, "the push it is a delta of is missing"))
     }

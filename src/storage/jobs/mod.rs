@@ -292,20 +292,11 @@ pub fn stored_body(
 ) -> Result<Option<StoredBody>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT body, content_type, body_dictionary, body_base FROM events WHERE id = ?1",
+            "SELECT content_type, body_dictionary, body_base, body FROM events WHERE id = ?1",
         )?
         .query_row([event_id], |row| {
-            let kept = chains::StoredBody {
-                event_id,
-                dictionary: row.get(2)?,
-                base: row.get(3)?,
-                stored: row
-                    .get_ref(0)?
-                    .as_bytes_or_null()?
-                    .unwrap_or_default()
-                    .to_vec(),
-            };
-            Ok((kept, row.get::<_, Option<String>>(1)?))
+            let kept = chains::StoredBody::read(event_id, row, 1)?;
+            Ok((kept, row.get::<_, Option<String>>(0)?))
         })
         .optional()?;
     let Some((kept, content_type)) = row else {
