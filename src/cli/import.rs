@@ -1,26 +1,31 @@
-//! `udesk-calls import FILE|-`: newline-delimited pushes, one per line,
-//! through the webhook's pipeline.
+//! `udesk-calls import FILE|-`: a file of pushes through the webhook's
+//! pipeline: JSON objects one a line, pretty-printed one after another, or
+//! in an array (`split`).
 //!
-//! Lines are queued in file order without waiting for each commit, so the
-//! writer batches them, and arrival order (which breaks timestamp ties) is the
-//! order of the file. A rejected line is kept in `rejected_pushes` like a
-//! rejected webhook body, reported with its line number, and makes the
-//! command exit with status 1. On a terminal, a bar shows how much of the
-//! file is read, its rate and the time left (a counter of lines for
+//! Pushes are queued in file order without waiting for each commit, so the
+//! writer batches them, and arrival order (which breaks timestamp ties) is
+//! the order of the file. A rejected push is kept in `rejected_pushes` like
+//! a rejected webhook body, reported with the line it starts on, and makes
+//! the command exit with status 1. On a terminal, a bar shows how much of
+//! the file is read, its rate and the time left (a counter of pushes for
 //! standard input).
 //!
-//! A line longer than a push may be (`DEFAULT_MAX_BODY_BYTES`, the
+//! A push longer than a push may be (`DEFAULT_MAX_BODY_BYTES`, the
 //! webhook's default) is refused as the webhook refuses it (413, not kept),
 //! and read past without being held in memory.
 //!
-//! Lines are parsed (and compressed) a chunk at a time on blocking threads,
+//! Pushes are parsed (and compressed) a chunk at a time on blocking threads,
 //! a few chunks ahead, so the writer thread is the only thing it waits for.
+
+mod split;
 
 use std::collections::VecDeque;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
+
+use self::split::{Piece, Splitter};
 
 use crate::config::DEFAULT_MAX_BODY_BYTES;
 use tokio::task::JoinHandle;
@@ -67,12 +72,12 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot open the database {}", args.database.db.display()))?;
     let result = match file {
         None => {
-            let progress = Progress::Lines(Bar::counting("lines read"));
+            let progress = Progress::Pushes(Bar::counting("pushes read"));
             import(&store, BufReader::new(tokio::io::stdin()), offset, progress).await
         }
-        // A pipe (`<(zcat …)`) has no size: its lines are counted instead.
+        // A pipe (`<(zcat …)`) has no size: its pushes are counted instead.
         Some((file, 0)) => {
-            let progress = Progress::Lines(Bar::counting("lines read"));
+            let progress = Progress::Pushes(Bar::counting("pushes read"));
             import(&store, BufReader::new(file), offset, progress).await
         }
         Some((file, size)) => {
@@ -97,34 +102,39 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Lines parsed together, on a blocking thread.
+/// Pushes parsed together, on a blocking thread.
 const CHUNK: usize = 256;
 /// Chunks being parsed at once: enough to keep both cores busy beside the
 /// writer, few enough to bound memory.
 const CHUNKS_AHEAD: usize = 4;
 
-/// A line's number, when it was read, and its bytes.
+/// The number of the line a push starts on, when it was read, and its bytes.
 type Line = (u64, chrono::DateTime<chrono::FixedOffset>, Vec<u8>);
 type Parsed = Vec<(u64, Queued)>;
 
-/// What the bar counts: the bytes of a file (its size known), or the lines
-/// of standard input.
+/// What the bar counts: the bytes of a file (its size known), or the
+/// pushes of standard input.
 enum Progress {
     Bytes(Bar),
-    Lines(Bar),
+    Pushes(Bar),
 }
 
 impl Progress {
-    fn add(&self, line_length: usize) {
-        match self {
-            Progress::Bytes(bar) => bar.add(line_length as u64),
-            Progress::Lines(bar) => bar.add(1),
+    fn read(&self, bytes: usize) {
+        if let Progress::Bytes(bar) = self {
+            bar.add(bytes as u64);
+        }
+    }
+
+    fn found_push(&self) {
+        if let Progress::Pushes(bar) = self {
+            bar.add(1);
         }
     }
 
     fn bar(&self) -> &Bar {
         match self {
-            Progress::Bytes(bar) | Progress::Lines(bar) => bar,
+            Progress::Bytes(bar) | Progress::Pushes(bar) => bar,
         }
     }
 }
@@ -139,24 +149,25 @@ async fn import(
     let mut parsing: VecDeque<JoinHandle<Parsed>> = VecDeque::new();
     let mut pending: VecDeque<(u64, PendingWrite)> = VecDeque::new();
     let mut chunk = Vec::with_capacity(CHUNK);
-    let mut number = 0_u64;
+    let mut splitter = Splitter::new(DEFAULT_MAX_BODY_BYTES);
     loop {
-        let mut line = Vec::new();
-        let read = read_line(&mut input, &mut line).await?;
-        let done = read.is_none();
-        if let Some(length) = read {
-            number += 1;
-            progress.add(length);
-            if length > DEFAULT_MAX_BODY_BYTES + 2 {
+        let piece = next_piece(&mut input, &mut splitter, &progress).await?;
+        let done = piece.is_none();
+        match piece {
+            None => {}
+            Some(Piece::TooLong { line, length }) => {
                 // As the webhook answers 413: refused, and not kept.
+                progress.found_push();
                 tally.rejected += 1;
                 progress.bar().println(&format!(
-                    "line {number}: rejected (413): {length} bytes, over the {DEFAULT_MAX_BODY_BYTES} a push may have; not stored"
+                    "line {line}: rejected (413): {length} bytes, over the {DEFAULT_MAX_BODY_BYTES} a push may have; not stored"
                 ));
-            } else if !line.trim_ascii().is_empty() {
+            }
+            Some(Piece::Value { line, bytes }) => {
+                progress.found_push();
                 // Stamped as read, so arrival times follow the file.
                 let received_at = crate::domain::received_now(offset);
-                chunk.push((number, received_at, line));
+                chunk.push((line, received_at, bytes));
             }
         }
         if chunk.len() == CHUNK || (done && !chunk.is_empty()) {
@@ -192,37 +203,27 @@ async fn import(
     Ok(tally)
 }
 
-/// Reads one line into `line` (its newline included) and answers its
-/// length, or `None` at the end. A line longer than a push may be is read
-/// to its end but not kept, so memory stays bounded whatever the input.
-async fn read_line(
+/// Reads up to the end of the next push: `None` at the end of the input.
+async fn next_piece(
     input: &mut (impl AsyncBufRead + Unpin),
-    line: &mut Vec<u8>,
-) -> std::io::Result<Option<usize>> {
-    let mut length = 0;
+    splitter: &mut Splitter,
+    progress: &Progress,
+) -> std::io::Result<Option<Piece>> {
     loop {
         let available = input.fill_buf().await?;
         if available.is_empty() {
-            return Ok((length > 0).then_some(length));
+            return Ok(splitter.finish());
         }
-        let (taken, ends) = match memchr::memchr(b'\n', available) {
-            Some(at) => (at + 1, true),
-            None => (available.len(), false),
-        };
-        if length + taken <= DEFAULT_MAX_BODY_BYTES + 2 {
-            line.extend_from_slice(&available[..taken]);
-        } else {
-            line.clear();
-        }
-        length += taken;
+        let (taken, piece) = splitter.feed(available);
         input.consume(taken);
-        if ends {
-            return Ok(Some(length));
+        progress.read(taken);
+        if piece.is_some() {
+            return Ok(piece);
         }
     }
 }
 
-/// Parses and compresses lines as the webhook would their bodies.
+/// Parses and compresses pushes as the webhook would their bodies.
 fn parse(writer: &Writer, lines: Vec<Line>, offset: chrono::FixedOffset) -> Parsed {
     lines
         .into_iter()

@@ -80,8 +80,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the service: the webhook for Udesk and the GraphQL API.
     Serve(ServeArgs),
-    /// Ingest pushes from newline-delimited JSON (one push per line) through
-    /// the same pipeline as the webhook.
+    /// Ingest a file of pushes (JSON objects one a line, pretty-printed, or
+    /// in an array) through the same pipeline as the webhook.
     Import(ImportArgs),
     /// Rebuild every call from its stored pushes, after an upgrade or a
     /// parsing fix. Stop the service first, or it waits for the database.
@@ -367,8 +367,9 @@ pub struct ImportArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
-    /// The file of pushes, one JSON object per line (newline-delimited
-    /// JSON); `-` reads standard input.
+    /// The file of pushes: JSON objects one a line (newline-delimited JSON),
+    /// pretty-printed one after another, or in a JSON array; `-` reads
+    /// standard input.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 }

@@ -99,6 +99,11 @@ struct PushLabels {
     outcome: PushOutcome,
 }
 
+/// The statuses a GraphQL request is answered with, exposed at zero from
+/// the first scrape so a dashboard or an alert on them has data after every
+/// restart (another status, should one occur, appears when it first does).
+const GRAPHQL_STATUSES: [u16; 9] = [200, 400, 401, 405, 406, 413, 415, 429, 503];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     status: u16,
@@ -153,6 +158,9 @@ impl Metrics {
             push_duration.clone(),
         );
         let graphql_requests = Family::<StatusLabels, Counter>::default();
+        for status in GRAPHQL_STATUSES {
+            drop(graphql_requests.get_or_create(&StatusLabels { status }));
+        }
         registry.register(
             "udesk_calls_graphql_requests",
             "GraphQL requests answered, by HTTP status",

@@ -104,6 +104,42 @@ async fn import_reads_standard_input() {
     );
 }
 
+#[test]
+fn import_takes_the_vendor_sample_as_it_is_documented_pretty_printed_and_arrays_of_pushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/seed-end.json");
+    let db = dir.path().join("sample.db");
+    let (code, _, stderr) = run(binary().arg("import").arg(&sample).arg("--db").arg(&db));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("1 stored, 0 duplicates, 0 rejected"),
+        "{stderr}"
+    );
+    let conn = open_read_only(&db);
+    assert_eq!(
+        rows(&conn, "SELECT conversation_id FROM calls"),
+        vec![vec!["54093".to_owned()]]
+    );
+    // Kept byte for byte as the file has it, pretty-printed.
+    let bodies = crate::support::db::event_bodies(&db);
+    let sample = std::fs::read_to_string(&sample).unwrap();
+    assert_eq!(
+        bodies.into_iter().collect::<Vec<_>>(),
+        vec![sample.trim().to_owned()]
+    );
+
+    let pushes: Vec<serde_json::Value> = synthetic_call(11, 3)
+        .iter()
+        .map(|body| serde_json::from_str(body).unwrap())
+        .collect();
+    let array = dir.path().join("array.json");
+    std::fs::write(&array, serde_json::to_string_pretty(&pushes).unwrap()).unwrap();
+    let db = dir.path().join("array.db");
+    let (code, _, stderr) = run(binary().arg("import").arg(&array).arg("--db").arg(&db));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("3 stored"), "{stderr}");
+}
+
 #[tokio::test]
 async fn reprocess_rebuilds_exactly_the_live_projection() {
     let app = through_the_webhook(&pushes()).await;

@@ -295,6 +295,34 @@ async fn metrics_count_each_push_by_outcome_and_each_query_and_need_the_api_toke
 }
 
 #[tokio::test]
+async fn the_first_scrape_shows_every_family_with_its_known_labels_at_zero() {
+    let app = TestApp::start().await;
+    let (status, text) = get(&app.client, app.url("/metrics"), None).await;
+    assert_eq!(status, 200);
+    for status in [200, 400, 401, 413, 429] {
+        let series = format!(r#"udesk_calls_graphql_requests_total{{status="{status}"}}"#);
+        assert_eq!(sample(&text, &series), 0.0, "{series}");
+    }
+    assert_eq!(pushes(&text, "stored"), 0.0);
+    // Every family declared has at least one series: none shows "no data".
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert!(families.len() > 10, "{text}");
+    for family in families {
+        let has_series = text
+            .lines()
+            .any(|line| !line.starts_with('#') && line.starts_with(family));
+        assert!(
+            has_series,
+            "{family} has no series in the first scrape:\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn two_apps_in_one_process_count_only_their_own_pushes() {
     let (busy, idle) = tokio::join!(TestApp::start(), TestApp::start());
     for body in synthetic_call(CONVERSATION_ID, 3) {
