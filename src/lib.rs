@@ -16,13 +16,15 @@
 //!   [`http`] (webhook, `/graphql`, GraphiQL, health, metrics, the server),
 //!   [`forward`] (every stored push passed on to other URLs, from the job
 //!   queue) and [`cli`] (the commands, logging), with [`config`] (validated
-//!   settings).
+//!   settings), and [`export`] (calls as CSV or NDJSON for `export` and
+//!   `GET /export/calls.csv`).
 //!
 //! `ARCHITECTURE.md` has the bird's-eye view and the invariants.
 
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod export;
 pub mod forward;
 pub mod graphql;
 pub mod http;

@@ -71,6 +71,13 @@
   const percent = (share) => (share === null || share === undefined ? '–' : `${Math.round(share * 100)}%`);
   const seconds = (s) => (s === null || s === undefined ? '–' : s < 60 ? `${Math.round(s)} s` : `${Math.floor(s / 60)}:${pad(Math.round(s % 60))}`);
   const levelClass = (share) => (share === null || share === undefined ? '' : share >= 0.8 ? 'good' : share >= 0.6 ? 'warn' : 'bad');
+  // Abandoned calls by their share of the inbound ones: none is good news, not an alarm.
+  const abandonedClass = (abandoned, inbound) => {
+    if (abandoned === null || abandoned === undefined) return '';
+    if (abandoned === 0) return 'good';
+    const share = inbound ? abandoned / inbound : 1;
+    return share <= 0.05 ? 'warn' : 'bad';
+  };
 
   async function loadStats() {
     const fields = 'count answeredCount' + (measures ? ' ' + MEASURES : '');
@@ -95,6 +102,7 @@
     $('total-calls').textContent = count(total.count);
     $('total-answered').textContent = count(total.answeredCount);
     $('total-abandoned').textContent = count(total.abandonedCount);
+    $('total-abandoned').className = 'value ' + abandonedClass(total.abandonedCount, total.inboundCount);
     $('total-service-level').textContent = percent(total.serviceLevel);
     $('total-service-level').className = 'value ' + levelClass(total.serviceLevel);
     $('total-asa').textContent = seconds(total.avgSpeedOfAnswer);
@@ -119,7 +127,7 @@
       cell(row, id === null ? 'No group' : groupNames.get(id) || `Group ${id}`, 'name');
       cell(row, count(group.count), 'num');
       cell(row, count(group.answeredCount), 'num good');
-      cell(row, count(group.abandonedCount), 'num bad');
+      cell(row, count(group.abandonedCount), 'num ' + abandonedClass(group.abandonedCount, group.inboundCount));
       cell(row, percent(group.serviceLevel), 'num ' + levelClass(group.serviceLevel));
       cell(row, seconds(group.avgSpeedOfAnswer), 'num');
     }
@@ -259,6 +267,28 @@
     await Promise.all([loadLatest(), loadStats()]);
     if (!socket) connect();
   }
+
+  // Today's calls as CSV: fetched with the token the page holds (a plain
+  // link could not send it), then handed to the browser as a download.
+  $('export-today').addEventListener('click', async (event) => {
+    event.preventDefault();
+    const { filter } = todayFilter();
+    const query = new URLSearchParams({ from: filter.startedAt.from, to: filter.startedAt.to });
+    const headers = token ? { Authorization: 'Bearer ' + token } : {};
+    try {
+      const response = await fetch('/export/calls.csv?' + query, { headers });
+      if (response.status === 401) return askForToken();
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const link = document.createElement('a');
+      link.href = URL.createObjectURL(await response.blob());
+      link.download = `calls-${todayFilter().day}.csv`;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    } catch (error) {
+      $('export-today').textContent = 'CSV failed: ' + error.message;
+      setTimeout(() => { $('export-today').textContent = 'CSV'; }, 5000);
+    }
+  });
 
   $('token-form').addEventListener('submit', (event) => {
     event.preventDefault();

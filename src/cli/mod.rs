@@ -7,6 +7,7 @@
 
 mod backup;
 mod config_file;
+mod export;
 mod forward;
 mod http_limits;
 mod import;
@@ -103,8 +104,54 @@ pub enum Command {
     /// another in arrival order, each followed by a line break (they are
     /// kept compressed, so `sqlite3` alone does not show them).
     Pushes(PushesArgs),
+    /// Write the calls that started in a span as CSV (for a spreadsheet)
+    /// or NDJSON, one call a row with the columns of `calls_readable`.
+    Export(ExportArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// The calls that started at this time or later: RFC 3339
+    /// (`2024-05-01T00:00:00+08:00`) or a date (`2024-05-01`, its midnight in
+    /// --default-utc-offset). Without --from and --to: today's calls.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_EXPORT_FROM",
+        value_name = "TIME",
+        requires = "to"
+    )]
+    pub from: Option<String>,
+
+    /// ... and before this time (a date means its midnight: `--from
+    /// 2024-05-01 --to 2024-06-01` is May). Without --from and --to: today's
+    /// calls.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_EXPORT_TO",
+        value_name = "TIME",
+        requires = "from"
+    )]
+    pub to: Option<String>,
+
+    /// CSV (UTF-8 with a byte-order mark, which Excel needs to show Chinese)
+    /// or NDJSON (one JSON object a line).
+    #[arg(
+        long,
+        env = "UDESK_CALLS_EXPORT_FORMAT",
+        value_enum,
+        default_value = "csv"
+    )]
+    pub format: crate::export::Format,
+
+    /// Write to this file (replaced whole when the export is complete);
+    /// without it, to standard output.
+    #[arg(long, short, env = "UDESK_CALLS_EXPORT_OUTPUT", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -118,6 +165,12 @@ pub struct PushesArgs {
 }
 
 #[derive(Args)]
+#[command(group(
+    clap::ArgGroup::new("what_to_erase")
+        .required(true)
+        .multiple(false)
+        .args(["customer_phone", "before"])
+))]
 pub struct PurgeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -129,9 +182,7 @@ pub struct PurgeArgs {
         long,
         env = "UDESK_CALLS_PURGE_CUSTOMER_PHONE",
         hide_env_values = true,
-        value_name = "PHONE",
-        conflicts_with = "before",
-        required_unless_present = "before"
+        value_name = "PHONE"
     )]
     pub customer_phone: Option<String>,
 
@@ -400,6 +451,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Backup(args) => backup::run(args).await,
         Command::Forward(ForwardCommand::Retry(args)) => forward::retry(args).await,
         Command::Pushes(args) => pushes::run(args).await,
+        Command::Export(args) => export::run(args).await,
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
             Ok(std::process::ExitCode::SUCCESS)

@@ -103,6 +103,12 @@ macro_rules! call_object {
         #[Object]
         #[allow(clippy::wrong_self_convention, reason = "Udesk's `from_agent_id` is a field, not a conversion")]
         impl Call {
+            /// An opaque id of this call for Relay and normalized caches
+            /// (`Node`), stable across restarts; `conversationId` is Udesk's.
+            pub async fn id(&self) -> ID {
+                super::relay::call_id(self.conversation_id)
+            }
+
             /// Udesk's id of this call. A string: it may exceed 32 bits.
             async fn conversation_id(&self) -> ID {
                 ID(self.conversation_id.to_string())

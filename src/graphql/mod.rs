@@ -22,6 +22,7 @@ pub mod live_feed;
 pub mod loaders;
 pub mod lookups;
 pub mod query;
+pub mod relay;
 pub mod runtime;
 pub mod stats;
 pub mod stats_cost;

@@ -20,6 +20,7 @@ use super::forwarding::ForwardingTarget;
 use super::lookups::{
     RejectedPushConnection, RejectedPushEdge, read_rejected_cursor, rejected_cursor,
 };
+use super::relay::{Node, NodeKey, read_id};
 use super::stats;
 
 /// The service's default UTC offset: where days and hours of statistics start.
@@ -67,6 +68,21 @@ impl Query {
             ))
         })?;
         Ok(store(ctx)?.call(ConversationId(id)).await?)
+    }
+
+    /// The object of an `id` taken from any `Node` (a `Call`): Relay's way
+    /// to fetch an object again. Null for an id that names nothing.
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The `id` of a `Call` (or any `Node`), as it was served.")] id: ID,
+    ) -> Result<Option<Node>, ApiError> {
+        match read_id(&id) {
+            Some(NodeKey::Call(conversation_id)) => {
+                Ok(store(ctx)?.call(conversation_id).await?.map(Node::Call))
+            }
+            None => Ok(None),
+        }
     }
 
     /// The calls matching `filter`, a page at a time (Relay connection).

@@ -9,11 +9,13 @@ pub mod body_deadline;
 pub mod browsers;
 mod connection_caps;
 mod connections;
+mod export;
 mod forwarded;
 pub mod graphiql;
 pub mod graphql;
 mod graphql_run;
 pub mod health;
+mod home;
 pub mod metrics;
 pub mod rate_limit;
 mod request_log;
@@ -76,11 +78,24 @@ pub fn router(state: AppState) -> Router {
         .route("/wallboard", get(wallboard::page))
         .with_state(settings.default_offset)
         .route("/wallboard/{file}", get(wallboard::asset));
+    let export = Router::new()
+        .route("/export/{file}", get(export::calls))
+        .route_layer(from_fn_with_state(
+            browsers::OtherOrigins::from_settings(&settings.cors_origins),
+            browsers::refuse_other_sites,
+        ))
+        .with_state(export::ExportState::new(
+            state.store.clone(),
+            state.settings.clone(),
+        ));
     let mut api = Router::new()
+        .route("/", get(home::page))
+        .route("/schema.graphql", get(home::schema))
         .route("/metrics", get(metrics::scrape))
         .with_state(state.clone())
         .merge(graphql)
-        .merge(wallboard);
+        .merge(wallboard)
+        .merge(export);
     if browsers::guards_host(settings.api_tokens.is_empty(), state.listening_on) {
         api = api.route_layer(from_fn(browsers::refuse_other_hosts));
     }
@@ -91,4 +106,5 @@ pub fn router(state: AppState) -> Router {
         )
         .with_state(state)
         .merge(api)
+        .fallback(home::not_found)
 }

@@ -29,6 +29,7 @@ pub mod changes;
 pub mod collection_rows;
 pub mod connection;
 pub mod events;
+pub mod export;
 pub mod file_checks;
 pub mod integrity;
 pub mod jobs;

@@ -229,7 +229,9 @@ async fn a_shared_memory_file_made_immutable_gets_503_not_a_crash() {
             .is_ok_and(|status| status.success())
     };
     if !chattr("+i") {
-        eprintln!("skipped: chattr +i is not possible here (needs root and ext4 or xfs)");
+        crate::support::skip::skipped(
+            "chattr +i is not possible here (needs root and ext4 or xfs)",
+        );
         return;
     }
     let (status, answer) = app.push(synthetic_call(2, 1)[0].clone()).await;

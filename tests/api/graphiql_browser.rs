@@ -51,7 +51,10 @@ fn rendered_dom(browser: &PathBuf, url: &str) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphiql_renders_offline_from_the_binary_and_loads_the_schema() {
     let Some(browser) = chromium() else {
-        eprintln!("skipped: no Chromium on this machine");
+        crate::support::skip::missing_tool(
+            "Chromium",
+            "apt-get install chromium; .ci/run installs it",
+        );
         return;
     };
     let app = TestApp::start_with(Settings::open_local()).await;

@@ -25,7 +25,9 @@ fn camel_case(snake: &str) -> String {
 
 /// The `Call` type's block of the SDL.
 fn call_type_block(sdl: &str) -> &str {
-    let start = sdl.find("\ntype Call {").expect("the SDL has type Call");
+    let start = sdl
+        .find("\ntype Call implements Node {")
+        .expect("the SDL has type Call");
     let end = sdl[start..].find("\n}").expect("type Call ends") + start + 1;
     &sdl[start..end]
 }

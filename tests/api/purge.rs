@@ -213,11 +213,22 @@ fn a_purge_needs_one_clear_target() {
     for (args, expected) in [
         (vec!["--customer-phone", "138"], "at least 5 digits"),
         (vec!["--before", "last tuesday"], "is not a time"),
-        (vec![], "--customer-phone"),
     ] {
         let (code, stderr) = purge(&db, &args);
         assert_ne!(code, 0, "{args:?}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    // Without a selector, or with two, the error names every selector.
+    for args in [
+        vec![],
+        vec!["--customer-phone", "13800001111", "--before", "2024-05-01"],
+    ] {
+        let (code, stderr) = purge(&db, &args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(
+            stderr.contains("--customer-phone") && stderr.contains("--before"),
+            "{args:?}: {stderr}"
+        );
     }
 }
 

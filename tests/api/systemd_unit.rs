@@ -62,8 +62,9 @@ fn the_unit_runs_serve_sandboxed_with_its_database_in_the_state_directory() {
 fn systemd_analyze_verify_accepts_the_unit() {
     match Command::new("systemd-analyze").arg("--version").output() {
         Err(error) if error.kind() == ErrorKind::NotFound => {
-            eprintln!(
-                "skipped: systemd-analyze is not installed (apt-get install systemd); .ci/run installs it"
+            crate::support::skip::missing_tool(
+                "systemd-analyze",
+                "apt-get install systemd; .ci/run installs it",
             );
             return;
         }

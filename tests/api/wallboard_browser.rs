@@ -56,7 +56,10 @@ fn screenshot_path() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wallboard_shows_today_and_updates_live_without_a_reload_in_chromium() {
     let Some(binary) = chromium() else {
-        eprintln!("skipped: no Chromium on this machine");
+        crate::support::skip::missing_tool(
+            "Chromium",
+            "apt-get install chromium; .ci/run installs it",
+        );
         return;
     };
     let app = TestApp::start_with(Settings::open_local()).await;
@@ -96,6 +99,32 @@ async fn the_wallboard_shows_today_and_updates_live_without_a_reload_in_chromium
             .await;
         assert_eq!(shown, wanted, "{tile}");
     }
+    // One abandoned call of five inbound is an alarm; a group without one is good news.
+    let classes = browser
+        .eval("[document.getElementById('total-abandoned').className, ...[...document.querySelectorAll('#groups tr')].map(tr => tr.cells[3].className)]")
+        .await;
+    assert_eq!(classes, json!(["value bad", "num good", "num bad"]));
+    // The CSV link hands today's calls to the browser as a download.
+    let exported = browser
+        .eval(
+            "new Promise((resolve) => {
+               const real = URL.createObjectURL;
+               URL.createObjectURL = (blob) => { blob.arrayBuffer().then((bytes) => resolve([...new Uint8Array(bytes)])); return real(blob); };
+               document.getElementById('export-today').click();
+             })",
+        )
+        .await;
+    let exported: Vec<u8> = serde_json::from_value(exported).unwrap();
+    let exported = String::from_utf8(exported).unwrap();
+    assert!(
+        exported.starts_with("\u{feff}conversation_id,"),
+        "{exported}"
+    );
+    assert_eq!(
+        exported.lines().count(),
+        6,
+        "a header and today's five calls:\n{exported}"
+    );
     let groups = browser
         .eval("[...document.querySelectorAll('#groups tr td.name')].map(td => td.textContent)")
         .await;
@@ -165,7 +194,10 @@ async fn the_wallboard_shows_today_and_updates_live_without_a_reload_in_chromium
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wallboard_asks_for_the_token_and_keeps_it_in_the_tab_only() {
     let Some(binary) = chromium() else {
-        eprintln!("skipped: no Chromium on this machine");
+        crate::support::skip::missing_tool(
+            "Chromium",
+            "apt-get install chromium; .ci/run installs it",
+        );
         return;
     };
     let token = "wallboard-token-0123456789";

@@ -27,6 +27,7 @@ pub mod fuzz_input;
 pub mod fuzz_runs;
 pub mod payloads;
 pub mod receiver;
+pub mod skip;
 pub mod steady_pushes;
 pub mod subscriber;
 pub mod tmpfs;

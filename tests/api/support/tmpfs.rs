@@ -30,14 +30,14 @@ impl Tmpfs {
         match mounted {
             Ok(output) if output.status.success() => Some(Tmpfs { dir }),
             Ok(output) => {
-                eprintln!(
-                    "skipped: mounting a tmpfs was refused (this test needs root): {}",
+                super::skip::skipped(&format!(
+                    "mounting a tmpfs was refused (this test needs root): {}",
                     String::from_utf8_lossy(&output.stderr).trim()
-                );
+                ));
                 None
             }
             Err(error) => {
-                eprintln!("skipped: `mount` could not run: {error}");
+                super::skip::skipped(&format!("`mount` could not run: {error}"));
                 None
             }
         }
