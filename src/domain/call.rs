@@ -30,7 +30,7 @@ pub struct StoredPush {
 }
 
 /// Whether Udesk has reported the end of a call yet.
-#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallStatus {
     /// No `end` push is stored yet.
     InProgress,

@@ -18,11 +18,12 @@ use crate::domain::collections::{
 };
 use crate::domain::fields::kind;
 use crate::domain::table::with_push_table;
-use crate::domain::{Call, CallStatus, CollectionKind, UdeskId};
+use crate::domain::{Call, CollectionKind, UdeskId};
 use crate::storage::CallEvent;
 use crate::storage::read::{Child, Children, EventWarning};
 
 use super::budget::RequestBudget;
+use super::enums::ApiCallStatus;
 use super::error::ApiError;
 use super::loaders::{CallLoader, ChildrenOf, SharingCallId};
 
@@ -120,8 +121,8 @@ macro_rules! call_object {
             }
 
             /// `IN_PROGRESS` until the `end` push is stored, then `ENDED`.
-            async fn status(&self) -> CallStatus {
-                self.status
+            async fn status(&self) -> ApiCallStatus {
+                self.status.into()
             }
 
             /// The occasion of the latest push by event time, e.g. `end` (see `occasions`).

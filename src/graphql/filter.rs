@@ -4,7 +4,9 @@
 use async_graphql::{ID, InputObject};
 use chrono::{DateTime, FixedOffset};
 
-use crate::domain::{CallStatus, UdeskId};
+use crate::domain::UdeskId;
+
+use super::enums::ApiCallStatus;
 use crate::storage::read::CallFilter;
 
 use super::error::ApiError;
@@ -27,7 +29,7 @@ pub struct CallFilterInput {
     /// Advanced-call types, e.g. `normal`, `transfer` (see `categories`).
     pub categories: Option<Vec<String>>,
     /// In progress, ended, or both.
-    pub statuses: Option<Vec<CallStatus>>,
+    pub statuses: Option<Vec<ApiCallStatus>>,
     /// The occasion of the latest push, e.g. `hangup` for calls whose end is not pushed yet.
     pub last_occasions: Option<Vec<String>>,
     /// The customer's phone number, exactly as pushed.
@@ -131,7 +133,10 @@ impl CallFilterInput {
             workflows: filter.workflows.clone(),
             call_results: filter.call_results.clone(),
             categories: filter.categories.clone(),
-            statuses: filter.statuses.clone(),
+            statuses: filter
+                .statuses
+                .as_ref()
+                .map(|statuses| statuses.iter().map(|&status| status.into()).collect()),
             last_occasions: filter.last_occasions.clone(),
             customer_phones: filter.customer_phones.clone(),
             call_ids: filter.call_ids.clone(),

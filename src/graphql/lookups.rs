@@ -3,10 +3,29 @@
 use async_graphql::{ID, Object, SimpleObject};
 use chrono::{DateTime, FixedOffset};
 
-use crate::storage::read::{Agent, DefeatCause, RejectedPush};
+use crate::storage::read::{Agent, CodeLabel, DefeatCause, RejectedPush};
 
 use super::connection::{PageInfo, decode_cursor, encode_cursor};
 use super::error::ApiError;
+
+/// A code of Udesk's lists with its labels.
+#[Object]
+impl CodeLabel {
+    /// The code as pushed, e.g. `out_direct`.
+    async fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// Udesk's Chinese label.
+    async fn name_zh(&self) -> &str {
+        &self.name_zh
+    }
+
+    /// An English label.
+    async fn name_en(&self) -> &str {
+        &self.name_en
+    }
+}
 
 /// An agent seen in the calls, with the details of their latest call.
 #[Object]

@@ -14,6 +14,7 @@ pub mod call;
 pub mod collections;
 pub mod connection;
 pub mod cost;
+pub mod enums;
 pub mod error;
 pub mod filter;
 pub mod forwarding;

@@ -10,10 +10,11 @@ use crate::domain::{Call, ConversationId};
 use crate::storage::Store;
 use crate::storage::jobs::JobKind;
 use crate::storage::read::{
-    Agent, CallDimension, CallOrder, CallStatsRow, CodeLabel, CodeList, DefeatCause, StatsQuery,
+    Agent, CallOrder, CallStatsRow, CodeLabel, CodeList, DefeatCause, StatsQuery,
 };
 
 use super::connection::{CallConnection, MAX_PAGE_SIZE, PageInfo, call_page_query, page_size};
+use super::enums::{ApiCallDimension, ApiCallOrder};
 use super::error::ApiError;
 use super::filter::CallFilterInput;
 use super::forwarding::ForwardingTarget;
@@ -96,9 +97,9 @@ impl Query {
         #[graphql(desc = "Which calls; every call when absent.")] filter: Option<CallFilterInput>,
         #[graphql(
             desc = "The order of the list; null means the default.",
-            default_with = "Some(CallOrder::StartedAtDesc)"
+            default_with = "Some(ApiCallOrder::StartedAtDesc)"
         )]
-        order_by: Option<CallOrder>,
+        order_by: Option<ApiCallOrder>,
         #[graphql(desc = "How many calls from the start (after `after`): 0 to 500, default 50.")]
         first: Option<i32>,
         #[graphql(desc = "Start after this cursor (an `endCursor` or an edge's `cursor`).")] after: Option<String>,
@@ -107,7 +108,7 @@ impl Query {
         >,
         #[graphql(desc = "End before this cursor (a `startCursor` or an edge's `cursor`).")] before: Option<String>,
     ) -> Result<CallConnection, ApiError> {
-        let order_by = order_by.unwrap_or_default();
+        let order_by = order_by.map_or_else(CallOrder::default, CallOrder::from);
         let filter = CallFilterInput::validate(filter.as_ref())?;
         let query = call_page_query(order_by, first, after.as_deref(), last, before.as_deref())?;
         let store = store(ctx)?.clone();
@@ -127,7 +128,7 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Which calls; every call when absent.")] filter: Option<CallFilterInput>,
-        #[graphql(desc = "The keys to group by.")] group_by: Option<Vec<CallDimension>>,
+        #[graphql(desc = "The keys to group by.")] group_by: Option<Vec<ApiCallDimension>>,
     ) -> Result<Vec<CallStatsRow>, ApiError> {
         let filter = CallFilterInput::validate(filter.as_ref())?;
         let offset_seconds = ctx
@@ -137,7 +138,11 @@ impl Query {
         let thresholds = stats::thresholds_asked(ctx)?;
         let query = StatsQuery {
             filter,
-            group_by: group_by.unwrap_or_default(),
+            group_by: group_by
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             offset_seconds,
             measures: Some(stats::measures_asked(ctx, &thresholds)),
             thresholds,

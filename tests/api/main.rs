@@ -8,6 +8,7 @@
 
 mod support;
 
+mod architecture_map;
 mod backup;
 mod body_round_trip;
 mod browsers;

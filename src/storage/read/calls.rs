@@ -17,7 +17,7 @@ use crate::storage::call_rows::{self, COLUMNS};
 use crate::storage::sql::placeholders;
 
 /// How calls are listed. Ties are broken by `conversationId`, in the same direction.
-#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum CallOrder {
     /// Latest start first.
     #[default]

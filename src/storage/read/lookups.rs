@@ -54,7 +54,7 @@ pub fn agents(conn: &Connection) -> Result<Vec<Agent>, StoreError> {
 }
 
 /// A code of Udesk's lists with its labels.
-#[derive(async_graphql::SimpleObject, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub struct CodeLabel {
     /// The code as pushed, e.g. `out_direct`.
     pub code: String,

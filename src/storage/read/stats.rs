@@ -26,7 +26,7 @@ use crate::storage::rollups::plan::{self, Source};
 use crate::storage::rollups::{Key, rebuild};
 
 /// What `callStats` can group by. Several may be combined.
-#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CallDimension {
     /// By `agentId`.
     Agent,
