@@ -6,9 +6,9 @@
 //!
 //! A spreadsheet runs a cell that begins with `=`, `+`, `-` or `@` as a
 //! formula, and a customer's name or a custom field comes from outside:
-//! such a text cell is written behind a `'` in CSV (numbers, and phone
-//! numbers like `+8613800138000`, are left as they are). NDJSON keeps every
-//! value exactly.
+//! such a text cell is written behind a `'` in CSV (a cell that is wholly
+//! a number or a phone number, like `+8613800138000`, is left as it is).
+//! NDJSON keeps every value exactly.
 
 use chrono::{DateTime, Days, FixedOffset, NaiveTime, Utc};
 use serde_json::Value;
@@ -156,13 +156,22 @@ fn csv_text(cell: &Cell) -> String {
     }
 }
 
-/// Whether a spreadsheet would read `text` as a formula (OWASP's list),
-/// leaving signed numbers (`+8613800138000`, `-5`) alone.
+/// Whether a spreadsheet would read `text` as a formula (OWASP's list):
+/// it begins with `=`, `+`, `-`, `@`, a tab or a carriage return, unless
+/// the whole of it is a signed number or phone number
+/// (`+8613800138000`, `-5`, `+86 (10) 1234-5678`).
 fn runs_as_formula(text: &str) -> bool {
     let mut chars = text.chars();
     match chars.next() {
         Some('=' | '@' | '\t' | '\r') => true,
-        Some('+' | '-') => !chars.next().is_some_and(|next| next.is_ascii_digit()),
+        Some('+' | '-') => {
+            let rest = chars.as_str();
+            let number_like = rest.starts_with(|c: char| c.is_ascii_digit())
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || " ().-".contains(c));
+            !number_like
+        }
         _ => false,
     }
 }
@@ -210,7 +219,10 @@ mod tests {
             ("@SUM(A1)", "'@SUM(A1)"),
             ("-cmd", "'-cmd"),
             ("+8613800138000", "+8613800138000"),
+            ("+86 (10) 1234-5678", "+86 (10) 1234-5678"),
             ("-5", "-5"),
+            ("-1+cmd|' /C calc'!A0", "'-1+cmd|' /C calc'!A0"),
+            ("+1+HYPERLINK(\"x\")", "'+1+HYPERLINK(\"x\")"),
             ("王", "王"),
         ] {
             assert_eq!(csv_text(&Cell::Text(text.into())), written);

@@ -7,6 +7,7 @@
 //! complete: an interrupted export leaves no partial file behind.
 
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -50,19 +51,15 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         let mut encoder = Encoder::new(args.format);
         let mut bar = Bar::staged();
         // A reader that has seen enough (`| head`) closes the pipe: not an
-        // error of this command.
-        let mut closed = false;
+        // error of this command, which stops there.
         let exported = export_from_file(&db, span, |page, progress| {
             bar.show(progress);
-            if closed {
-                return Ok(());
-            }
             match out.write_all(&encoder.page(page)) {
+                Ok(()) => Ok(ControlFlow::Continue(())),
                 Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
-                    closed = true;
-                    Ok(())
+                    Ok(ControlFlow::Break(()))
                 }
-                other => other,
+                Err(error) => Err(error),
             }
         })
         .with_context(|| format!("cannot export from {}", db.display()))?;

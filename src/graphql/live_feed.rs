@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use crate::domain::ConversationId;
 use crate::storage::Store;
 use crate::storage::changes::ChangedCalls;
-use crate::storage::read::{CallFilter, LiveCall};
+use crate::storage::read::{CallFilter, LiveCall, LiveFilter};
 
 /// Updates one subscriber may fall behind by before it is dropped: a
 /// second of ingest at 1,000 pushes/s. An update is a pointer to a call
@@ -63,7 +63,7 @@ impl Updates {
 }
 
 struct Subscriber {
-    filter: Arc<CallFilter>,
+    filter: LiveFilter,
     queue: mpsc::Sender<Arc<LiveCall>>,
     ended: Arc<AtomicU8>,
 }
@@ -95,7 +95,7 @@ impl LiveFeed {
         // Those gone since the last update are forgotten here too.
         subscribers.retain(|subscriber| !subscriber.queue.is_closed());
         subscribers.push(Subscriber {
-            filter,
+            filter: filter.for_live_updates(),
             queue: sender,
             ended: ended.clone(),
         });
@@ -240,7 +240,7 @@ mod tests {
             ..CallFilter::default()
         };
         let subscriber = Subscriber {
-            filter: Arc::new(filter),
+            filter: filter.for_live_updates(),
             queue: sender,
             ended: ended.clone(),
         };

@@ -37,14 +37,19 @@ pub fn call_id(conversation_id: ConversationId) -> ID {
 }
 
 /// What `id` names, if it is one of ours.
+/// Only the very id served reads back: another spelling of the same key
+/// (`Call:054093`, a space around it) names nothing, so the object `node`
+/// gives always carries the id it was asked for.
 pub fn read_id(id: &str) -> Option<NodeKey> {
-    let decoded = STANDARD.decode(id.trim()).ok()?;
+    let decoded = STANDARD.decode(id).ok()?;
     let text = std::str::from_utf8(&decoded).ok()?;
     let (kind, key) = text.split_once(':')?;
-    match kind {
-        "Call" => Some(NodeKey::Call(ConversationId(key.parse().ok()?))),
-        _ => None,
-    }
+    let key = match kind {
+        "Call" => NodeKey::Call(ConversationId(key.parse().ok()?)),
+        _ => return None,
+    };
+    let NodeKey::Call(conversation_id) = key;
+    (call_id(conversation_id).as_str() == id).then_some(key)
 }
 
 #[cfg(test)]
@@ -56,7 +61,17 @@ mod tests {
         let id = call_id(ConversationId(54093));
         assert_eq!(id.as_str(), "Q2FsbDo1NDA5Mw==");
         assert_eq!(read_id(&id), Some(NodeKey::Call(ConversationId(54093))));
-        for other in ["", "54093", "Q2FsbDo=", "QWdlbnQ6NQ==", "not base64!"] {
+        let other_spellings = [
+            STANDARD.encode("Call:054093"),
+            STANDARD.encode("Call:+54093"),
+            format!(" {}", id.as_str()),
+        ];
+        let others = ["", "54093", "Q2FsbDo=", "QWdlbnQ6NQ==", "not base64!"];
+        for other in others
+            .iter()
+            .copied()
+            .chain(other_spellings.iter().map(String::as_str))
+        {
             assert_eq!(read_id(other), None, "{other}");
         }
     }

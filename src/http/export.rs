@@ -6,9 +6,12 @@
 //! The answer streams a page of calls at a time, each read on a pooled
 //! reader that is given back before the page is sent: a year's export holds
 //! the memory of a page, and a slow client holds no reader. A few exports
-//! run at once; another is answered `429`, to come back later.
+//! run at once; another is answered `429`, to come back later, and a client
+//! that stops reading gives its place up after a minute.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
@@ -18,13 +21,13 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::tokens::{bearer_token, token_allowed};
 use crate::Settings;
 use crate::export::{Encoder, Format, span_asked};
 use crate::storage::Store;
-use crate::storage::export::{ExportCursor, ExportSpan};
+use crate::storage::export::{ExportPage, ExportSpan};
 
 /// Exports served at once; each keeps a reader busy while it reads a page.
 const EXPORTS_AT_ONCE: usize = 2;
@@ -77,9 +80,11 @@ pub async fn calls(
         _ => return super::home::nothing_at(&format!("/export/{file}")),
     };
     let offset = state.settings.default_offset;
+    let from_text = span.from.as_deref().map(plus_restored);
+    let to_text = span.to.as_deref().map(plus_restored);
     let (from, to) = match span_asked(
-        span.from.as_deref(),
-        span.to.as_deref(),
+        from_text.as_deref(),
+        to_text.as_deref(),
         ("from", "to"),
         offset,
         Utc::now(),
@@ -107,7 +112,19 @@ pub async fn calls(
         to.format("%Y%m%dT%H%M"),
         format.extension()
     );
-    let body = Body::from_stream(pages(state.store.clone(), span, format, permit));
+    // The first page is read before the status is sent, so a database
+    // that cannot be read is a 503, not a 200 cut short.
+    let first = match state.store.export_page(span, None).await {
+        Ok(page) => page,
+        Err(error) => {
+            tracing::error!(%error, "an export could not be read");
+            return refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the calls could not be read; try again".into(),
+            );
+        }
+    };
+    let body = Body::from_stream(send_pages(state.store.clone(), span, format, first, permit));
     (
         [
             (
@@ -125,45 +142,76 @@ pub async fn calls(
         .into_response()
 }
 
-/// The bytes of the export, a page at a time; the permit is held until the
-/// last page is read or the client leaves.
-fn pages(
+/// How long a page waits for the client to take the one before: a client
+/// that stops reading gives its export's place up after this.
+const CLIENT_PATIENCE: Duration = Duration::from_secs(60);
+
+/// The bytes of the export, a page at a time, read by a task of their own
+/// that holds the export's place (`permit`) until the last page is taken,
+/// the client leaves, or it stops reading for `CLIENT_PATIENCE`. An export
+/// that breaks off ends the body with an error, so the client sees it cut
+/// short rather than a complete-looking file.
+fn send_pages(
     store: Arc<Store>,
     span: ExportSpan,
     format: Format,
+    first: ExportPage,
     permit: OwnedSemaphorePermit,
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
-    struct Reading {
-        store: Arc<Store>,
-        encoder: Encoder,
-        after: Option<ExportCursor>,
-        _permit: OwnedSemaphorePermit,
-    }
-    let reading = Reading {
-        store,
-        encoder: Encoder::new(format),
-        after: None,
-        _permit: permit,
-    };
-    futures_util::stream::unfold(Some(reading), move |reading| async move {
-        let mut reading = reading?;
-        match reading.store.export_page(span, reading.after).await {
-            Ok(page) => {
-                let bytes = reading.encoder.page(&page);
-                reading.after = page.next;
-                let more = page.next.is_some();
-                Some((Ok(bytes), more.then_some(reading)))
+    let (pages, received) = mpsc::channel::<Vec<u8>>(1);
+    let gave_up = Arc::new(AtomicBool::new(false));
+    let giving_up = gave_up.clone();
+    tokio::spawn(async move {
+        let _place = permit;
+        let mut encoder = Encoder::new(format);
+        let mut page = first;
+        loop {
+            let bytes = encoder.page(&page);
+            match tokio::time::timeout(CLIENT_PATIENCE, pages.send(bytes)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return, // the client left
+                Err(_) => {
+                    giving_up.store(true, Ordering::Release);
+                    return;
+                }
             }
-            Err(error) => {
-                // The status is sent: the client sees the answer break off.
-                tracing::error!(%error, "an export could not be read");
-                Some((
-                    Err(std::io::Error::other("the export could not be read")),
-                    None,
-                ))
+            let Some(after) = page.next else { return };
+            page = match store.export_page(span, Some(after)).await {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::error!(%error, "an export could not be read to its end");
+                    giving_up.store(true, Ordering::Release);
+                    return;
+                }
+            };
+        }
+    });
+    futures_util::stream::unfold(Some(received), move |received| {
+        let gave_up = gave_up.clone();
+        async move {
+            let mut received = received?;
+            match received.recv().await {
+                Some(bytes) => Some((Ok(bytes), Some(received))),
+                None if gave_up.load(Ordering::Acquire) => {
+                    Some((Err(std::io::Error::other("the export broke off")), None))
+                }
+                None => None,
             }
         }
     })
+}
+
+/// A time whose `+08:00` came through a query string unescaped, its `+`
+/// read as a space (`2024-05-01T00:00:00 08:00`), with its `+` back.
+fn plus_restored(time: &str) -> String {
+    match time.rsplit_once(' ') {
+        Some((before, offset))
+            if before.contains('T') && offset.len() == 5 && offset.as_bytes()[2] == b':' =>
+        {
+            format!("{before}+{offset}")
+        }
+        _ => time.to_owned(),
+    }
 }
 
 fn refused(status: StatusCode, error: String) -> Response {

@@ -7,8 +7,9 @@
 //! as they are in the file, to be kept and parsed as the webhook keeps and
 //! parses a body. Broken input must not swallow what follows it, so a `{`
 //! at the start of a line begins a new push when the one before is
-//! unfinished and could not be continued by it (its last significant byte is
-//! not `[`, `,` or `:`), or has already outgrown a push's limit; a line that
+//! unfinished and could not be continued by it (its last significant byte
+//! outside strings is not `[`, `,` or `:`), has a line break inside a
+//! string, or has already outgrown a push's limit; a line that
 //! begins with anything else than `{` or `[` is one (rejected) value. A value
 //! longer than a push may be is measured, not kept, so memory stays bounded.
 
@@ -49,8 +50,11 @@ pub struct Splitter {
     value: Vec<u8>,
     length: usize,
     value_line: u64,
-    /// The last byte of the value that is not whitespace.
+    /// The last byte of the value outside its strings that is not
+    /// whitespace (a string's closing quote counts).
     last_significant: u8,
+    /// A line break fell inside one of the value's strings: it is broken.
+    broken: bool,
 }
 
 impl Splitter {
@@ -67,6 +71,7 @@ impl Splitter {
             length: 0,
             value_line: 1,
             last_significant: 0,
+            broken: false,
         }
     }
 
@@ -99,7 +104,9 @@ impl Splitter {
     fn starts_anew(&self) -> bool {
         match self.state {
             State::Nested { in_string, .. } => {
-                !in_string && (self.length > self.limit || !b"[,:".contains(&self.last_significant))
+                self.broken
+                    || (!in_string
+                        && (self.length > self.limit || !b"[,:".contains(&self.last_significant)))
             }
             State::Bare | State::Between => false,
         }
@@ -153,10 +160,13 @@ impl Splitter {
                         escaped = false;
                     } else if byte == b'\\' {
                         escaped = true;
-                    } else if byte == b'"' || byte == b'\n' {
-                        // A line break cannot be in a string: the value is
-                        // broken, and what follows is read as outside it.
+                    } else if byte == b'"' {
                         in_string = false;
+                    } else if byte == b'\n' {
+                        // A line break cannot be in a string: the value is
+                        // broken, and ends where the next push begins.
+                        in_string = false;
+                        self.broken = true;
                     }
                 } else {
                     match byte {
@@ -165,6 +175,9 @@ impl Splitter {
                         b'}' | b']' => depth -= 1,
                         _ => {}
                     }
+                }
+                if !in_string && !byte.is_ascii_whitespace() {
+                    self.last_significant = byte;
                 }
                 self.state = State::Nested {
                     depth,
@@ -178,9 +191,6 @@ impl Splitter {
 
     fn keep(&mut self, byte: u8) {
         self.length += 1;
-        if !byte.is_ascii_whitespace() {
-            self.last_significant = byte;
-        }
         if self.length <= self.limit {
             self.value.push(byte);
         } else if !self.value.is_empty() {
@@ -194,6 +204,7 @@ impl Splitter {
         let bytes = std::mem::take(&mut self.value);
         self.state = State::Between;
         self.last_significant = 0;
+        self.broken = false;
         if length > self.limit {
             Piece::TooLong { line, length }
         } else {

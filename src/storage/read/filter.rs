@@ -1,4 +1,4 @@
-//! A call filter as SQL: the `WHERE` clause and its parameters.
+//! A call filter, and the `WHERE` clause and parameters it becomes.
 //!
 //! Every condition is written so that an index of migration 02 can serve it
 //! (the query-plan test checks this): lists become `IN (…)`, booleans compare
@@ -7,7 +7,6 @@
 use rusqlite::types::Value as SqlValue;
 
 use crate::domain::{CallStatus, UdeskId};
-use crate::storage::sql::placeholders;
 
 /// Which calls to read; every condition given must hold. A list means "any
 /// of", and an empty list matches nothing.
@@ -53,70 +52,20 @@ impl SqlCondition {
         self.sql.push_str(&clause);
     }
 
-    /// `column IN (…)`; an empty list is a condition nothing meets.
-    fn any_of<T>(
-        &mut self,
-        column: &str,
-        values: &Option<Vec<T>>,
-        to_sql: impl Fn(&T) -> SqlValue,
-    ) {
-        let Some(values) = values else { return };
-        if values.is_empty() {
-            self.push("0".to_owned());
-            return;
-        }
-        self.push(format!("{column} IN ({})", placeholders(values.len())));
-        self.params.extend(values.iter().map(to_sql));
-    }
-
-    fn compare(&mut self, expression: &str, operator: &str, value: Option<i64>) {
-        if let Some(value) = value {
-            self.push(format!("{expression} {operator} ?"));
-            self.params.push(value.into());
-        }
-    }
-
     /// The clause, or `1` when there is no condition.
     pub fn or_true(&self) -> &str {
         if self.sql.is_empty() { "1" } else { &self.sql }
     }
 }
 
-/// Translates a filter into SQL over the `calls` table.
+/// Translates a filter into SQL over the `calls` table, condition by
+/// condition (`conditions.rs` says what each means).
 pub fn filter_condition(filter: &CallFilter) -> SqlCondition {
-    let id = |id: &UdeskId| SqlValue::Integer(id.0);
-    let text = |text: &String| SqlValue::Text(text.clone());
     let mut condition = SqlCondition::default();
-    condition.any_of("agent_id", &filter.agent_ids, id);
-    condition.any_of("agent_email", &filter.agent_emails, text);
-    condition.any_of("user_group_id", &filter.agent_group_ids, id);
-    condition.any_of("workflow", &filter.workflows, text);
-    condition.any_of("call_result", &filter.call_results, text);
-    condition.any_of("category", &filter.categories, text);
-    condition.any_of("status", &filter.statuses, |status| {
-        SqlValue::Text(status.as_str().to_owned())
-    });
-    condition.any_of("last_occasion", &filter.last_occasions, text);
-    condition.any_of("customer_phone", &filter.customer_phones, text);
-    condition.any_of("call_id", &filter.call_ids, text);
-    condition.any_of("defeat_cause", &filter.defeat_causes, text);
-    condition.any_of("survey", &filter.surveys, text);
-    condition.compare("started_at_ms", ">=", filter.started_from_ms);
-    condition.compare("started_at_ms", "<", filter.started_before_ms);
-    match filter.answered {
-        Some(true) => condition.push("total_time > 0".to_owned()),
-        Some(false) => condition.push("coalesce(total_time, 0) <= 0".to_owned()),
-        None => {}
-    }
-    condition.compare("total_time", ">=", filter.talk_time_min);
-    condition.compare("total_time", "<=", filter.talk_time_max);
-    if let Some(wanted) = filter.has_recording {
-        condition.push(format!("(record_url IS NOT NULL) = {}", i64::from(wanted)));
-    }
-    match filter.has_tickets {
-        Some(true) => condition.push("ticket_count > 0".to_owned()),
-        Some(false) => condition.push("ticket_count = 0".to_owned()),
-        None => {}
+    for each in filter.conditions() {
+        let (sql, params) = each.sql();
+        condition.push(sql);
+        condition.params.extend(params);
     }
     condition
 }

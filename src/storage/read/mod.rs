@@ -7,6 +7,7 @@
 
 pub mod calls;
 pub mod children;
+pub mod conditions;
 pub mod filter;
 pub mod live;
 pub mod lookups;
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 
 pub use calls::{CallOrder, Page, PageQuery, Position};
 pub use children::{Child, Children, EventWarning};
+pub use conditions::LiveFilter;
 pub use filter::CallFilter;
 pub use live::LiveCall;
 pub use lookups::{Agent, CodeLabel, CodeList, DefeatCause, RejectedPush};

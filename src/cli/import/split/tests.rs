@@ -73,6 +73,15 @@ fn a_broken_line_does_not_swallow_the_lines_after_it() {
 }
 
 #[test]
+fn a_line_cut_inside_a_string_ending_in_a_colon_does_not_swallow_the_next_push() {
+    let input = b"{\"at\": \"10:\n{\"b\": 2}\n";
+    assert_eq!(
+        texts(&split(input, 4, 100)),
+        vec![(1, "{\"at\": \"10:\n".into()), (2, "{\"b\": 2}".into())]
+    );
+}
+
+#[test]
 fn a_value_over_the_limit_is_measured_not_kept_and_the_next_one_is_found() {
     let long = format!("{{\"a\": \"{}\"", "x".repeat(50));
     let input = format!("{{\"a\": 1}}\n{long}\n{{\"b\": 2}}\n");

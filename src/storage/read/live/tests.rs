@@ -1,11 +1,13 @@
-//! `CallFilter::matches` against the SQL of `filter_condition`, over the
-//! same calls in a real database: the two must never disagree.
+//! A filter's match in memory (`LiveFilter`) against the SQL of
+//! `filter_condition`, over the same calls in a real database: the two
+//! readings of its conditions must never disagree.
 
 use chrono::{DateTime, FixedOffset};
 
 use super::*;
 use crate::domain::{CallStatus, Scalars, UdeskId};
 use crate::storage::connection::open_writer;
+use crate::storage::read::CallFilter;
 use crate::storage::read::filter::filter_condition;
 
 fn time(text: &str) -> DateTime<FixedOffset> {
@@ -184,7 +186,7 @@ fn a_filter_matches_in_memory_exactly_the_calls_its_sql_selects() {
             .unwrap();
         let mut matched: Vec<i64> = live
             .iter()
-            .filter(|call| filter.matches(call))
+            .filter(|call| filter.for_live_updates().matches(call))
             .map(|call| call.call.conversation_id.0)
             .collect();
         matched.sort_unstable();
