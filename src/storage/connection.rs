@@ -137,6 +137,24 @@ pub fn open_for_reading(path: &Path) -> Result<Connection, StoreError> {
     }
 }
 
+/// A connection for a command that reads an existing database (`pushes`,
+/// `export`): refused when the file is missing, and a file of an older
+/// version is migrated first, as by every command.
+pub fn open_existing_for_a_command(path: &Path) -> Result<Connection, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::Unavailable(format!(
+            "{} does not exist",
+            path.display()
+        )));
+    }
+    let connection = open_for_reading(path)?;
+    if is_current(&connection)? {
+        Ok(connection)
+    } else {
+        open_writer(path, DEFAULT_WAL_AUTOCHECKPOINT)
+    }
+}
+
 /// A `query_only` connection to `path` that has read the schema, so the
 /// `-shm` file is mapped (or, `exclusive`, not needed).
 fn open_reading(path: &Path, exclusive: bool) -> rusqlite::Result<Connection> {

@@ -16,8 +16,8 @@ use std::path::Path;
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
-use super::connection::{is_current, open_for_reading, open_writer};
-use super::{DEFAULT_WAL_AUTOCHECKPOINT, Progress, Store, StoreError};
+use super::connection::open_existing_for_a_command;
+use super::{Progress, Store, StoreError};
 
 /// Calls read at a time.
 pub const EXPORT_PAGE: usize = 500;
@@ -79,16 +79,7 @@ pub fn export_from_file(
     span: ExportSpan,
     mut each: impl FnMut(&ExportPage, Progress) -> std::io::Result<ControlFlow<()>>,
 ) -> Result<u64, StoreError> {
-    if !path.exists() {
-        return Err(StoreError::Unavailable(format!(
-            "{} does not exist",
-            path.display()
-        )));
-    }
-    let mut connection = open_for_reading(path)?;
-    if !is_current(&connection)? {
-        connection = open_writer(path, DEFAULT_WAL_AUTOCHECKPOINT)?;
-    }
+    let connection = open_existing_for_a_command(path)?;
     // Each page is read once, in order: a small cache keeps a year's export
     // in the memory of a day's.
     connection.pragma_update(None, "cache_size", -2048)?;

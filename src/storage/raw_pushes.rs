@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
+use super::StoreError;
 use super::bodies::Bodies;
-use super::connection::{is_current, open_for_reading, open_writer};
+use super::connection::open_existing_for_a_command;
 use super::events::each_event_of_call;
-use super::{DEFAULT_WAL_AUTOCHECKPOINT, StoreError};
 use crate::domain::ConversationId;
 
 /// Gives `each` every push of the call, as received, in arrival order;
@@ -18,16 +18,7 @@ pub fn each_push_of_call(
     conversation_id: ConversationId,
     mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
 ) -> Result<u64, StoreError> {
-    if !path.exists() {
-        return Err(StoreError::Unavailable(format!(
-            "{} does not exist",
-            path.display()
-        )));
-    }
-    let mut connection = open_for_reading(path)?;
-    if !is_current(&connection)? {
-        connection = open_writer(path, DEFAULT_WAL_AUTOCHECKPOINT)?;
-    }
+    let connection = open_existing_for_a_command(path)?;
     let tx = connection.unchecked_transaction()?;
     let bodies = Bodies::load(&tx)?;
     let mut pushes = 0;
