@@ -79,6 +79,16 @@ fn check_space(data: &Path, calls: u64) {
     }
 }
 
+/// How many calls an earlier, unfinished build left in `path` (0 if none).
+fn calls_present(path: &Path) -> u64 {
+    if !path.exists() {
+        return 0;
+    }
+    let conn = rusqlite::Connection::open(path).expect("the unfinished build opens");
+    conn.query_row("SELECT count(*) FROM calls", [], |row| row.get::<_, i64>(0))
+        .map_or(0, |n| n as u64)
+}
+
 pub struct Dataset {
     pub path: PathBuf,
     pub calls: u64,
@@ -95,16 +105,18 @@ pub async fn ensure(data: &Path, calls: u64) -> Dataset {
     let dirty = data.join(format!("{name}.dirty"));
     if !ready.exists() {
         check_space(data, calls);
+        // A build cut short (a 10M-call one takes hours) goes on where it
+        // stopped: calls are written in order, so all before the last one
+        // present are whole, and the last one's pushes sent again are
+        // duplicates the store keeps once.
+        let first = calls_present(&path).saturating_sub(1);
         eprintln!(
-            "building {} ({calls} calls, 5 pushes each; cached for later runs)",
+            "building {} ({calls} calls, 5 pushes each, from call {first}; cached for later runs)",
             path.display()
         );
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
         let store = Store::open(&store_options(&path)).expect("the store opens");
         let began = Instant::now();
-        let bodies = (0..calls).flat_map(|n| {
+        let bodies = (first..calls).flat_map(|n| {
             if n > 0 && n.is_multiple_of(100_000) {
                 eprintln!("  {n} calls in {:.0?}", began.elapsed());
             }

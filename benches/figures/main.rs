@@ -205,6 +205,7 @@ async fn run(config: Config) {
         let large = dataset::ensure(&data, config.large).await;
         let server = Server::start(&large.path, &data).await;
         upkeep::integrity_check_seconds(&server.host).await;
+        let year = sections::year_queries(&server.host, &config, config.large).await;
         large.mark_dirty();
         let run = ingest::closed_loop(&server.host, pool.clone(), 64, config.ingest).await;
         server.stop();
@@ -227,6 +228,19 @@ async fn run(config: Config) {
                 run.rate(),
                 config.large
             ),
+        }
+        for (name, figures) in year {
+            println!(
+                "{name:<40} p50 {:>9}   p95 {:>9}   on {} calls{}",
+                http::ms(figures.p50),
+                http::ms(figures.p95),
+                config.large,
+                if figures.failures > 0 {
+                    "  (some failed: see stderr)"
+                } else {
+                    ""
+                }
+            );
         }
     }
 

@@ -93,6 +93,21 @@ fn window(i: u64, days: u64) -> (u64, u64) {
     (first, first + days)
 }
 
+/// A year's statistics by day and by agent: on the long form's 10M calls,
+/// the whole database.
+pub fn year() -> Vec<Query> {
+    vec![
+        Query {
+            name: "callStats a year by DAY",
+            kind: Kind::Stats("DAY", DAY, 365),
+        },
+        Query {
+            name: "callStats a year by AGENT",
+            kind: Kind::Stats("AGENT", "agent_id", 365),
+        },
+    ]
+}
+
 impl Query {
     /// The GraphQL request body of sample `i` on a database of `calls`.
     pub fn graphql(&self, i: u64, calls: u64) -> Vec<u8> {

@@ -111,6 +111,19 @@ fn all_queries() -> &'static [Query] {
     ALL.get_or_init(queries::all)
 }
 
+/// A year's statistics by day and by agent on `host`.
+pub async fn year_queries(host: &str, config: &Config, calls: u64) -> Vec<(&'static str, Figures)> {
+    static YEAR: std::sync::OnceLock<Vec<Query>> = std::sync::OnceLock::new();
+    let mut figures = Vec::new();
+    for query in YEAR.get_or_init(queries::year) {
+        eprintln!("  {}", query.name);
+        let ok = |status: u16, body: &[u8]| status == 200 && graphql_ok(body);
+        let measured = measure(host, graphql_maker(query, calls), ok, config.query).await;
+        figures.push((query.name, measured));
+    }
+    figures
+}
+
 /// The same queries while paced senders push new calls at `rate`.
 pub async fn queries_beside_ingest(
     host: &str,

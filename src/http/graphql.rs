@@ -5,7 +5,8 @@
 //! asks. The response is `application/graphql-response+json` when the client
 //! accepts it (then a request that could not run is a `400`), else
 //! `application/json` with `200`; a request that could not run has no `data`
-//! entry. async-graphql-axum always answers the former, so this module
+//! entry. async-graphql-axum's extractor and responder do neither (see
+//! `ARCHITECTURE.md`, "Where async-graphql-axum serves"), so this module
 //! negotiates itself; `scripts/graphql-http-audit.sh` checks it against the
 //! spec's audit suite. A browser's `GET` without a query gets GraphiQL; that
 //! page holds no data, so it is served without a token, and GraphiQL sends

@@ -11,9 +11,10 @@
 //! WebSocket), see [`session`]. The session runs on the GraphQL threads,
 //! like every query.
 
+mod executor;
+mod ledger;
 mod messages;
 mod metrics;
-mod operations;
 mod session;
 
 use std::collections::HashMap;

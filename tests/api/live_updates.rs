@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
-use crate::support::subscriber::{Received, Subscriber, closed, push};
+use crate::support::subscriber::{Received, Subscriber, Upgrade, closed, push};
 
 #[tokio::test]
 async fn a_stored_push_sends_its_call_as_committed_to_a_subscriber() {
@@ -128,4 +128,38 @@ async fn queries_over_the_websocket_are_refused_and_an_invalid_subscription_gets
     }
     subscriber.send(json!({ "type": "nonsense" })).await;
     assert_eq!(closed(subscriber.receive().await).0, 4400);
+}
+
+#[tokio::test]
+async fn the_protocol_is_kept_to_the_letter_at_its_edges() {
+    let app = TestApp::start().await;
+
+    // A subscription the client completes gets no `complete` back, and its
+    // id may be used again at once.
+    let mut subscriber = Subscriber::connect(&app, None).await;
+    subscriber.subscribe("1", Value::Null).await;
+    subscriber.sync().await;
+    subscriber
+        .send(json!({ "type": "complete", "id": "1" }))
+        .await;
+    subscriber.subscribe("1", Value::Null).await;
+    subscriber.sync().await;
+    app.push_json(&push(801, "end", "in", 3)).await;
+    assert_eq!(subscriber.next_call("1").await["conversationId"], "801");
+    subscriber.expect_quiet(Duration::from_millis(300)).await;
+
+    // A second `connection_init` closes the socket with 4429.
+    subscriber.init(None).await;
+    assert_eq!(closed(subscriber.receive().await).0, 4429);
+
+    // A binary message, 4400.
+    let mut binary = Subscriber::connect(&app, None).await;
+    binary.send_binary(b"{}").await;
+    assert_eq!(closed(binary.receive().await).0, 4400);
+
+    // A socket that never sends `connection_init` is closed with 4408
+    // after ten seconds.
+    let mut silent = Subscriber::open(&app, Upgrade::default()).await.unwrap();
+    let received = silent.receive_within(Duration::from_secs(15)).await;
+    assert_eq!(closed(received.expect("a close in time")).0, 4408);
 }

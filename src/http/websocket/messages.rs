@@ -1,37 +1,10 @@
-//! The messages of `graphql-transport-ws`
-//! (<https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md>):
-//! what a client sends, read strictly, and what the server sends.
+//! What the session says itself in `graphql-transport-ws`
+//! (<https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md>),
+//! beside what async-graphql's implementation of it sends: the close
+//! codes, `error` messages, and the token of a `connection_init`.
 
 use async_graphql::ServerError;
-use serde::Deserialize;
 use serde_json::{Value, json};
-
-/// A message from the client.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ClientMessage {
-    ConnectionInit {
-        #[serde(default)]
-        payload: Option<Value>,
-    },
-    Ping {
-        #[serde(default)]
-        #[allow(dead_code, reason = "read to accept it; a pong carries none")]
-        payload: Option<Value>,
-    },
-    Pong {
-        #[serde(default)]
-        #[allow(dead_code, reason = "read to accept it, then ignored")]
-        payload: Option<Value>,
-    },
-    Subscribe {
-        id: String,
-        payload: Box<async_graphql::Request>,
-    },
-    Complete {
-        id: String,
-    },
-}
 
 /// The close codes of the protocol, with their reasons.
 pub mod close {
@@ -48,24 +21,8 @@ pub mod close {
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
-pub fn connection_ack() -> String {
-    json!({ "type": "connection_ack" }).to_string()
-}
-
-pub fn pong() -> String {
-    json!({ "type": "pong" }).to_string()
-}
-
-pub fn next(id: &str, payload: &Value) -> String {
-    json!({ "type": "next", "id": id, "payload": payload }).to_string()
-}
-
 pub fn error(id: &str, errors: &[ServerError]) -> String {
     json!({ "type": "error", "id": id, "payload": errors }).to_string()
-}
-
-pub fn complete(id: &str) -> String {
-    json!({ "type": "complete", "id": id }).to_string()
 }
 
 /// The token of a `connection_init` payload's `Authorization` (any case of
@@ -85,22 +42,6 @@ pub fn init_token(payload: Option<&Value>) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn client_messages_are_read_by_their_type() {
-        let read = |text: &str| serde_json::from_str::<ClientMessage>(text);
-        assert!(matches!(
-            read(r#"{"type":"connection_init"}"#),
-            Ok(ClientMessage::ConnectionInit { payload: None })
-        ));
-        assert!(matches!(
-            read(r#"{"type":"subscribe","id":"1","payload":{"query":"subscription { callUpdated { conversationId } }"}}"#),
-            Ok(ClientMessage::Subscribe { id, .. }) if id == "1"
-        ));
-        assert!(read(r#"{"type":"subscribe","id":"1"}"#).is_err());
-        assert!(read(r#"{"type":"start","id":"1"}"#).is_err());
-        assert!(read("[]").is_err());
-    }
 
     #[test]
     fn the_init_token_is_read_from_authorization_in_any_case() {

@@ -1,34 +1,44 @@
-//! One `graphql-transport-ws` session on an upgraded `/graphql`.
+//! One live-update session on an upgraded `/graphql`. async-graphql-axum's
+//! `GraphQLWebSocket` speaks `graphql-transport-ws` (acks, pongs, `next`
+//! and `complete`, many subscriptions at once); around it, a reader and a
+//! writer of the session's own keep what its implementation does not:
 //!
-//! The client has [`INIT_TIMEOUT`] to send `connection_init`; with tokens
-//! configured and none accepted in the upgrade's header, its payload must
-//! carry `{"Authorization": "Bearer TOKEN"}`, else the socket is closed
-//! with `4403`. Only subscriptions are served here (queries and mutations
-//! go to `POST /graphql`, with its time and size limits); each is measured
-//! by the schema's limits like any request, and a connection holds at most
-//! `--max-subscriptions-per-connection` at once.
+//! - the reader checks each client message before the protocol sees it:
+//!   the token of `connection_init` when the upgrade carried none (else
+//!   `4403`), one init (`4429`), no subscribe before the ack (`4401`), no
+//!   duplicate id (`4409`), at most `--max-subscriptions-per-connection`
+//!   at once and subscriptions only (refused with an `error`), JSON text
+//!   only (`4400`);
+//! - the writer sends within [`WRITE_TIMEOUT`] (a client that takes
+//!   nothing is closed), pings every 30 s, closes with `4408` when no
+//!   `connection_init` came within [`INIT_TIMEOUT`], with `1013` when the
+//!   connection was closed to make room before its ack, with `1001` when
+//!   the service stops, and sends an `error` in place of the `complete`
+//!   of a subscription that failed (see [`Ledger`]).
 //!
-//! Nothing here buffers without bound: updates wait in the shared,
-//! bounded buffer of `graphql::subscription` until this session takes them,
-//! one at a time, and a write the client does not take within
-//! [`WRITE_TIMEOUT`] closes the connection. A subscription that fell behind
-//! sends its `SUBSCRIBER_TOO_SLOW` error and the connection is closed with
-//! `1013` (try again later), which the `graphql-ws` client answers by
-//! reconnecting.
+//! Nothing here buffers without bound: each channel holds one message,
+//! updates wait in the bounded buffer of `graphql::subscription`, and the
+//! protocol reads the client only as fast as it is answered.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::ServerError;
+use async_graphql::http::ClientMessage;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::FromRequestParts;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use tokio::sync::watch;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::PollSender;
 
-use super::messages::{self, ClientMessage, close};
+use super::executor::LiveExecutor;
+use super::ledger::{Closing, Ledger};
+use super::messages::{self, close};
 use super::metrics::LiveMetrics;
-use super::operations::Operations;
 use crate::graphql::ApiSchema;
-use crate::graphql::budget::RequestBudget;
 use crate::graphql::cost::check_length;
 use crate::graphql::error::{BAD_USER_INPUT, with_code};
 use crate::http::rate_limit::Meter;
@@ -46,6 +56,10 @@ pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// The code of a subscription refused for the connection's limit.
 const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
+
+/// How async-graphql writes the two messages the writer looks out for.
+const ACK: &str = r#"{"type":"connection_ack"}"#;
+const COMPLETE: &str = r#"{"type":"complete","id":"#;
 
 /// A session's settings, from the upgrade.
 pub struct Session {
@@ -68,23 +82,164 @@ pub struct Session {
     pub meter: Option<Meter>,
 }
 
-/// The longest a session holds back its updates at once while its client
-/// is in debt: it still answers pings and completions between.
-const MOST_HELD_BACK: Duration = Duration::from_secs(1);
-
-/// Why a session ends with a close frame: its code and reason.
-pub type Closing = (u16, String);
+/// What the reader does with a client's message.
+enum Decision {
+    /// Hand it to the protocol.
+    Pass,
+    /// Answer it with this message, without the protocol.
+    Answer(String),
+    Ignore,
+    Close(Closing),
+}
 
 impl Session {
     /// Serves the socket until either side closes it.
-    pub async fn run(self, mut socket: WebSocket) {
-        let mut state = State {
-            acked: false,
-            busy: None,
-            operations: Operations::new(self.metrics.clone(), self.max_message_bytes),
-            meter: self.meter.clone(),
-            held_back: None,
+    pub async fn run(self, socket: WebSocket) {
+        let ledger = Arc::new(Ledger::new(self.meter.clone()));
+        let executor = LiveExecutor {
+            schema: self.schema.clone(),
+            ledger: ledger.clone(),
+            metrics: self.metrics.clone(),
+            max_message_bytes: self.max_message_bytes,
+            message_time: self.message_time,
         };
+        let (to_protocol, from_reader) = mpsc::channel(1);
+        let (outgoing, to_socket) = mpsc::channel(1);
+        let (socket_sink, socket_stream) = socket.split();
+        let protocol_input = futures_util::stream::unfold(from_reader, |mut from_reader| async {
+            let message = from_reader.recv().await?;
+            Some((Ok::<Message, axum::Error>(message), from_reader))
+        });
+        let protocol = GraphQLWebSocket::new_with_pair(
+            PollSender::new(outgoing.clone()),
+            protocol_input,
+            executor,
+            transport_ws(),
+        )
+        .serve();
+        let reader = self.read(socket_stream, to_protocol, outgoing, &ledger);
+        let writer = self.write(socket_sink, to_socket, &ledger);
+        tokio::pin!(writer);
+        tokio::select! {
+            () = &mut writer => {}
+            _ = futures_util::future::join(reader, protocol) => writer.await,
+        }
+    }
+
+    /// Reads the client's messages until it closes, or one closes the
+    /// session (then that close is queued for the writer).
+    async fn read(
+        &self,
+        mut incoming: SplitStream<WebSocket>,
+        to_protocol: mpsc::Sender<Message>,
+        outgoing: mpsc::Sender<Message>,
+        ledger: &Ledger,
+    ) {
+        let mut init_seen = false;
+        while let Some(Ok(message)) = incoming.next().await {
+            let decision = match &message {
+                Message::Text(text) => self.decide(text.as_str(), &mut init_seen, ledger),
+                Message::Binary(_) => {
+                    Decision::Close((close::BAD_MESSAGE, "messages are JSON text".into()))
+                }
+                Message::Ping(_) | Message::Pong(_) => Decision::Ignore,
+                Message::Close(_) => return,
+            };
+            let sent = match decision {
+                Decision::Pass => to_protocol.send(message).await.is_ok(),
+                Decision::Answer(text) => outgoing.send(Message::text(text)).await.is_ok(),
+                Decision::Ignore => true,
+                Decision::Close(closing) => {
+                    let _ = outgoing.send(close_frame(closing)).await;
+                    return;
+                }
+            };
+            if !sent {
+                return;
+            }
+        }
+    }
+
+    fn decide(&self, text: &str, init_seen: &mut bool, ledger: &Ledger) -> Decision {
+        let message = match serde_json::from_str::<ClientMessage>(text) {
+            Ok(message) => message,
+            Err(error) => {
+                return Decision::Close((close::BAD_MESSAGE, format!("Invalid message: {error}")));
+            }
+        };
+        let mut entries = ledger.entries();
+        match message {
+            ClientMessage::ConnectionInit { payload } => {
+                if *init_seen {
+                    let reason = "Too many initialisation requests";
+                    return Decision::Close((close::TOO_MANY_INITS, reason.into()));
+                }
+                let presented = messages::init_token(payload.as_ref());
+                if !self.authorized && !token_allowed(&self.api_tokens, presented) {
+                    let reason = "Forbidden: connection_init must carry {\"Authorization\": \"Bearer TOKEN\"}";
+                    return Decision::Close((close::FORBIDDEN, reason.into()));
+                }
+                *init_seen = true;
+                entries.meter = entries
+                    .meter
+                    .as_ref()
+                    .map(|meter| meter.for_token(presented));
+                Decision::Pass
+            }
+            ClientMessage::Start { id, payload } => {
+                if !entries.acked {
+                    return Decision::Close((close::UNAUTHORIZED, "Unauthorized".into()));
+                }
+                if entries.running.contains(&id) {
+                    let reason = format!("Subscriber for {id} already exists");
+                    return Decision::Close((close::DUPLICATE_ID, reason));
+                }
+                if entries.running.len() >= self.max_subscriptions {
+                    let refusal = ServerError::new(
+                        format!(
+                            "this connection already holds {} subscriptions, the limit \
+                             (--max-subscriptions-per-connection); complete one first",
+                            self.max_subscriptions
+                        ),
+                        None,
+                    );
+                    let refusal = with_code(refusal, TOO_MANY_SUBSCRIPTIONS);
+                    return Decision::Answer(messages::error(&id, &[refusal]));
+                }
+                if let Some(refusal) = not_a_subscription(&payload) {
+                    return Decision::Answer(messages::error(&id, &[refusal]));
+                }
+                entries.running.insert(id.clone());
+                entries.starting.push_back(id);
+                Decision::Pass
+            }
+            ClientMessage::Stop { id } => {
+                if entries.running.remove(&id) {
+                    entries.completed_by_client.insert(id);
+                    Decision::Pass
+                } else {
+                    Decision::Ignore
+                }
+            }
+            // async-graphql answers with a pong.
+            ClientMessage::Ping { .. } => Decision::Pass,
+            ClientMessage::Pong { .. } => Decision::Ignore,
+            ClientMessage::ConnectionTerminate => Decision::Close((
+                close::BAD_MESSAGE,
+                "connection_terminate is not part of graphql-transport-ws".into(),
+            )),
+        }
+    }
+
+    /// Writes what the reader and the protocol queue, and the session's
+    /// own pings and closes, until the session ends.
+    async fn write(
+        &self,
+        mut sink: SplitSink<WebSocket, Message>,
+        mut to_socket: mpsc::Receiver<Message>,
+        ledger: &Ledger,
+    ) {
+        let mut busy: Option<InFlight> = None;
         let made_room = made_room(self.activity.clone());
         let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
         let mut ping =
@@ -92,49 +247,37 @@ impl Session {
         let stopping = stopped(self.stopping.clone());
         tokio::pin!(init_deadline, stopping, made_room);
         let closing: Option<Closing> = loop {
-            let reply = tokio::select! {
-                incoming = socket.recv() => match incoming {
-                    Some(Ok(Message::Text(text))) => match self.on_message(text.as_str(), &mut state) {
-                        Ok(reply) => reply,
-                        Err(closing) => break Some(closing),
-                    },
-                    Some(Ok(Message::Binary(_))) => {
-                        break Some((close::BAD_MESSAGE, "messages are JSON text".into()));
+            let acked = busy.is_some() || ledger.acked();
+            let (message, then_close) = tokio::select! {
+                next = to_socket.recv() => match next {
+                    None => break None,
+                    Some(Message::Close(frame)) => {
+                        break frame.map(|frame| (frame.code, frame.reason.to_string()));
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+                    Some(Message::Text(text)) if text.as_str() == ACK => {
+                        ledger.entries().acked = true;
+                        busy = self.activity.as_ref().map(|activity| activity.request_began());
+                        (Some(Message::Text(text)), None)
+                    }
+                    Some(Message::Text(text)) if text.as_str().starts_with(COMPLETE) => {
+                        let id = completed_id(text.as_str());
+                        let (send, then_close) = ledger.on_complete(&id, text.to_string());
+                        (send.map(Message::text), then_close)
+                    }
+                    Some(message) => (Some(message), None),
                 },
-                () = held_back(state.held_back), if state.held_back.is_some() => {
-                    state.held_back = state.meter.as_ref().and_then(Meter::debt)
-                        .map(|wait| tokio::time::Instant::now() + wait.min(MOST_HELD_BACK));
-                    None
-                }
-                Some((id, response)) = state.operations.next(), if state.held_back.is_none() => {
-                    if let (Some(meter), Some(work)) = (&state.meter, state.operations.work(&id)) {
-                        meter.charge(work);
-                        state.held_back = meter.debt()
-                            .map(|wait| tokio::time::Instant::now() + wait.min(MOST_HELD_BACK));
-                    }
-                    match state.operations.outcome(&id, response) {
-                        Ok(reply) => reply,
-                        Err((last, closing)) => {
-                            let _ = send(&mut socket, Message::text(last)).await;
-                            break Some(closing);
-                        }
-                    }
-                }
-                () = &mut init_deadline, if !state.acked => {
+                _ = ping.tick() => (Some(Message::Ping(Default::default())), None),
+                () = &mut init_deadline, if !acked => {
                     break Some((close::INIT_TIMEOUT, "Connection initialisation timeout".into()));
                 }
-                () = &mut made_room, if !state.acked => {
+                () = &mut made_room, if !acked => {
                     let reason = "too many connections: this one was not initialised yet; retry";
                     break Some((close::TRY_AGAIN_LATER, reason.into()));
                 }
-                _ = ping.tick() => Some(Message::Ping(Default::default())),
                 () = &mut stopping => break Some((close::GOING_AWAY, "the service is stopping".into())),
             };
-            if let Some(reply) = reply {
-                match send_within_limit(&mut socket, reply).await {
+            if let Some(message) = message {
+                match send_within_limit(&mut sink, message).await {
                     Ok(()) => {}
                     Err(Unsent::TimedOut) => {
                         // A client that stopped reading is as slow as a
@@ -150,91 +293,48 @@ impl Session {
                     Err(Unsent::Closed) => break None,
                 }
             }
+            if then_close.is_some() {
+                break then_close;
+            }
         };
-        if let Some((code, reason)) = closing {
-            let frame = CloseFrame {
-                code,
-                reason: short(&reason).into(),
-            };
-            let _ = send(&mut socket, Message::Close(Some(frame))).await;
+        if let Some(closing) = closing {
+            let _ = send_within_limit(&mut sink, close_frame(closing)).await;
         }
-    }
-
-    /// What to answer a client's message with, or why to close.
-    fn on_message(&self, text: &str, state: &mut State) -> Result<Option<Message>, Closing> {
-        let message: ClientMessage = serde_json::from_str(text)
-            .map_err(|error| (close::BAD_MESSAGE, format!("Invalid message: {error}")))?;
-        let reply = match message {
-            ClientMessage::ConnectionInit { payload } => {
-                if state.acked {
-                    let reason = "Too many initialisation requests";
-                    return Err((close::TOO_MANY_INITS, reason.into()));
-                }
-                let presented = messages::init_token(payload.as_ref());
-                if !self.authorized && !token_allowed(&self.api_tokens, presented) {
-                    let reason = "Forbidden: connection_init must carry {\"Authorization\": \"Bearer TOKEN\"}";
-                    return Err((close::FORBIDDEN, reason.into()));
-                }
-                state.meter = state.meter.as_ref().map(|meter| meter.for_token(presented));
-                state.acked = true;
-                state.busy = self
-                    .activity
-                    .as_ref()
-                    .map(|activity| activity.request_began());
-                messages::connection_ack()
-            }
-            ClientMessage::Ping { .. } => messages::pong(),
-            ClientMessage::Pong { .. } => return Ok(None),
-            ClientMessage::Subscribe { id, payload } => {
-                if !state.acked {
-                    return Err((close::UNAUTHORIZED, "Unauthorized".into()));
-                }
-                if state.operations.running(&id) {
-                    let reason = format!("Subscriber for {id} already exists");
-                    return Err((close::DUPLICATE_ID, reason));
-                }
-                if state.operations.count() >= self.max_subscriptions {
-                    let refusal = ServerError::new(
-                        format!(
-                            "this connection already holds {} subscriptions, the limit \
-                             (--max-subscriptions-per-connection); complete one first",
-                            self.max_subscriptions
-                        ),
-                        None,
-                    );
-                    messages::error(&id, &[with_code(refusal, TOO_MANY_SUBSCRIPTIONS)])
-                } else if let Some(refusal) = not_a_subscription(&payload) {
-                    messages::error(&id, &[refusal])
-                } else {
-                    let budget = RequestBudget::new(1, self.max_message_bytes, self.message_time);
-                    let updates = self.schema.execute_stream(payload.data(budget.clone()));
-                    state.operations.start(id, updates, budget);
-                    return Ok(None);
-                }
-            }
-            ClientMessage::Complete { id } => {
-                state.operations.stop(&id);
-                return Ok(None);
-            }
-        };
-        Ok(Some(Message::text(reply)))
+        drop(busy);
     }
 }
 
-struct State {
-    acked: bool,
-    /// Held once acknowledged: the connection is never closed to make room.
-    busy: Option<InFlight>,
-    operations: Operations,
-    meter: Option<Meter>,
-    /// Until when updates are held back: the client spent its points.
-    held_back: Option<tokio::time::Instant>,
+/// The protocol async-graphql-axum is to speak. Its value is only made by
+/// its extractor, from an upgrade's header; a client that offers no
+/// subprotocol (some do not) is spoken to in `graphql-transport-ws` too.
+fn transport_ws() -> GraphQLProtocol {
+    let (mut parts, ()) = axum::http::Request::builder()
+        .header(axum::http::header::SEC_WEBSOCKET_PROTOCOL, super::PROTOCOL)
+        .body(())
+        .expect("a request of one header")
+        .into_parts();
+    GraphQLProtocol::from_request_parts(&mut parts, &())
+        .now_or_never()
+        .and_then(Result::ok)
+        .expect("async-graphql-axum speaks graphql-transport-ws")
 }
 
-async fn held_back(until: Option<tokio::time::Instant>) {
-    if let Some(until) = until {
-        tokio::time::sleep_until(until).await;
+/// The id of async-graphql's `{"type":"complete","id":"…"}`.
+fn completed_id(text: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Complete {
+        id: String,
     }
+    serde_json::from_str::<Complete>(text)
+        .map(|complete| complete.id)
+        .unwrap_or_default()
+}
+
+fn close_frame((code, reason): Closing) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: short(&reason).into(),
+    }))
 }
 
 /// Resolves once the connection is closed to make room; never without one.
@@ -263,17 +363,15 @@ enum Unsent {
 }
 
 /// Sends one message, within [`WRITE_TIMEOUT`].
-async fn send_within_limit(socket: &mut WebSocket, message: Message) -> Result<(), Unsent> {
-    match tokio::time::timeout(WRITE_TIMEOUT, socket.send(message)).await {
+async fn send_within_limit(
+    sink: &mut SplitSink<WebSocket, Message>,
+    message: Message,
+) -> Result<(), Unsent> {
+    match tokio::time::timeout(WRITE_TIMEOUT, sink.send(message)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(Unsent::Closed),
         Err(_) => Err(Unsent::TimedOut),
     }
-}
-
-/// Sends one message, within [`WRITE_TIMEOUT`]; false when it could not be.
-async fn send(socket: &mut WebSocket, message: Message) -> bool {
-    send_within_limit(socket, message).await.is_ok()
 }
 
 /// A close reason fits in 123 bytes.

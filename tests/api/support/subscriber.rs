@@ -108,6 +108,13 @@ impl Subscriber {
             .unwrap();
     }
 
+    pub async fn send_binary(&mut self, bytes: &[u8]) {
+        self.socket
+            .send(Message::binary(bytes.to_vec()))
+            .await
+            .unwrap();
+    }
+
     /// Subscribes to `callUpdated` with `filter` (JSON null for none).
     pub async fn subscribe(&mut self, id: &str, filter: Value) {
         self.subscribe_to(id, CALL_FIELDS, filter).await;
