@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -60,7 +61,7 @@ pub struct Span {
 pub async fn calls(
     State(state): State<ExportState>,
     Path(file): Path<String>,
-    Query(span): Query<Span>,
+    span: Result<Query<Span>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
     if !token_allowed(&state.settings.api_tokens, bearer_token(&headers)) {
@@ -78,6 +79,16 @@ pub async fn calls(
         "calls.csv" => Format::Csv,
         "calls.ndjson" => Format::Ndjson,
         _ => return super::home::nothing_at(&format!("/export/{file}")),
+    };
+    let span = match span {
+        Ok(Query(span)) => span,
+        Err(rejection) => {
+            let problem = format!(
+                "the query string could not be read: {}",
+                rejection.body_text()
+            );
+            return refused(StatusCode::BAD_REQUEST, problem);
+        }
     };
     let offset = state.settings.default_offset;
     let from_text = span.from.as_deref().map(plus_restored);

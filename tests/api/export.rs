@@ -174,7 +174,16 @@ async fn an_export_needs_the_api_token_and_a_whole_span_and_says_what_is_wrong()
     let query = "/export/calls.csv?from=2024-05-01&to=2024-06-01";
     assert_eq!(get(&app, query, None).await.0, 401);
     assert_eq!(get(&app, query, Some("wrong")).await.0, 401);
+    // A query string that cannot be read is still behind the token.
+    assert_eq!(
+        get(&app, "/export/calls.csv?from=1&from=2", None).await.0,
+        401
+    );
     for (path, problem) in [
+        (
+            "/export/calls.csv?from=2024-05-01&from=2024-05-02&to=2024-06-01",
+            "query string",
+        ),
         ("/export/calls.csv?from=2024-05-01", "both"),
         ("/export/calls.csv?from=2024-06-01&to=2024-05-01", "before"),
         (
