@@ -14,8 +14,9 @@
 //!   [`Store`], `reprocess`.
 //! - Transports: [`graphql`] (the API's schema over the store's types),
 //!   [`http`] (webhook, `/graphql`, GraphiQL, health, metrics, the server),
-//!   [`forward`] (every stored push passed on to other URLs, from the job
-//!   queue) and [`cli`] (the commands, logging), with [`config`] (validated
+//!   [`jobs`] (the runner of the job queue's work: claims, order, retries,
+//!   a destination's health), [`forward`] (every stored push passed on to
+//!   other URLs, a kind of job) and [`cli`] (the commands, logging), with [`config`] (validated
 //!   settings), and [`export`] (calls as CSV or NDJSON for `export` and
 //!   `GET /export/calls.csv`).
 //!
@@ -28,6 +29,7 @@ pub mod export;
 pub mod forward;
 pub mod graphql;
 pub mod http;
+pub mod jobs;
 pub mod storage;
 pub mod wire;
 

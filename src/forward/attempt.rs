@@ -12,61 +12,14 @@ use std::time::{Duration, SystemTime};
 use axum::http::{HeaderValue, StatusCode, header};
 use reqwest::Client;
 
-use super::backoff::retry_after;
 use super::signature::{message_id, sign};
 use crate::config::forwarding::{ForwardSettings, ForwardTarget, SigningSecret};
+use crate::jobs::attempt::{Attempt, Failure};
+use crate::jobs::backoff::retry_after;
 use crate::storage::jobs::StoredBody;
 
 /// Bytes of an answer read (and dropped) so its connection can be reused.
 const ANSWER_BYTES_READ: usize = 64 * 1024;
-
-/// Why a try failed, as the metrics label it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Failure {
-    /// No connection (refused, unreachable, DNS, TLS).
-    Connect,
-    /// No whole answer within the timeout (or a `408`).
-    Timeout,
-    /// A `5xx`.
-    ServerError,
-    /// A `429`: the target asks to slow down.
-    Throttled,
-    /// Any other answer that is not a `2xx`.
-    Refused,
-}
-
-impl Failure {
-    pub const ALL: [Failure; 5] = [
-        Failure::Connect,
-        Failure::Timeout,
-        Failure::ServerError,
-        Failure::Throttled,
-        Failure::Refused,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Failure::Connect => "connect",
-            Failure::Timeout => "timeout",
-            Failure::ServerError => "server_error",
-            Failure::Throttled => "throttled",
-            Failure::Refused => "refused",
-        }
-    }
-}
-
-/// How a try ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Attempt {
-    Delivered,
-    Failed {
-        failure: Failure,
-        /// For the queue's `last_error` and GraphQL's `lastError`.
-        error: String,
-        /// What the target's `Retry-After` asked for.
-        retry_after: Option<Duration>,
-    },
-}
 
 /// The client every target shares: HTTPS with the system's roots (rustls),
 /// no redirects, the per-request timeout.

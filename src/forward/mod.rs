@@ -2,33 +2,54 @@
 //! listen (`serve --forward-to URL`), byte for byte with its Content-Type,
 //! at least once, in arrival order for each call.
 //!
-//! A transport over the job queue (`storage::jobs`): the writer enqueues one
-//! `forward` job per target in the transaction that stores a push, so a
-//! `200` to Udesk means the push will be forwarded, through restarts and
-//! `kill -9`. A [`Forwarder`] runs one worker per target ([`worker`]); each
-//! try is one `POST` ([`attempt`]) with the Standard Webhooks headers
-//! ([`signature`]), retried with backoff ([`backoff`]); the
-//! `udesk_calls_forward_*` metrics are in [`metrics`].
+//! A kind of job (`jobs`): the writer enqueues one `forward` job per target
+//! in the transaction that stores a push, so a `200` to Udesk means the push
+//! will be forwarded, through restarts and `kill -9`. A [`Forwarder`] runs
+//! one job runner per target; each try is one `POST` ([`attempt`]) with the
+//! Standard Webhooks headers ([`signature`]); the `udesk_calls_forward_*`
+//! metrics are in [`metrics`].
 
 pub mod attempt;
-pub mod backoff;
 pub mod metrics;
 pub mod signature;
-pub mod worker;
 
 use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::forwarding::ForwardSettings;
-use crate::storage::jobs::{JobKind, PushJob};
+use std::time::Duration;
+
+use reqwest::Client;
+
+use crate::config::forwarding::{ForwardSettings, ForwardTarget, SigningSecret};
+use crate::jobs::metrics::JobMetrics;
+use crate::jobs::{Attempt, Destination, JobRunner, JobWork};
+use crate::storage::jobs::{Job, JobKind, PushJob, StoredBody};
 use crate::storage::{Store, StoreError};
 
-pub use metrics::ForwardMetrics;
-use worker::TargetWorker;
+/// One target's work: a try is one `POST` of the push.
+struct ForwardWork {
+    client: Client,
+    target: ForwardTarget,
+    secret: Option<SigningSecret>,
+    timeout: Duration,
+}
 
-/// The running workers, one per target.
+impl JobWork for ForwardWork {
+    async fn attempt(&self, _job: &Job, push: StoredBody) -> Attempt {
+        attempt::send(
+            &self.client,
+            &self.target,
+            self.secret.as_ref(),
+            &push,
+            self.timeout,
+        )
+        .await
+    }
+}
+
+/// The running job runners, one per target.
 pub struct Forwarder {
     workers: Vec<JoinHandle<()>>,
 }
@@ -39,7 +60,7 @@ impl Forwarder {
     pub async fn start(
         store: Arc<Store>,
         settings: &ForwardSettings,
-        metrics: ForwardMetrics,
+        metrics: JobMetrics,
         stop: watch::Receiver<bool>,
     ) -> Result<Forwarder, StoreError> {
         let mut forwarder = Forwarder {
@@ -67,18 +88,27 @@ impl Forwarder {
         };
         for target in &settings.targets {
             metrics.add_target(target.as_str());
-            let worker = TargetWorker {
+            let runner = JobRunner {
                 store: store.clone(),
-                target: target.clone(),
-                client: client.clone(),
-                secret: settings.signing_key.clone(),
-                timeout: settings.timeout,
-                concurrency: settings.concurrency.max(1),
+                destination: Destination {
+                    kind: JobKind::Forward,
+                    target: target.as_str().to_owned(),
+                    shown: target.display(),
+                    concurrency: settings.concurrency.max(1),
+                    work_name: "forwarding",
+                    retry_command: "forward retry",
+                },
+                work: Arc::new(ForwardWork {
+                    client: client.clone(),
+                    target: target.clone(),
+                    secret: settings.signing_key.clone(),
+                    timeout: settings.timeout,
+                }),
                 metrics: metrics.clone(),
             };
             forwarder
                 .workers
-                .push(tokio::spawn(worker.run(stop.clone())));
+                .push(tokio::spawn(runner.run(stop.clone())));
             tracing::info!(target = %target.display(), signed = settings.signing_key.is_some(), "forwarding pushes");
         }
         Ok(forwarder)

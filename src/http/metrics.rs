@@ -27,7 +27,7 @@ use serde_json::json;
 use super::AppState;
 use super::tokens::{bearer_token, token_allowed};
 use super::websocket::LiveMetrics;
-use crate::forward::ForwardMetrics;
+use crate::jobs::metrics::JobMetrics;
 use crate::storage::jobs::JobKind;
 
 /// The OpenMetrics text format, which Prometheus asks for first.
@@ -124,8 +124,9 @@ pub struct Metrics {
     integrity_checked: Gauge,
     integrity_check_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     integrity_check_failing: Gauge,
-    /// `udesk_calls_forward_*`, kept by the forwarding workers.
-    pub forward: ForwardMetrics,
+    /// Each kind of job's metrics (`udesk_calls_forward_*`), kept by its
+    /// runners.
+    pub jobs: Vec<(JobKind, JobMetrics)>,
     /// WebSockets and subscriptions (`websocket`).
     pub live: LiveMetrics,
 }
@@ -137,6 +138,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The metrics of `kind`'s jobs.
+    pub fn jobs_of(&self, kind: JobKind) -> JobMetrics {
+        self.jobs
+            .iter()
+            .find(|(each, _)| *each == kind)
+            .map(|(_, metrics)| metrics.clone())
+            .expect("every kind of job has its metrics")
+    }
+
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
         let pushes = Family::<PushLabels, Counter>::default();
@@ -218,7 +228,7 @@ impl Metrics {
             "1 when the latest integrity check could not run to its end (the log says why), else 0",
             integrity_check_failing.clone(),
         );
-        let forward = ForwardMetrics::register(&mut registry);
+        let forward = crate::forward::metrics::register(&mut registry);
         let live = LiveMetrics::register(&mut registry);
         Metrics {
             registry,
@@ -233,7 +243,7 @@ impl Metrics {
             integrity_checked,
             integrity_check_seconds,
             integrity_check_failing,
-            forward,
+            jobs: vec![(JobKind::Forward, forward)],
             live,
         }
     }
@@ -291,11 +301,16 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
             .integrity_check_seconds
             .set(integrity.took.as_secs_f64());
     }
-    let forwarding = state.store.push_job_targets(JobKind::Forward);
-    if !forwarding.is_empty() {
-        match state.store.pending_jobs(JobKind::Forward).await {
-            Ok(pending) => metrics.forward.set_pending(&forwarding, &pending),
-            Err(error) => tracing::warn!(%error, "the pending forwards could not be counted"),
+    for (kind, job_metrics) in &metrics.jobs {
+        let configured = state.store.push_job_targets(*kind);
+        if configured.is_empty() {
+            continue;
+        }
+        match state.store.pending_jobs(*kind).await {
+            Ok(pending) => job_metrics.set_pending(&configured, &pending),
+            Err(error) => {
+                tracing::warn!(%error, kind = kind.as_str(), "the pending jobs could not be counted");
+            }
         }
     }
     match metrics.encode() {

@@ -30,6 +30,7 @@ use tower::ServiceExt;
 
 use crate::config::Settings;
 use crate::forward::Forwarder;
+use crate::storage::jobs::JobKind;
 use crate::storage::{Store, StoreError};
 
 use super::health::{self, Readiness};
@@ -175,7 +176,7 @@ impl App {
         let forwarder = Forwarder::start(
             store.clone(),
             &self.settings.forwarding,
-            self.metrics.forward.clone(),
+            self.metrics.jobs_of(JobKind::Forward),
             self.forwarding_stops.clone(),
         )
         .await?;
