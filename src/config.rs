@@ -12,6 +12,7 @@ use crate::wire::time::beijing;
 
 pub use http_limits::HttpLimits;
 pub mod forwarding;
+pub mod recordings;
 
 /// What the HTTP layer needs to know; built by the CLI, or by tests directly.
 /// Its `Debug` shows how many tokens there are, never the tokens.
@@ -37,6 +38,8 @@ pub struct Settings {
     pub http_limits: HttpLimits,
     /// Where stored pushes are passed on to; none by default.
     pub forwarding: forwarding::ForwardSettings,
+    /// Where recordings are archived; not archived by default.
+    pub recordings: Option<recordings::RecordingSettings>,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -85,6 +88,7 @@ impl Settings {
             graphql_max_response_bytes: DEFAULT_GRAPHQL_MAX_RESPONSE_BYTES,
             http_limits: HttpLimits::default(),
             forwarding: forwarding::ForwardSettings::default(),
+            recordings: None,
         }
     }
 }

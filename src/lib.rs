@@ -16,7 +16,8 @@
 //!   [`http`] (webhook, `/graphql`, GraphiQL, health, metrics, the server),
 //!   [`jobs`] (the runner of the job queue's work: claims, order, retries,
 //!   a destination's health), [`forward`] (every stored push passed on to
-//!   other URLs, a kind of job) and [`cli`] (the commands, logging), with [`config`] (validated
+//!   other URLs, a kind of job), [`recordings`] (every recording archived
+//!   before its link expires, a kind of job) and [`cli`] (the commands, logging), with [`config`] (validated
 //!   settings), and [`export`] (calls as CSV or NDJSON for `export` and
 //!   `GET /export/calls.csv`).
 //!
@@ -30,6 +31,7 @@ pub mod forward;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
+pub mod recordings;
 pub mod storage;
 pub mod wire;
 

@@ -62,8 +62,10 @@ fn schema_key() -> String {
 const BYTES_PER_CALL_NEEDED: u64 = 5_000;
 
 /// Stops before a build that would fill the disk (other work shares it).
-fn check_space(data: &Path, calls: u64) {
-    let needed = calls * BYTES_PER_CALL_NEEDED;
+fn check_space(data: &Path, calls: u64, built: &Path) {
+    // What an unfinished build holds already is counted as spent.
+    let present = std::fs::metadata(built).map_or(0, |m| m.len());
+    let needed = (calls * BYTES_PER_CALL_NEEDED).saturating_sub(present);
     if let Ok(fs) = rustix::fs::statvfs(data) {
         let free = fs.f_bavail * fs.f_frsize;
         if free < needed {
@@ -76,6 +78,42 @@ fn check_space(data: &Path, calls: u64) {
             );
             std::process::exit(2);
         }
+    }
+}
+
+/// Takes over a database of the same calls built under an earlier schema
+/// (finished or not), as an upgrade would: renamed to `path` and migrated
+/// by opening it. A 10M-call build takes hours; a migration, seconds.
+fn adopt_earlier_schema(data: &Path, calls: u64, path: &Path, ready: &Path) {
+    let prefix = format!("calls-{calls}-g{GENERATOR_VERSION}-s");
+    let Some(earlier) = std::fs::read_dir(data)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|file| {
+            let name = file.file_name().unwrap_or_default().to_string_lossy();
+            name.starts_with(&prefix) && name.ends_with(".db")
+        })
+        .max_by_key(|file| std::fs::metadata(file).map_or(0, |m| m.len()))
+    else {
+        return;
+    };
+    eprintln!(
+        "taking over {} (an earlier schema) as {}",
+        earlier.display(),
+        path.display()
+    );
+    for suffix in ["-wal", "-shm"] {
+        let from = format!("{}{suffix}", earlier.display());
+        if Path::new(&from).exists() {
+            std::fs::rename(&from, format!("{}{suffix}", path.display())).unwrap();
+        }
+    }
+    std::fs::rename(&earlier, path).unwrap();
+    let earlier_ready = earlier.with_extension("ready");
+    if earlier_ready.exists() {
+        std::fs::rename(&earlier_ready, ready).unwrap();
     }
 }
 
@@ -103,8 +141,11 @@ pub async fn ensure(data: &Path, calls: u64) -> Dataset {
     let path = data.join(format!("{name}.db"));
     let ready = data.join(format!("{name}.ready"));
     let dirty = data.join(format!("{name}.dirty"));
+    if !ready.exists() && !path.exists() {
+        adopt_earlier_schema(data, calls, &path, &ready);
+    }
     if !ready.exists() {
-        check_space(data, calls);
+        check_space(data, calls, &path);
         // A build cut short (a 10M-call one takes hours) goes on where it
         // stopped: calls are written in order, so all before the last one
         // present are whole, and the last one's pushes sent again are

@@ -27,6 +27,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::forwarding::{
     DEFAULT_FORWARD_CONCURRENCY, ForwardTarget, SigningSecret, parse_timeout,
 };
+use crate::config::recordings::{
+    ArchiveTarget, DEFAULT_RECORDINGS_CONCURRENCY, DEFAULT_RECORDINGS_MAX_BYTES,
+};
 use crate::config::{
     DEFAULT_GRAPHQL_MAX_RESPONSE_BYTES, DEFAULT_GRAPHQL_TIMEOUT_SECONDS, DEFAULT_MAX_BODY_BYTES,
     parse_cors_origin, parse_utc_offset,
@@ -411,6 +414,48 @@ pub struct ServeArgs {
         value_parser = forward::parse_concurrency
     )]
     pub forward_concurrency: usize,
+
+    /// Keep a copy of every recording (each push's `record_url` and
+    /// `ivr_record_urls`, whose links expire) in this directory, or in an
+    /// S3-compatible bucket as s3://BUCKET/PREFIX. Without it, recordings
+    /// are not kept.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_RECORDINGS_TO",
+        value_name = "DIR|s3://BUCKET/PREFIX",
+        value_parser = ArchiveTarget::parse
+    )]
+    pub recordings_to: Option<ArchiveTarget>,
+
+    /// Recordings downloaded at once at most.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_RECORDINGS_CONCURRENCY",
+        value_name = "N",
+        default_value_t = DEFAULT_RECORDINGS_CONCURRENCY,
+        value_parser = forward::parse_concurrency
+    )]
+    pub recordings_concurrency: usize,
+
+    /// How long one recording's download may take (like 2m or 90s); a
+    /// slower one is tried again later.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_RECORDINGS_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "2m",
+        value_parser = parse_timeout
+    )]
+    pub recordings_timeout: std::time::Duration,
+
+    /// A recording larger than this many bytes is failed, not kept.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_RECORDINGS_MAX_BYTES",
+        value_name = "BYTES",
+        default_value_t = DEFAULT_RECORDINGS_MAX_BYTES
+    )]
+    pub recordings_max_bytes: u64,
 }
 
 #[derive(Debug, Args)]

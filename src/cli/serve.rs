@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::config::forwarding::ForwardSettings;
+use crate::config::recordings::RecordingSettings;
 use crate::config::{Settings, check_exposure, check_token_lengths};
 use crate::http::ServeError;
 use crate::storage::{Store, StoreError};
@@ -31,7 +32,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             timeout: args.forward_timeout,
             concurrency: args.forward_concurrency,
         },
+        recordings: args.recordings_to.map(|target| RecordingSettings {
+            target,
+            concurrency: args.recordings_concurrency,
+            timeout: args.recordings_timeout,
+            max_bytes: args.recordings_max_bytes,
+        }),
     };
+    if let Some(recordings) = &settings.recordings
+        && let Err(refusal) = crate::recordings::archive::Archive::open(&recordings.target)
+    {
+        anyhow::bail!(refusal);
+    }
     raise_descriptor_limit();
     let listener = crate::http::listen(&args.listen)
         .await

@@ -19,6 +19,7 @@ pub mod ids;
 pub mod intake;
 pub mod masking;
 pub mod push;
+pub mod recording;
 pub mod table;
 pub mod warnings;
 

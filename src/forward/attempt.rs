@@ -150,8 +150,8 @@ mod tests {
 
     fn failure(status: u16) -> Option<Failure> {
         match judge(StatusCode::from_u16(status).unwrap(), None) {
-            Attempt::Delivered => None,
             Attempt::Failed { failure, .. } => Some(failure),
+            _ => None,
         }
     }
 

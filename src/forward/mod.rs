@@ -24,8 +24,8 @@ use reqwest::Client;
 
 use crate::config::forwarding::{ForwardSettings, ForwardTarget, SigningSecret};
 use crate::jobs::metrics::JobMetrics;
-use crate::jobs::{Attempt, Destination, JobRunner, JobWork};
-use crate::storage::jobs::{Job, JobKind, PushJob, StoredBody};
+use crate::jobs::{Attempt, Destination, Failure, JobRunner, JobWork};
+use crate::storage::jobs::{Job, JobKind, JobSubject, PushJob};
 use crate::storage::{Store, StoreError};
 
 /// One target's work: a try is one `POST` of the push.
@@ -37,7 +37,14 @@ struct ForwardWork {
 }
 
 impl JobWork for ForwardWork {
-    async fn attempt(&self, _job: &Job, push: StoredBody) -> Attempt {
+    async fn attempt(&self, _job: &Job, subject: JobSubject) -> Attempt {
+        let JobSubject::Push(push) = subject else {
+            return Attempt::Failed {
+                failure: Failure::Gone,
+                error: "a forward job without its push".to_owned(),
+                retry_after: None,
+            };
+        };
         attempt::send(
             &self.client,
             &self.target,
@@ -77,7 +84,7 @@ impl Forwarder {
                 target: target.as_str().to_owned(),
             })
             .collect();
-        store.enqueue_for_every_push(jobs).await?;
+        store.add_push_jobs(jobs).await?;
         let client = match attempt::client(settings) {
             Ok(client) => client,
             Err(error) => {

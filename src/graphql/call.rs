@@ -26,6 +26,7 @@ use super::budget::RequestBudget;
 use super::enums::ApiCallStatus;
 use super::error::ApiError;
 use super::loaders::{CallLoader, ChildrenOf, SharingCallId};
+use super::recordings::{Recording, recording_of};
 
 /// What `relatedCalls` may cost, as a multiple of the fields asked of each:
 /// a series rarely holds more than a few calls, and nesting it should cost.
@@ -210,6 +211,15 @@ macro_rules! call_object {
                     Some(Children::ParseWarnings(warnings)) => warnings,
                     _ => Vec::new(),
                 })
+            }
+
+            /// The call's recording (`recordUrl`) and the copy kept of it; null
+            /// when the call has none.
+            async fn recording(&self, ctx: &Context<'_>) -> Result<Option<Recording>, ApiError> {
+                let Some(url) = self.scalars.record_url.as_deref() else {
+                    return Ok(None);
+                };
+                Ok(Some(recording_of(ctx, self.conversation_id, "", url).await?))
             }
 
             /// The other calls of the same `callId` (transfers, consults…), by start

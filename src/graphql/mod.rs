@@ -23,6 +23,7 @@ pub mod live_feed;
 pub mod loaders;
 pub mod lookups;
 pub mod query;
+pub mod recordings;
 pub mod relay;
 pub mod runtime;
 pub mod stats;

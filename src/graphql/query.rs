@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, Object};
 use chrono::FixedOffset;
 
+use super::recordings::RecordingsArchive;
 use crate::domain::{Call, ConversationId};
 use crate::storage::Store;
 use crate::storage::jobs::JobKind;
@@ -225,6 +226,13 @@ impl Query {
                 ForwardingTarget::of(summary, is_configured)
             })
             .collect())
+    }
+
+    /// The recordings archive (`serve --recordings-to`): recordings pending,
+    /// archived and failed, and the bytes kept; all zero when recordings
+    /// were never archived.
+    async fn recordings_archive(&self, ctx: &Context<'_>) -> Result<RecordingsArchive, ApiError> {
+        Ok(store(ctx)?.archive_totals().await?.into())
     }
 }
 

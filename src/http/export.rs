@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use super::tokens::{bearer_token, token_allowed};
+use super::tokens::api_token_refusal;
 use crate::Settings;
 use crate::export::{Encoder, Format, span_asked};
 use crate::storage::Store;
@@ -64,16 +64,8 @@ pub async fn calls(
     span: Result<Query<Span>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    if !token_allowed(&state.settings.api_tokens, bearer_token(&headers)) {
-        let mut response = refused(
-            StatusCode::UNAUTHORIZED,
-            "a valid `Authorization: Bearer TOKEN` header is required".into(),
-        );
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"udesk-calls\""),
-        );
-        return response;
+    if let Some(refusal) = api_token_refusal(&state.settings.api_tokens, &headers) {
+        return refusal;
     }
     let format = match file.as_str() {
         "calls.csv" => Format::Csv,

@@ -124,8 +124,8 @@ pub struct Metrics {
     integrity_checked: Gauge,
     integrity_check_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     integrity_check_failing: Gauge,
-    /// Each kind of job's metrics (`udesk_calls_forward_*`), kept by its
-    /// runners.
+    /// Each kind of job's metrics (`udesk_calls_forward_*`,
+    /// `udesk_calls_recordings_*`), kept by its runners.
     pub jobs: Vec<(JobKind, JobMetrics)>,
     /// WebSockets and subscriptions (`websocket`).
     pub live: LiveMetrics,
@@ -229,6 +229,7 @@ impl Metrics {
             integrity_check_failing.clone(),
         );
         let forward = crate::forward::metrics::register(&mut registry);
+        let recordings = crate::recordings::metrics::register(&mut registry);
         let live = LiveMetrics::register(&mut registry);
         Metrics {
             registry,
@@ -243,7 +244,10 @@ impl Metrics {
             integrity_checked,
             integrity_check_seconds,
             integrity_check_failing,
-            jobs: vec![(JobKind::Forward, forward)],
+            jobs: vec![
+                (JobKind::Forward, forward),
+                (JobKind::Recording, recordings),
+            ],
             live,
         }
     }

@@ -18,6 +18,7 @@ pub mod health;
 mod home;
 pub mod metrics;
 pub mod rate_limit;
+mod recordings;
 mod request_log;
 mod server;
 pub mod timeouts;
@@ -43,6 +44,8 @@ pub use server::{DRAIN_LIMIT, ServeError, serve, serve_opening};
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
+    /// Where recordings are kept (`--recordings-to`), if anywhere.
+    pub archive: Option<Arc<crate::recordings::archive::Archive>>,
     pub settings: Arc<Settings>,
     /// This app's own registry: apps in one process never share counts.
     pub metrics: Arc<metrics::Metrics>,
@@ -88,6 +91,10 @@ pub fn router(state: AppState) -> Router {
             state.store.clone(),
             state.settings.clone(),
         ));
+    let recordings = recordings::routes(&state).route_layer(from_fn_with_state(
+        browsers::OtherOrigins::from_settings(&settings.cors_origins),
+        browsers::refuse_other_sites,
+    ));
     let mut api = Router::new()
         .route("/", get(home::page))
         .route("/schema.graphql", get(home::schema))
@@ -95,7 +102,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .merge(graphql)
         .merge(wallboard)
-        .merge(export);
+        .merge(export)
+        .merge(recordings);
     if browsers::guards_host(settings.api_tokens.is_empty(), state.listening_on) {
         api = api.route_layer(from_fn(browsers::refuse_other_hosts));
     }

@@ -30,6 +30,7 @@ use tower::ServiceExt;
 
 use crate::config::Settings;
 use crate::forward::Forwarder;
+use crate::recordings::Recorder;
 use crate::storage::jobs::JobKind;
 use crate::storage::{Store, StoreError};
 
@@ -85,6 +86,7 @@ pub async fn serve_opening(
         readiness: readiness.clone(),
         forwarding_stops,
         forwarder: Mutex::default(),
+        recorder: Mutex::default(),
     };
     let limits = app.settings.http_limits.clone();
     // A store that is already open is installed before the first request
@@ -152,6 +154,10 @@ pub async fn serve_opening(
     if let Some(forwarder) = forwarder {
         forwarder.stopped().await;
     }
+    let recorder = app.recorder.lock().ok().and_then(|mut r| r.take());
+    if let Some(recorder) = recorder {
+        recorder.stopped().await;
+    }
     store.close().await;
     tracing::info!("the database is closed");
     served.map_err(ServeError::Io)
@@ -164,14 +170,15 @@ struct App {
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
     readiness: Readiness,
-    /// Turns true when shutdown begins.
+    /// Turns true when shutdown begins: the job runners stop.
     forwarding_stops: watch::Receiver<bool>,
     forwarder: Mutex<Option<Forwarder>>,
+    recorder: Mutex<Option<Recorder>>,
 }
 
 impl App {
-    /// Starts forwarding (every push stored from then on gets its jobs),
-    /// then serves the app.
+    /// Starts forwarding and archiving (every push stored from then on gets
+    /// its jobs), then serves the app.
     async fn install(&self, store: Arc<Store>) -> Result<(), StoreError> {
         let forwarder = Forwarder::start(
             store.clone(),
@@ -183,7 +190,19 @@ impl App {
         if let Ok(mut slot) = self.forwarder.lock() {
             *slot = Some(forwarder);
         }
+        let recorder = Recorder::start(
+            store.clone(),
+            self.settings.recordings.as_ref(),
+            self.metrics.jobs_of(JobKind::Recording),
+            self.forwarding_stops.clone(),
+        )
+        .await?;
+        let archive = recorder.archive.clone();
+        if let Ok(mut slot) = self.recorder.lock() {
+            *slot = Some(recorder);
+        }
         let state = AppState {
+            archive,
             store: store.clone(),
             settings: self.settings.clone(),
             metrics: self.metrics.clone(),

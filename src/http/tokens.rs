@@ -1,6 +1,7 @@
 //! Checking a presented secret against the configured ones.
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 /// The token of an `Authorization: Bearer TOKEN` header, if there is one.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -25,6 +26,23 @@ pub fn token_allowed(configured: &[String], presented: Option<&str>) -> bool {
     configured.iter().fold(false, |found, token| {
         found | constant_time_eq::constant_time_eq(token.as_bytes(), presented.as_bytes())
     })
+}
+
+/// A `401` (`{"error": …}` with `WWW-Authenticate`) unless the request
+/// carries one of the API tokens `configured` (or none is configured): the
+/// check of the API's plain routes (export, recordings).
+pub fn api_token_refusal(configured: &[String], headers: &HeaderMap) -> Option<Response> {
+    if token_allowed(configured, bearer_token(headers)) {
+        return None;
+    }
+    let body =
+        serde_json::json!({ "error": "a valid `Authorization: Bearer TOKEN` header is required" });
+    let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"udesk-calls\""),
+    );
+    Some(response)
 }
 
 /// The index of the configured token `presented` equals, if any; every

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::storage::recordings::ArchivedRecording;
+
 /// Why a try failed, as the metrics label it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Failure {
@@ -19,15 +21,19 @@ pub enum Failure {
     /// The destination refused this job (any other answer that is not a
     /// success): the job's own trouble.
     Refused,
+    /// The job cannot succeed however often it is tried (a recording link
+    /// answered `403`, `404` or `410`, or past its `Expires`): parked at once.
+    Gone,
 }
 
 impl Failure {
-    pub const ALL: [Failure; 5] = [
+    pub const ALL: [Failure; 6] = [
         Failure::Connect,
         Failure::Timeout,
         Failure::ServerError,
         Failure::Throttled,
         Failure::Refused,
+        Failure::Gone,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +43,7 @@ impl Failure {
             Failure::ServerError => "server_error",
             Failure::Throttled => "throttled",
             Failure::Refused => "refused",
+            Failure::Gone => "gone",
         }
     }
 }
@@ -46,6 +53,8 @@ impl Failure {
 pub enum Attempt {
     /// The job is done.
     Delivered,
+    /// A recording's copy is in the archive.
+    Archived(ArchivedRecording),
     Failed {
         failure: Failure,
         /// For the queue's `last_error` and GraphQL's `lastError`.

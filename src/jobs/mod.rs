@@ -16,14 +16,14 @@ pub mod runner;
 
 use std::future::Future;
 
-use crate::storage::jobs::{Job, StoredBody};
+use crate::storage::jobs::{Job, JobSubject};
 
 pub use attempt::{Attempt, Failure};
 pub use runner::{Destination, JobRunner};
 
 /// What one kind of job does with a claimed job.
 pub trait JobWork: Send + Sync + 'static {
-    /// One try of `job`, on its push as stored. (A job whose push was
-    /// erased since the claim is dropped by the runner, never tried.)
-    fn attempt(&self, job: &Job, push: StoredBody) -> impl Future<Output = Attempt> + Send;
+    /// One try of `job`, on what it is about. (A job whose subject was
+    /// erased since it was queued is dropped by the runner, never tried.)
+    fn attempt(&self, job: &Job, subject: JobSubject) -> impl Future<Output = Attempt> + Send;
 }

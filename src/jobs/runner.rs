@@ -24,7 +24,7 @@ use super::attempt::{Attempt, Failure};
 use super::backoff::push_backoff;
 use super::health::Health;
 use super::metrics::JobMetrics;
-use crate::storage::jobs::{ClaimedJob, Job, JobKind, JobOutcome, JobUpdate};
+use crate::storage::jobs::{ClaimedJob, Job, JobKind, JobOutcome, JobSubject, JobUpdate};
 use crate::storage::{Store, StoreError};
 
 /// Tries a refused job gets before it is parked.
@@ -190,13 +190,15 @@ impl<W: JobWork> JobRunner<W> {
         running: &mut JoinSet<(Job, Attempt)>,
         in_hand: &mut HashSet<i64>,
     ) {
-        // No push: it was erased since the claim, and its jobs with it.
-        let Some(push) = claimed.push else { return };
-        let job = claimed.job;
+        // Erased since it was queued, and its job with it.
+        if claimed.subject == JobSubject::Gone {
+            return;
+        }
+        let (job, subject) = (claimed.job, claimed.subject);
         in_hand.insert(job.id);
         let work = self.work.clone();
         running.spawn(async move {
-            let attempt = work.attempt(&job, push).await;
+            let attempt = work.attempt(&job, subject).await;
             (job, attempt)
         });
     }
@@ -211,12 +213,27 @@ impl<W: JobWork> JobRunner<W> {
         );
         let tries = job.attempts + 1;
         let outcome = match attempt {
-            Attempt::Delivered => {
+            Attempt::Delivered | Attempt::Archived(_) => {
                 self.metrics.done(target);
                 if health.answered() {
                     tracing::info!(kind, target = %shown, "{} works again", destination.work_name);
                 }
-                JobOutcome::Delivered
+                match attempt {
+                    Attempt::Archived(archived) => JobOutcome::Archived(archived),
+                    _ => JobOutcome::Delivered,
+                }
+            }
+            Attempt::Failed {
+                failure: Failure::Gone,
+                error,
+                ..
+            } => {
+                self.metrics.failed(target, Failure::Gone);
+                self.metrics.parked(target);
+                health.answered();
+                tracing::warn!(kind, job = job.id, %error, "a job cannot succeed and is parked; `udesk-calls {}` tries it again",
+                    destination.retry_command);
+                JobOutcome::Park { error }
             }
             Attempt::Failed { failure, error, .. } if failure == Failure::Refused => {
                 self.metrics.failed(target, failure);

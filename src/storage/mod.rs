@@ -39,6 +39,7 @@ pub mod purge;
 pub mod raw_pushes;
 pub mod read;
 pub mod recent_calls;
+pub mod recordings;
 pub mod reprocess;
 pub mod rollups;
 pub mod sql;

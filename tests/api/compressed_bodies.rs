@@ -168,7 +168,8 @@ fn rewrite_bodies(
 }
 
 /// Makes `db` what the version before deltas left: bodies compressed
-/// against the dictionary alone, the whole hash, numbers indexed by call.
+/// against the dictionary alone, the whole hash, numbers indexed by call,
+/// no recordings (migration 09).
 fn as_the_version_before_deltas_left_it(db: &Path) {
     let conn = rusqlite::Connection::open(db).unwrap();
     let bodies = udesk_calls::storage::bodies::Bodies::load(&conn).unwrap();
@@ -179,13 +180,15 @@ fn as_the_version_before_deltas_left_it(db: &Path) {
     conn.execute_batch(
         "ALTER TABLE events DROP COLUMN body_base;
          CREATE INDEX call_numbers_by_call ON call_numbers (conversation_id);
+         DROP TABLE recordings; DROP INDEX jobs_by_subject; ALTER TABLE jobs DROP COLUMN subject;
          PRAGMA user_version = 7;",
     )
     .unwrap();
 }
 
 /// Makes `db` what the version before compression left: its schema before
-/// migration 07, every body as received, no incremental vacuum.
+/// migration 07 (and so without 08 and 09), every body as received, no
+/// incremental vacuum.
 fn as_the_previous_version_left_it(db: &Path) {
     let conn = rusqlite::Connection::open(db).unwrap();
     rewrite_bodies(db, &conn, |body| (body.to_vec(), None));
@@ -194,6 +197,7 @@ fn as_the_previous_version_left_it(db: &Path) {
          ALTER TABLE events DROP COLUMN body_base;
          ALTER TABLE events DROP COLUMN body_dictionary;
          DROP TABLE body_dictionaries; DROP TABLE call_numbers; DROP TABLE store_state;
+         DROP TABLE recordings; DROP INDEX jobs_by_subject; ALTER TABLE jobs DROP COLUMN subject;
          PRAGMA user_version = 6;
          PRAGMA auto_vacuum = NONE; VACUUM;",
     )

@@ -56,6 +56,7 @@ mod odd_bodies;
 mod purge;
 mod rate_limit;
 mod readable_view;
+mod recordings;
 mod relay;
 mod request_logs;
 mod rollups;

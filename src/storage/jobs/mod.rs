@@ -27,26 +27,47 @@ use sha2::{Digest, Sha256};
 use super::StoreError;
 use super::bodies::{Bodies, chains};
 use super::connection::open_writer;
+use super::recordings::{ArchivedRecording, RecordingSource, mark_archived};
 
 pub use store::ClaimedJob;
 pub use summary::JobTargetSummary;
 
-/// What a job does; the worker of its kind runs it.
+/// What a job does; the runner of its kind runs it. Each kind also says
+/// which stored pushes make its jobs (see `writer::batch`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum JobKind {
-    /// Send a stored push on to a URL (`serve --forward-to`).
+    /// Send a stored push on to a URL (`serve --forward-to`): one job for
+    /// every stored push.
     Forward,
+    /// Archive a recording (`serve --recordings-to`): one job for each
+    /// recording link a stored push brings that its call did not have.
+    Recording,
 }
 
 impl JobKind {
+    pub const ALL: [JobKind; 2] = [JobKind::Forward, JobKind::Recording];
+
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Forward => "forward",
+            JobKind::Recording => "recording",
         }
     }
 }
 
-/// A job every stored push gets (not a duplicate, not a rejected body).
+/// What a claimed job is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobSubject {
+    /// A `forward` job's push, as stored.
+    Push(StoredBody),
+    /// A `recording` job's recording.
+    Recording(RecordingSource),
+    /// Erased since the job was queued (a purge): nothing to do.
+    Gone,
+}
+
+/// The jobs a target gets from each stored push (not a duplicate, not a
+/// rejected body), as its kind says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushJob {
     pub kind: JobKind,
@@ -59,6 +80,8 @@ pub struct Job {
     pub id: i64,
     pub event_id: Option<i64>,
     pub ordering_key: Option<i64>,
+    /// What the job is about within its push (a `recording` job's recording).
+    pub subject: Option<i64>,
     /// Tries before this one.
     pub attempts: u32,
 }
@@ -72,6 +95,8 @@ pub enum JobOutcome {
     RetryAt { at: DateTime<Utc>, error: String },
     /// Given up on until re-queued; later jobs of its key go ahead.
     Park { error: String },
+    /// Done: a recording's copy is in the archive.
+    Archived(ArchivedRecording),
 }
 
 impl fmt::Debug for JobOutcome {
@@ -80,6 +105,7 @@ impl fmt::Debug for JobOutcome {
             JobOutcome::Delivered => f.write_str("Delivered"),
             JobOutcome::RetryAt { at, error } => write!(f, "RetryAt({at}, {error:?})"),
             JobOutcome::Park { error } => write!(f, "Park({error:?})"),
+            JobOutcome::Archived(archived) => write!(f, "Archived({archived:?})"),
         }
     }
 }
@@ -104,17 +130,18 @@ pub fn enqueue(
     target: &str,
     event_id: Option<i64>,
     ordering_key: Option<i64>,
+    subject: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
     let now = queue_time(now);
     Ok(tx
         .prepare_cached(
-            "INSERT INTO jobs (kind, target, event_id, ordering_key, next_attempt_at, created_at,
-                 updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5) RETURNING id",
+            "INSERT INTO jobs (kind, target, event_id, ordering_key, subject, next_attempt_at,
+                 created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6) RETURNING id",
         )?
         .query_row(
-            params![kind.as_str(), target, event_id, ordering_key, now],
+            params![kind.as_str(), target, event_id, ordering_key, subject, now],
             |row| row.get(0),
         )?)
 }
@@ -122,7 +149,7 @@ pub fn enqueue(
 /// The claim: due pending jobs of a kind (?1) and target (?2) at a time
 /// (?3), not in a JSON array of ids (?4), that no earlier pending job of
 /// their key holds back, oldest first, at most ?5.
-pub const CLAIM_SQL: &str = "SELECT id, event_id, ordering_key, attempts FROM jobs AS job
+pub const CLAIM_SQL: &str = "SELECT id, event_id, ordering_key, attempts, subject FROM jobs AS job
      WHERE kind = ?1 AND target = ?2 AND state = 'pending' AND next_attempt_at <= ?3
        AND id NOT IN (SELECT value FROM json_each(?4))
        AND NOT EXISTS (
@@ -155,6 +182,7 @@ pub fn claim_due(
                 event_id: row.get(1)?,
                 ordering_key: row.get(2)?,
                 attempts: row.get(3)?,
+                subject: row.get(4)?,
             })
         },
     )?;
@@ -211,6 +239,10 @@ pub fn record(
             JobOutcome::Delivered => complete(tx, update.id, now)?,
             JobOutcome::RetryAt { at, error } => retry_later(tx, update.id, *at, error, now)?,
             JobOutcome::Park { error } => park(tx, update.id, error, now)?,
+            JobOutcome::Archived(archived) => {
+                complete(tx, update.id, now)?;
+                mark_archived(tx, archived, now)?;
+            }
         }
     }
     Ok(())

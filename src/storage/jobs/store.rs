@@ -5,24 +5,27 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use super::summary::{self, JobTargetSummary};
-use super::{Job, JobKind, JobUpdate, PushJob, StoredBody, claim_due, stored_body};
+use super::{Job, JobKind, JobSubject, JobUpdate, PushJob, claim_due, stored_body};
+use crate::storage::recordings::recording_source;
 use crate::storage::{Store, StoreError};
 
 /// A claimed job with the push it concerns.
 #[derive(Clone, Debug)]
 pub struct ClaimedJob {
     pub job: Job,
-    /// `None` when the job concerns no push, or its push was purged.
-    pub push: Option<StoredBody>,
+    pub subject: JobSubject,
 }
 
 impl Store {
-    /// From now on, every stored push gets `jobs`; GraphQL and the metrics
-    /// show their targets.
-    pub async fn enqueue_for_every_push(&self, jobs: Vec<PushJob>) -> Result<(), StoreError> {
-        self.writer.set_push_jobs(jobs.clone()).await?;
-        *self.push_jobs.write().unwrap_or_else(|p| p.into_inner()) = jobs;
-        Ok(())
+    /// From now on, stored pushes also get `jobs` (as their kind says);
+    /// GraphQL and the metrics show their targets.
+    pub async fn add_push_jobs(&self, jobs: Vec<PushJob>) -> Result<(), StoreError> {
+        let all = {
+            let mut all = self.push_jobs.write().unwrap_or_else(|p| p.into_inner());
+            all.extend(jobs);
+            all.clone()
+        };
+        self.writer.set_push_jobs(all).await
     }
 
     /// The targets every stored push gets a job of `kind` for.
@@ -57,11 +60,17 @@ impl Store {
             claim_due(&snapshot, kind, &target, Utc::now(), limit, &exclude)?
                 .into_iter()
                 .map(|job| {
-                    let push = match job.event_id {
-                        Some(event_id) => stored_body(&snapshot, &bodies, event_id)?,
-                        None => None,
+                    let subject = match (kind, job.event_id, job.subject) {
+                        (JobKind::Forward, Some(event_id), _) => {
+                            stored_body(&snapshot, &bodies, event_id)?.map(JobSubject::Push)
+                        }
+                        (JobKind::Recording, _, Some(id)) => {
+                            recording_source(&snapshot, id)?.map(JobSubject::Recording)
+                        }
+                        _ => None,
                     };
-                    Ok(ClaimedJob { job, push })
+                    let subject = subject.unwrap_or(JobSubject::Gone);
+                    Ok(ClaimedJob { job, subject })
                 })
                 .collect()
         })

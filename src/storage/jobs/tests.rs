@@ -14,7 +14,16 @@ fn database() -> (tempfile::TempDir, Connection) {
 }
 
 fn add(conn: &Connection, target: &str, key: i64) -> i64 {
-    enqueue(conn, JobKind::Forward, target, None, Some(key), Utc::now()).unwrap()
+    enqueue(
+        conn,
+        JobKind::Forward,
+        target,
+        None,
+        Some(key),
+        None,
+        Utc::now(),
+    )
+    .unwrap()
 }
 
 fn claimed(conn: &Connection, target: &str, exclude: &[i64]) -> Vec<i64> {
@@ -129,7 +138,16 @@ fn erasing_a_push_erases_its_jobs() {
         [],
     )
     .unwrap();
-    enqueue(&conn, JobKind::Forward, A, Some(7), Some(1), Utc::now()).unwrap();
+    enqueue(
+        &conn,
+        JobKind::Forward,
+        A,
+        Some(7),
+        Some(1),
+        None,
+        Utc::now(),
+    )
+    .unwrap();
     let bodies = Bodies::load(&conn).unwrap();
     let body = stored_body(&conn, &bodies, 7).unwrap().unwrap();
     assert_eq!(body.body, b"{}");

@@ -19,10 +19,11 @@ use crate::storage::changes::Changes;
 use crate::storage::events::{Seen, count_redelivery, insert_event, insert_rejected, stored_base};
 use crate::storage::file_checks::OpenedFile;
 use crate::storage::integrity::GiveWay;
-use crate::storage::jobs::{self, JobUpdate, PushJob};
+use crate::storage::jobs::{self, JobKind, JobUpdate, PushJob};
 use crate::storage::projection::{PendingCalls, merge_arrived_push, pushes_held, write_pending};
 use crate::storage::purge::{self, PurgeReport, PurgeTarget};
 use crate::storage::recent_calls::RecentCalls;
+use crate::storage::recordings;
 use crate::storage::rollups::RollupChanges;
 
 use super::{Intake, Queued, WriteOutcome};
@@ -300,15 +301,32 @@ impl StoredPushes<'_> {
         } = &outcome
         {
             for job in self.push_jobs {
-                jobs::enqueue(
-                    tx,
-                    job.kind,
-                    &job.target,
-                    Some(*event_id),
-                    Some(conversation_id.0),
-                    self.now,
-                )?;
-                *self.enqueued = true;
+                match job.kind {
+                    JobKind::Forward => {
+                        jobs::enqueue(
+                            tx,
+                            job.kind,
+                            &job.target,
+                            Some(*event_id),
+                            Some(conversation_id.0),
+                            None,
+                            self.now,
+                        )?;
+                        *self.enqueued = true;
+                    }
+                    JobKind::Recording => {
+                        if let Intake::Push(accepted) = &queued.intake {
+                            let queued_any = recordings::queue_links(
+                                tx,
+                                &accepted.push,
+                                *event_id,
+                                &job.target,
+                                self.now,
+                            )?;
+                            *self.enqueued |= queued_any;
+                        }
+                    }
+                }
             }
         }
         Ok(outcome)

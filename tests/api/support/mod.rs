@@ -18,6 +18,7 @@
 //!   cached virtualenv; a pseudo-terminal) and a guard that ends them.
 
 pub mod app;
+pub mod audio_source;
 pub mod binary;
 pub mod calls;
 pub mod chromium;

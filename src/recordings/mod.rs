@@ -1,0 +1,151 @@
+//! Archiving the calls' recordings (`serve --recordings-to`), a kind of
+//! job (`jobs`): the writer queues a `recording` job for each recording link
+//! a stored push brings, in the push's own transaction; a [`Recorder`] runs
+//! them, each try one download ([`download`]) kept whole under its content's
+//! hash ([`archive`]). Ingest never waits for a download. A link its source
+//! refuses (`403`, `404`, `410`) or whose `Expires` has passed is failed at
+//! once; connection errors and `5xx` are tried again with backoff.
+
+pub mod archive;
+pub mod download;
+pub mod metrics;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use reqwest::Client;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::recordings::RecordingSettings;
+use crate::jobs::metrics::JobMetrics;
+use crate::jobs::{Attempt, Destination, Failure, JobRunner, JobWork};
+use crate::storage::jobs::{Job, JobKind, JobSubject, PushJob};
+use crate::storage::recordings::ArchivedRecording;
+use crate::storage::{Store, StoreError};
+
+use archive::Archive;
+use download::{archive_trouble, download};
+
+/// One try of a `recording` job: download, keep.
+struct RecordingWork {
+    client: Client,
+    archive: Arc<Archive>,
+    settings: RecordingSettings,
+}
+
+impl JobWork for RecordingWork {
+    async fn attempt(&self, _job: &Job, subject: JobSubject) -> Attempt {
+        let JobSubject::Recording(source) = subject else {
+            return Attempt::Failed {
+                failure: Failure::Gone,
+                error: "a recording job without its recording".to_owned(),
+                retry_after: None,
+            };
+        };
+        if let Some(expired) = source.expires_at.filter(|at| *at <= Utc::now()) {
+            return Attempt::Failed {
+                failure: Failure::Gone,
+                error: format!("the recording's link expired at {}", expired.to_rfc3339()),
+                retry_after: None,
+            };
+        }
+        let downloaded = match download(
+            &self.client,
+            &source.url,
+            self.archive.staging(),
+            self.settings.max_bytes,
+            self.settings.timeout,
+        )
+        .await
+        {
+            Ok(downloaded) => downloaded,
+            Err(failed) => return failed,
+        };
+        let (bytes, sha256, content_type) = (
+            downloaded.bytes,
+            downloaded.sha256.clone(),
+            downloaded.content_type.clone(),
+        );
+        match self.archive.keep(downloaded).await {
+            Ok(key) => Attempt::Archived(ArchivedRecording {
+                id: source.id,
+                bytes,
+                sha256,
+                content_type,
+                key,
+            }),
+            Err(error) => archive_trouble(&error),
+        }
+    }
+}
+
+/// The running archive's job runner.
+pub struct Recorder {
+    runner: Option<JoinHandle<()>>,
+    pub archive: Option<Arc<Archive>>,
+}
+
+impl Recorder {
+    /// Has the store queue every recording link of the pushes stored from
+    /// now on, then starts archiving them; it stops when `stop` turns true.
+    pub async fn start(
+        store: Arc<Store>,
+        settings: Option<&RecordingSettings>,
+        metrics: JobMetrics,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Recorder, StoreError> {
+        let Some(settings) = settings else {
+            return Ok(Recorder {
+                runner: None,
+                archive: None,
+            });
+        };
+        let archive = Arc::new(Archive::open(&settings.target).map_err(StoreError::Internal)?);
+        let target = settings.target.as_target();
+        store
+            .add_push_jobs(vec![PushJob {
+                kind: JobKind::Recording,
+                target: target.clone(),
+            }])
+            .await?;
+        metrics.add_target(&target);
+        let client = Client::builder()
+            .connect_timeout(settings.timeout.min(std::time::Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .map_err(|error| StoreError::Internal(format!("the download client: {error}")))?;
+        let runner = JobRunner {
+            store,
+            destination: Destination {
+                kind: JobKind::Recording,
+                target: target.clone(),
+                shown: target.clone(),
+                concurrency: settings.concurrency.max(1),
+                work_name: "archiving recordings",
+                retry_command: "recordings retry",
+            },
+            work: Arc::new(RecordingWork {
+                client,
+                archive: archive.clone(),
+                settings: settings.clone(),
+            }),
+            metrics,
+        };
+        tracing::info!(archive = %target, "archiving recordings");
+        Ok(Recorder {
+            runner: Some(tokio::spawn(runner.run(stop))),
+            archive: Some(archive),
+        })
+    }
+
+    /// Waits for the runner to end (after `stop` turned true).
+    pub async fn stopped(self) {
+        if let Some(runner) = self.runner
+            && let Err(error) = runner.await
+            && error.is_panic()
+        {
+            tracing::error!("the recordings' job runner panicked");
+        }
+    }
+}
