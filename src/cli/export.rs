@@ -81,6 +81,9 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(exported)
     })
     .await??;
-    eprintln!("exported {exported} calls");
+    eprintln!(
+        "exported {exported} call{}",
+        if exported == 1 { "" } else { "s" }
+    );
     Ok(ExitCode::SUCCESS)
 }

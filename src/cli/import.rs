@@ -88,9 +88,10 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     .with_context(|| format!("reading {}", args.file.display()));
     store.close().await;
     let tally = result?;
+    let read = tally.stored + tally.duplicates + tally.rejected;
     eprintln!(
-        "imported {} pushes: {} stored, {} duplicates, {} rejected",
-        tally.stored + tally.duplicates + tally.rejected,
+        "imported {read} push{}: {} stored, {} duplicates, {} rejected",
+        if read == 1 { "" } else { "es" },
         tally.stored,
         tally.duplicates,
         tally.rejected

@@ -34,7 +34,8 @@ pub struct AcceptedPush {
     pub format: BodyFormat,
     /// The fields of a form body as a JSON object; `None` for JSON bodies.
     pub form_payload: Option<String>,
-    /// Identifies a byte-identical redelivery.
+    /// Identifies a redelivery: the same bytes, but for whitespace around
+    /// them.
     pub sha256: [u8; 32],
     pub push: Push,
 }
@@ -82,7 +83,10 @@ pub fn prepare(raw: RawPush, default_offset: FixedOffset) -> Result<AcceptedPush
     let form_payload =
         (format == BodyFormat::Form).then(|| serde_json::Value::Object(decoded.object).to_string());
     Ok(AcceptedPush {
-        sha256: Sha256::digest(&raw.body).into(),
+        // Whitespace around a body is no part of the push: a file with its
+        // last newline (curl's `--data-binary @file`) and the same push
+        // without it (a line of `import`) are one push, stored once.
+        sha256: Sha256::digest(raw.body.trim_ascii()).into(),
         raw,
         format,
         form_payload,

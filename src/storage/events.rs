@@ -66,7 +66,7 @@ pub fn count_redelivery(
         let stored_hash = if whole_hash { &push.sha256[..] } else { short }.to_vec();
         let same = whole_hash || {
             short_taken = true;
-            BodyReader::new(bodies, tx, 1).read(stored)? == push.raw.body
+            BodyReader::new(bodies, tx, 1).read(stored)?.trim_ascii() == push.raw.body.trim_ascii()
         };
         if same {
             let deliveries = tx

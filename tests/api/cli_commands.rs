@@ -141,6 +141,33 @@ fn import_takes_the_vendor_sample_as_it_is_documented_pretty_printed_and_arrays_
 }
 
 #[tokio::test]
+async fn importing_the_sample_already_posted_with_its_last_newline_counts_a_redelivery() {
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/seed-end.json");
+    let bytes = std::fs::read(&sample).unwrap();
+    assert!(
+        bytes.ends_with(b"\n"),
+        "the file ends with a newline, as curl sends it"
+    );
+    let app = TestApp::start().await;
+    assert_eq!(app.push(bytes.clone()).await.0, 200);
+    let db = app.db_path.clone();
+    let _dir = app.stop_keeping_files().await;
+
+    let (code, _, stderr) = run(binary().arg("import").arg(&sample).arg("--db").arg(&db));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("0 stored, 1 duplicates, 0 rejected"),
+        "{stderr}"
+    );
+    // The bytes first received are the ones kept.
+    let bodies = crate::support::db::event_bodies(&db);
+    assert_eq!(
+        bodies.into_iter().collect::<Vec<_>>(),
+        vec![String::from_utf8(bytes).unwrap()]
+    );
+}
+
+#[tokio::test]
 async fn reprocess_rebuilds_exactly_the_live_projection() {
     let app = through_the_webhook(&pushes()).await;
     let db_path = app.db_path.clone();
