@@ -199,6 +199,17 @@ pub struct PurgeArgs {
     /// Report what would be erased, and erase nothing.
     #[arg(long, env = "UDESK_CALLS_PURGE_DRY_RUN")]
     pub dry_run: bool,
+
+    /// The recordings archive `serve` keeps (`serve --recordings-to`): the
+    /// erased calls' copies are deleted from it too. Without it, the copies
+    /// stay, and the purge says how many.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_RECORDINGS_TO",
+        value_name = "DIR|s3://BUCKET/PREFIX",
+        value_parser = ArchiveTarget::parse
+    )]
+    pub recordings_to: Option<ArchiveTarget>,
 }
 
 /// Where the database is, how to read its times and who checkpoints it.

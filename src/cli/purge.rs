@@ -10,6 +10,7 @@ use crate::storage::purge::{PurgeTarget, purge};
 
 use super::PurgeArgs;
 use super::progress::Bar;
+use crate::recordings::archive::Archive;
 
 /// A number shorter than this is refused: it would match inside other
 /// numbers' pushes and erase calls that are not the customer's.
@@ -32,6 +33,10 @@ pub async fn run(args: PurgeArgs) -> anyhow::Result<ExitCode> {
         ),
         _ => anyhow::bail!("give exactly one of --customer-phone or --before"),
     };
+    let archive = match &args.recordings_to {
+        Some(target) => Some(Archive::open(target).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     let db = args.database.db.clone();
     let wal_autocheckpoint = args.database.wal_autocheckpoint;
     let dry_run = args.dry_run;
@@ -44,6 +49,8 @@ pub async fn run(args: PurgeArgs) -> anyhow::Result<ExitCode> {
         report.with_context(|| format!("purging {} failed", db.display()))
     })
     .await??;
+    let copies = report.unused_copies.len();
+    super::serve::forget_copies(archive.as_ref(), report.unused_copies.clone()).await;
     let verb = if dry_run { "would erase" } else { "erased" };
     tracing::info!(
         dry_run,
@@ -52,8 +59,16 @@ pub async fn run(args: PurgeArgs) -> anyhow::Result<ExitCode> {
         rejected_pushes = report.rejected_pushes,
         "purge finished"
     );
+    let recordings = match (report.recordings, &archive) {
+        (0, _) => String::new(),
+        (n, _) if dry_run => format!(", {n} recordings"),
+        (n, Some(_)) => format!(", {n} recordings ({copies} archived copies deleted)"),
+        (n, None) => {
+            format!(", {n} recordings (their archived copies are kept: give --recordings-to)")
+        }
+    };
     eprintln!(
-        "{verb} {} calls ({} events, {} parse warnings) and {} rejected pushes{}",
+        "{verb} {} calls ({} events, {} parse warnings{recordings}) and {} rejected pushes{}",
         report.calls,
         report.events,
         report.parse_warnings,

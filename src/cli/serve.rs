@@ -9,6 +9,7 @@ use crate::config::forwarding::ForwardSettings;
 use crate::config::recordings::RecordingSettings;
 use crate::config::{Settings, check_exposure, check_token_lengths};
 use crate::http::ServeError;
+use crate::recordings::archive::Archive;
 use crate::storage::{Store, StoreError};
 
 use super::ServeArgs;
@@ -39,11 +40,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_bytes: args.recordings_max_bytes,
         }),
     };
-    if let Some(recordings) = &settings.recordings
-        && let Err(refusal) = crate::recordings::archive::Archive::open(&recordings.target)
-    {
-        anyhow::bail!(refusal);
-    }
+    let archive = match &settings.recordings {
+        Some(recordings) => Some(Arc::new(
+            Archive::open(&recordings.target).map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
     raise_descriptor_limit();
     let listener = crate::http::listen(&args.listen)
         .await
@@ -74,7 +76,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .map_err(|error| StoreError::Internal(format!("opening the database: {error}")))??;
         if let Some(days) = retain_days {
-            tokio::spawn(crate::storage::purge::retain(store.writer().clone(), days));
+            let forget = move |copies: Vec<String>| {
+                let archive = archive.clone();
+                async move { forget_copies(archive.as_deref(), copies).await }
+            };
+            tokio::spawn(crate::storage::purge::retain(
+                store.writer().clone(),
+                days,
+                forget,
+            ));
         }
         Ok(store)
     };
@@ -128,4 +138,19 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down: refusing new connections, finishing requests in flight");
+}
+
+/// Deletes the archived copies an erasure left unused; without an archive
+/// configured, says where they still are.
+pub async fn forget_copies(archive: Option<&Archive>, copies: Vec<String>) {
+    if copies.is_empty() {
+        return;
+    }
+    match archive {
+        Some(archive) => archive.forget(copies).await,
+        None => tracing::warn!(
+            copies = copies.len(),
+            "erased calls had archived recordings; give --recordings-to (UDESK_CALLS_RECORDINGS_TO) to delete them too"
+        ),
+    }
 }

@@ -36,15 +36,32 @@ impl Archive {
                 root.display()
             )
         })?;
-        // What a crash left half-downloaded is fetched again by its job.
-        for entry in std::fs::read_dir(&staging).into_iter().flatten().flatten() {
-            let _ = std::fs::remove_file(entry.path());
-        }
         Ok(Archive {
             target: target.clone(),
             root: root.clone(),
             staging,
         })
+    }
+
+    /// Removes what a crash left half-downloaded (its job fetches it
+    /// again); only while no download runs.
+    pub fn clear_staging(&self) {
+        for entry in std::fs::read_dir(&self.staging)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+
+    /// Deletes the copies `keys` (a purge's: no call uses them any more).
+    pub async fn forget(&self, keys: Vec<String>) {
+        for key in keys {
+            if let Err(error) = self.remove(&key).await {
+                tracing::warn!(%error, key, "an erased call's recording could not be deleted from the archive");
+            }
+        }
     }
 
     pub fn target(&self) -> &ArchiveTarget {

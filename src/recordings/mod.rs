@@ -102,6 +102,7 @@ impl Recorder {
             });
         };
         let archive = Arc::new(Archive::open(&settings.target).map_err(StoreError::Internal)?);
+        archive.clear_staging();
         let target = settings.target.as_target();
         store
             .add_push_jobs(vec![PushJob {

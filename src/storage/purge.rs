@@ -45,8 +45,25 @@ pub struct PurgeReport {
     pub events: u64,
     pub parse_warnings: u64,
     pub rejected_pushes: u64,
+    /// Recordings of the erased calls (their links and archived copies).
+    pub recordings: u64,
+    /// Archived copies no call uses any more, to delete from the archive
+    /// (`recordings::archive`) once the purge is committed.
+    pub unused_copies: Vec<String>,
     /// Whether the file had to be rewritten to erase old fragments.
     pub vacuumed: bool,
+}
+
+impl PurgeReport {
+    /// Adds a chunk's counts and copies to this report's.
+    pub fn add(&mut self, chunk: PurgeReport) {
+        self.calls += chunk.calls;
+        self.events += chunk.events;
+        self.parse_warnings += chunk.parse_warnings;
+        self.rejected_pushes += chunk.rejected_pushes;
+        self.recordings += chunk.recordings;
+        self.unused_copies.extend(chunk.unused_copies);
+    }
 }
 
 /// Calls deleted per transaction.
@@ -128,6 +145,7 @@ pub fn purge_chunk(
     report.events = count("SELECT count(*) FROM events WHERE conversation_id IN ({ids})")?;
     report.parse_warnings =
         count("SELECT count(*) FROM parse_warnings WHERE conversation_id IN ({ids})")?;
+    report.recordings = count("SELECT count(*) FROM recordings WHERE conversation_id IN ({ids})")?;
     if !dry_run {
         let mut rollups = RollupChanges::new(rollups::rebuild::counted_offset(tx)?.unwrap_or(0));
         for id in &ids {
@@ -137,11 +155,26 @@ pub fn purge_chunk(
         for id in &ids {
             forget_numbers(tx, bodies, *id)?;
         }
-        for table in ["events", "calls"] {
+        let copies: Vec<String> = tx
+            .prepare(&format!(
+                "SELECT DISTINCT archive_key FROM recordings
+                 WHERE conversation_id IN ({list}) AND archive_key IS NOT NULL"
+            ))?
+            .query_map(params_from_iter(&ids), |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        for table in ["events", "calls", "recordings"] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE conversation_id IN ({list})"),
                 params_from_iter(&ids),
             )?;
+        }
+        // The same audio under a call kept: its copy stays.
+        let mut still_used =
+            tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM recordings WHERE archive_key = ?1)")?;
+        for copy in copies {
+            if !still_used.query_row([&copy], |row| row.get::<_, bool>(0))? {
+                report.unused_copies.push(copy);
+            }
         }
         rollups.flush(tx)?;
     }
@@ -230,11 +263,10 @@ pub fn purge(
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let chunk = purge_chunk(&tx, &bodies, target, CHUNK, false)?;
         tx.commit()?;
-        total.calls += chunk.calls;
-        total.events += chunk.events;
-        total.parse_warnings += chunk.parse_warnings;
+        let last = chunk.calls < CHUNK as u64;
+        total.add(chunk);
         progress(total.calls);
-        if chunk.calls < CHUNK as u64 {
+        if last {
             break;
         }
     }
@@ -352,19 +384,25 @@ pub fn file_contains(path: &Path, needle: &[u8]) -> Result<bool, StoreError> {
 
 /// `serve --retain-days`: erases the calls that started more than `days` ago,
 /// at start and then every six hours, through the service's writer, a chunk
-/// at a time between batches of pushes. Ends when the writer stops.
-pub async fn retain(writer: super::Writer, days: u32) {
+/// at a time between batches of pushes; each chunk's archived recordings no
+/// call uses any more go to `forget_copies` once it is committed. Ends when
+/// the writer stops.
+pub async fn retain<F, Fut>(writer: super::Writer, days: u32, forget_copies: F)
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: Future<Output = ()>,
+{
     const EVERY: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
     loop {
         let cutoff = chrono::Utc::now().fixed_offset() - chrono::Duration::days(i64::from(days));
         let mut total = PurgeReport::default();
         loop {
             match writer.purge_chunk(PurgeTarget::StartedBefore(cutoff)).await {
-                Ok(chunk) => {
-                    total.calls += chunk.calls;
-                    total.events += chunk.events;
-                    total.rejected_pushes += chunk.rejected_pushes;
-                    if chunk.calls < CHUNK as u64 {
+                Ok(mut chunk) => {
+                    let last = chunk.calls < CHUNK as u64;
+                    forget_copies(std::mem::take(&mut chunk.unused_copies)).await;
+                    total.add(chunk);
+                    if last {
                         break;
                     }
                 }
@@ -380,6 +418,7 @@ pub async fn retain(writer: super::Writer, days: u32) {
             calls = total.calls,
             events = total.events,
             rejected_pushes = total.rejected_pushes,
+            recordings = total.recordings,
             "retention erased the calls older than the limit"
         );
         tokio::time::sleep(EVERY).await;

@@ -13,7 +13,7 @@ use udesk_calls::config::recordings::{ArchiveTarget, RecordingSettings};
 
 use crate::support::TestApp;
 use crate::support::audio_source::AudioSource;
-use crate::support::binary::{Server, post_graphql};
+use crate::support::binary::{Server, binary, post_graphql, run};
 
 fn archiving_to(dir: &Path) -> Settings {
     Settings {
@@ -29,6 +29,12 @@ fn archiving_to(dir: &Path) -> Settings {
 
 /// An `end` push of call `id` with its recording and IVR recordings.
 fn end_push(id: i64, record_url: Option<&str>, ivr: &[(i64, &str)]) -> Value {
+    let mut push = end_push_of(id, record_url, ivr);
+    push["customer_phone"] = json!(format!("1380000{id:04}"));
+    push
+}
+
+fn end_push_of(id: i64, record_url: Option<&str>, ivr: &[(i64, &str)]) -> Value {
     let ivr: Vec<Value> = ivr
         .iter()
         .map(|(rid, url)| json!({ "id": rid, "ivr_record_url": url }))
@@ -345,4 +351,92 @@ fn assert_no_partial_file(archive: &Path) {
             );
         }
     }
+}
+
+/// The files the archive at `dir` holds, by name.
+fn archived_files(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for folder in std::fs::read_dir(dir).unwrap().flatten() {
+        if folder.file_name() == ".incoming" {
+            continue;
+        }
+        for file in std::fs::read_dir(folder.path()).unwrap().flatten() {
+            names.push(file.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_and_retention_delete_the_copies_no_call_uses_any_more() {
+    let source = AudioSource::start().await;
+    let shared = source.add("shared.wav", 1, 1);
+    let own = source.add("own.wav", 1, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calls.db");
+    let archive = dir.path().join("recordings");
+    let archive_flag = archive.to_string_lossy().into_owned();
+    let mut server = Server::start(&db, &["--recordings-to", &archive_flag]);
+    let client = reqwest::Client::new();
+    // Calls 1 and 3 have the same audio; call 2 its own. All from 2024.
+    for (id, name) in [(1, "shared.wav"), (2, "own.wav"), (3, "shared.wav")] {
+        let push = end_push(id, Some(&source.link(name, 3600)), &[]);
+        let url = format!("{}/webhooks/udesk/calls", server.address);
+        assert_eq!(
+            client.post(url).json(&push).send().await.unwrap().status(),
+            200
+        );
+    }
+    let began = Instant::now();
+    while totals_at(&client, &server.address).await["archived"] != 3 {
+        assert!(began.elapsed() < Duration::from_secs(30), "not archived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.signal("TERM");
+    assert!(server.wait_for_exit(Duration::from_secs(10)).is_some());
+    let shared_file = format!("{}.wav", sha256_hex(&shared));
+    let own_file = format!("{}.wav", sha256_hex(&own));
+    assert_eq!(archived_files(&archive).len(), 2);
+
+    // Erasing call 1's customer keeps the copy call 3 still uses.
+    let purge = |phone: &str| {
+        run(binary()
+            .args([
+                "purge",
+                "--customer-phone",
+                phone,
+                "--recordings-to",
+                &archive_flag,
+                "--db",
+            ])
+            .arg(&db))
+    };
+    let (code, _, stderr) = purge("13800000001");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("1 recordings (0 archived copies deleted)"),
+        "{stderr}"
+    );
+    assert!(archived_files(&archive).contains(&shared_file));
+    let (code, _, stderr) = purge("13800000003");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("1 recordings (1 archived copies deleted)"),
+        "{stderr}"
+    );
+    assert_eq!(archived_files(&archive), vec![own_file]);
+
+    // Retention erases call 2 (of 2024) at start, and its copy.
+    let server = Server::start(
+        &db,
+        &["--recordings-to", &archive_flag, "--retain-days", "30"],
+    );
+    let began = Instant::now();
+    while !archived_files(&archive).is_empty() {
+        assert!(began.elapsed() < Duration::from_secs(30), "the copy stayed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let totals = totals_at(&client, &server.address).await;
+    assert_eq!(totals["archived"], 0, "{totals}");
 }
