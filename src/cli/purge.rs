@@ -34,7 +34,7 @@ pub async fn run(args: PurgeArgs) -> anyhow::Result<ExitCode> {
         _ => anyhow::bail!("give exactly one of --customer-phone or --before"),
     };
     let archive = match &args.recordings_to {
-        Some(target) => Some(Archive::open(target).map_err(anyhow::Error::msg)?),
+        Some(target) => Some(Archive::open(target, &args.database.db).map_err(anyhow::Error::msg)?),
         None => None,
     };
     let db = args.database.db.clone();

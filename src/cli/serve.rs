@@ -42,7 +42,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let archive = match &settings.recordings {
         Some(recordings) => Some(Arc::new(
-            Archive::open(&recordings.target).map_err(anyhow::Error::msg)?,
+            Archive::open(&recordings.target, &args.database.db).map_err(anyhow::Error::msg)?,
         )),
         None => None,
     };

@@ -101,7 +101,8 @@ impl Recorder {
                 archive: None,
             });
         };
-        let archive = Arc::new(Archive::open(&settings.target).map_err(StoreError::Internal)?);
+        let archive =
+            Arc::new(Archive::open(&settings.target, store.path()).map_err(StoreError::Internal)?);
         archive.clear_staging();
         let target = settings.target.as_target();
         store

@@ -244,6 +244,11 @@ impl Store {
         self.changes.subscribe()
     }
 
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn writer(&self) -> &Writer {
         &self.writer
     }

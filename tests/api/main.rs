@@ -57,6 +57,7 @@ mod purge;
 mod rate_limit;
 mod readable_view;
 mod recordings;
+mod recordings_s3;
 mod relay;
 mod request_logs;
 mod rollups;

