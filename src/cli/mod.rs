@@ -15,6 +15,7 @@ pub mod logging;
 mod progress;
 mod purge;
 mod pushes;
+mod recordings;
 mod reprocess;
 mod secret_value;
 mod serve;
@@ -38,6 +39,7 @@ use crate::storage::{DEFAULT_WAL_AUTOCHECKPOINT, StoreOptions};
 
 pub use config_file::{parse, try_parse_from};
 pub use forward::{ForwardCommand, ForwardRetryArgs};
+pub use recordings::{RecordingsCommand, VerifyArgs};
 use secret_value::SecretValue;
 
 #[derive(Parser)]
@@ -103,6 +105,10 @@ pub enum Command {
     /// target refused.
     #[command(subcommand)]
     Forward(ForwardCommand),
+    /// The recordings archive (`serve --recordings-to`): check every copy,
+    /// or re-queue the recordings that failed.
+    #[command(subcommand)]
+    Recordings(RecordingsCommand),
     /// Print a call's pushes as Udesk sent them, byte for byte, one after
     /// another in arrival order, each followed by a line break (they are
     /// kept compressed, so `sqlite3` alone does not show them).
@@ -506,6 +512,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Purge(args) => purge::run(args).await,
         Command::Backup(args) => backup::run(args).await,
         Command::Forward(ForwardCommand::Retry(args)) => forward::retry(args).await,
+        Command::Recordings(RecordingsCommand::Verify(args)) => recordings::verify(args).await,
+        Command::Recordings(RecordingsCommand::Retry(args)) => recordings::retry(args).await,
         Command::Pushes(args) => pushes::run(args).await,
         Command::Export(args) => export::run(args).await,
         Command::Schema => {

@@ -22,6 +22,7 @@
 //!   conversions).
 
 mod abandoned;
+pub mod archived_copies;
 pub mod backup;
 pub mod bodies;
 pub mod call_rows;

@@ -58,6 +58,7 @@ mod rate_limit;
 mod readable_view;
 mod recordings;
 mod recordings_s3;
+mod recordings_upkeep;
 mod relay;
 mod request_logs;
 mod rollups;

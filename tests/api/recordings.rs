@@ -354,7 +354,7 @@ fn assert_no_partial_file(archive: &Path) {
 }
 
 /// The files the archive at `dir` holds, by name.
-fn archived_files(dir: &Path) -> Vec<String> {
+pub fn archived_files(dir: &Path) -> Vec<String> {
     let mut names = Vec::new();
     for folder in std::fs::read_dir(dir).unwrap().flatten() {
         if folder.file_name() == ".incoming" {

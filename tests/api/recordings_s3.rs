@@ -197,6 +197,17 @@ async fn a_burst_is_archived_to_an_s3_bucket_byte_for_byte_and_purge_deletes_its
         );
     }
     let left = objects(&bucket).await;
+    let mut verify = binary();
+    verify
+        .args(["recordings", "verify", "--recordings-to", &target, "--db"])
+        .arg(&db);
+    with_bucket(&mut verify, &endpoint);
+    let (code, _, stderr) = run(&mut verify);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("verified 28 archived recordings"),
+        "{stderr}"
+    );
     assert_eq!(left.len(), 28, "{left:?}");
     for (_, _, wav, ivr) in &expected[..2] {
         for audio in [wav, ivr] {

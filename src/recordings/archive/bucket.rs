@@ -106,6 +106,16 @@ impl Bucket {
         Ok(Box::pin(StreamReader::new(stream)))
     }
 
+    pub async fn read_whole(&self, key: &str) -> io::Result<CopyReader> {
+        let result = self
+            .store
+            .get(&ObjectPath::from(key))
+            .await
+            .map_err(io_error)?;
+        let stream = result.into_stream().map_err(io_error);
+        Ok(Box::pin(StreamReader::new(stream)))
+    }
+
     pub async fn remove(&self, key: &str) -> io::Result<()> {
         match self.store.delete(&ObjectPath::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

@@ -102,6 +102,15 @@ impl Archive {
         }
     }
 
+    /// Every byte of the copy `key` (however many it holds), to check it.
+    pub async fn read_whole(&self, key: &str) -> io::Result<CopyReader> {
+        let key = checked(key)?;
+        match &self.kept {
+            Kept::Directory(root) => Ok(Box::pin(tokio::fs::File::open(root.join(key)).await?)),
+            Kept::Bucket(bucket) => bucket.read_whole(key).await,
+        }
+    }
+
     /// Removes the copy `key`; a copy already gone is no error.
     pub async fn remove(&self, key: &str) -> io::Result<()> {
         let key = checked(key)?;
