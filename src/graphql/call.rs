@@ -23,6 +23,7 @@ use crate::storage::CallEvent;
 use crate::storage::read::{Child, Children, EventWarning};
 
 use super::budget::RequestBudget;
+use super::collections::ShownInCall;
 use super::enums::ApiCallStatus;
 use super::error::ApiError;
 use super::loaders::{CallLoader, ChildrenOf, SharingCallId};
@@ -192,12 +193,18 @@ macro_rules! call_object {
             $(
                 $(#[doc = $cdoc])*
                 #[graphql(complexity = "child_list_complexity(child_complexity)")]
-                async fn $cname(&self, ctx: &Context<'_>) -> Result<Vec<$item>, ApiError> {
+                async fn $cname(
+                    &self,
+                    ctx: &Context<'_>,
+                ) -> Result<Vec<<$item as ShownInCall>::Shown>, ApiError> {
                     let child = Child::Collection(CollectionKind::$variant);
                     Ok(match load(ctx, self, child).await? {
-                        Some(Children::Collection(collections)) => {
-                            collections.$cname.unwrap_or_default()
-                        }
+                        Some(Children::Collection(collections)) => collections
+                            .$cname
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|item| item.shown_in(self.conversation_id))
+                            .collect(),
                         _ => Vec::new(),
                     })
                 }
@@ -219,7 +226,7 @@ macro_rules! call_object {
                 let Some(url) = self.scalars.record_url.as_deref() else {
                     return Ok(None);
                 };
-                Ok(Some(recording_of(ctx, self.conversation_id, "", url).await?))
+                Ok(Some(recording_of(ctx, self.conversation_id, "", url.trim()).await?))
             }
 
             /// The other calls of the same `callId` (transfers, consults…), by start

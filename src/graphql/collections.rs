@@ -1,10 +1,12 @@
 //! The element types of a call's children, served as the domain and the
 //! store hold them: events, collection elements, parse warnings.
 
-use async_graphql::{ID, Object};
+use async_graphql::{ID, Object, OutputType};
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 
+use super::recordings::IvrRecordingOf;
+use crate::domain::ConversationId;
 use crate::domain::collections::{
     CalloutTask, CustomField, IvrRecording, IvrVariable, QuestionnaireAnswer,
 };
@@ -80,17 +82,40 @@ impl CalloutTask {
     }
 }
 
-/// A recording made in the IVR.
-#[Object]
-impl IvrRecording {
-    /// The recording's id.
-    async fn id(&self) -> Option<ID> {
-        self.id.map(|id| ID(id.to_string()))
-    }
+/// How a collection's element is served as a field of its call: as it is,
+/// or (an IVR recording, whose archived copy is the call's) with the call
+/// it belongs to.
+pub trait ShownInCall {
+    type Shown: OutputType;
+    fn shown_in(self, call: ConversationId) -> Self::Shown;
+}
 
-    /// Where to fetch it (signed URLs expire).
-    async fn url(&self) -> Option<&str> {
-        self.url.as_deref()
+macro_rules! shown_as_it_is {
+    ($($item:ty),*) => {
+        $(impl ShownInCall for $item {
+            type Shown = $item;
+            fn shown_in(self, _call: ConversationId) -> $item {
+                self
+            }
+        })*
+    };
+}
+
+shown_as_it_is!(
+    String,
+    CalloutTask,
+    CustomField,
+    IvrVariable,
+    QuestionnaireAnswer
+);
+
+impl ShownInCall for IvrRecording {
+    type Shown = IvrRecordingOf;
+    fn shown_in(self, call: ConversationId) -> IvrRecordingOf {
+        IvrRecordingOf {
+            call,
+            recording: self,
+        }
     }
 }
 

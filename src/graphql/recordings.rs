@@ -4,13 +4,14 @@
 //! copy kept of it under `serve --recordings-to`.
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 use super::error::ApiError;
 use super::loaders::CallLoader;
 use crate::domain::ConversationId;
+use crate::domain::collections::IvrRecording;
 use crate::domain::recording::source_expiry;
 use crate::storage::recordings::{ArchiveTotals, RecordingState};
 
@@ -81,8 +82,7 @@ impl Recording {
 
     /// The copy's size in bytes.
     async fn bytes(&self) -> Option<i64> {
-        self.copy()
-            .map(|copy| i64::try_from(copy.bytes).unwrap_or(i64::MAX))
+        self.bytes_kept()
     }
 
     /// SHA-256 of the copy, in lowercase hex.
@@ -115,7 +115,103 @@ impl Recording {
     }
 }
 
+/// An IVR recording with the call it belongs to (its copy is found by both).
+pub struct IvrRecordingOf {
+    pub call: ConversationId,
+    pub recording: IvrRecording,
+}
+
+/// A recording made in the IVR, with the copy kept of it (the same fields
+/// as `Recording`); `GET /recordings/{conversationId}/ivr/{id}` serves the
+/// copy.
+#[Object(name = "IvrRecording")]
+impl IvrRecordingOf {
+    /// The recording's id.
+    async fn id(&self) -> Option<ID> {
+        self.recording.id.map(|id| ID(id.to_string()))
+    }
+
+    /// Where to fetch it (signed URLs expire).
+    async fn url(&self) -> Option<&str> {
+        self.recording.url.as_deref()
+    }
+
+    /// The link as pushed (`url`); null when none was.
+    async fn source_url(&self) -> Option<&str> {
+        self.recording.url.as_deref()
+    }
+
+    /// Whether a copy is kept.
+    async fn archived(&self, ctx: &Context<'_>) -> Result<bool, ApiError> {
+        Ok(self.kept(ctx).await?.is_some_and(|r| r.copy().is_some()))
+    }
+
+    /// The copy's size in bytes.
+    async fn bytes(&self, ctx: &Context<'_>) -> Result<Option<i64>, ApiError> {
+        Ok(self.kept(ctx).await?.and_then(|r| r.bytes_kept()))
+    }
+
+    /// SHA-256 of the copy, in lowercase hex.
+    async fn sha256(&self, ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .kept(ctx)
+            .await?
+            .and_then(|r| r.copy().map(|copy| copy.sha256.clone())))
+    }
+
+    /// The copy's media type, as its source declared it.
+    async fn content_type(&self, ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .kept(ctx)
+            .await?
+            .and_then(|r| r.copy().map(|copy| copy.content_type.clone())))
+    }
+
+    /// When the link stops working, as its signature says (`Expires`).
+    async fn source_expires_at(&self) -> Option<DateTime<Utc>> {
+        self.recording.url.as_deref().and_then(source_expiry)
+    }
+
+    /// Why archiving it failed last (it is tried again unless `failed`).
+    async fn error(&self, ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .kept(ctx)
+            .await?
+            .and_then(|r| r.state.and_then(|state| state.error)))
+    }
+
+    /// Given up on: the link was refused or expired (`udesk-calls
+    /// recordings retry` tries again).
+    async fn failed(&self, ctx: &Context<'_>) -> Result<bool, ApiError> {
+        Ok(self
+            .kept(ctx)
+            .await?
+            .is_some_and(|r| r.state.is_some_and(|state| state.failed)))
+    }
+}
+
+impl IvrRecordingOf {
+    /// What the archive holds of it (from the call's recordings, loaded
+    /// once a request).
+    async fn kept(&self, ctx: &Context<'_>) -> Result<Option<Recording>, ApiError> {
+        let Some(url) = self.recording.url.as_deref() else {
+            return Ok(None);
+        };
+        let id = self
+            .recording
+            .id
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        Ok(Some(recording_of(ctx, self.call, &id, url.trim()).await?))
+    }
+}
+
 impl Recording {
+    fn bytes_kept(&self) -> Option<i64> {
+        self.copy()
+            .map(|copy| i64::try_from(copy.bytes).unwrap_or(i64::MAX))
+    }
+
     fn copy(&self) -> Option<&crate::storage::recordings::ArchivedRecording> {
         self.state
             .as_ref()

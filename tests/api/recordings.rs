@@ -106,7 +106,10 @@ async fn a_burst_of_recordings_is_archived_byte_for_byte_and_served_with_ranges(
 
     let call = app
         .data(
-            "query($id: ID!) { call(conversationId: $id) { recording { sourceUrl archived bytes sha256 contentType sourceExpiresAt error failed } } }",
+            "query($id: ID!) { call(conversationId: $id) {
+                recording { sourceUrl archived bytes sha256 contentType sourceExpiresAt error failed }
+                ivrRecordings { id url sourceUrl archived bytes sha256 contentType sourceExpiresAt error failed }
+            } }",
             json!({ "id": "9005" }),
         )
         .await;
@@ -118,6 +121,16 @@ async fn a_burst_of_recordings_is_archived_byte_for_byte_and_served_with_ranges(
     assert_eq!(recording["contentType"], "audio/wav");
     assert!(recording["sourceExpiresAt"].is_string(), "{recording}");
     assert_eq!(recording["error"], Value::Null);
+    let (_, ivr_id, _, ivr) = &expected[5];
+    let in_ivr = &call["call"]["ivrRecordings"][0];
+    assert_eq!(in_ivr["id"], ivr_id.to_string(), "{in_ivr}");
+    assert_eq!(in_ivr["archived"], true, "{in_ivr}");
+    assert_eq!(in_ivr["sourceUrl"], in_ivr["url"]);
+    assert_eq!(in_ivr["bytes"], ivr.len());
+    assert_eq!(in_ivr["sha256"], sha256_hex(ivr));
+    assert_eq!(in_ivr["contentType"], "audio/wav");
+    assert!(in_ivr["sourceExpiresAt"].is_string(), "{in_ivr}");
+    assert_eq!(in_ivr["failed"], false);
 
     let client = reqwest::Client::new();
     for (id, ivr_id, wav, ivr) in &expected {
