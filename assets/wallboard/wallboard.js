@@ -6,7 +6,7 @@
   const TOKEN_KEY = 'udesk-calls:token';
   const LATEST = 14;
   const MEASURES = 'inboundCount abandonedCount serviceLevel avgSpeedOfAnswer';
-  const CALL_FIELDS = 'conversationId status startedAt workflow callResult customerPhone agentId agentNickName userGroupId userGroupName totalTime';
+  const CALL_FIELDS = 'conversationId status startedAt workflow callResult customerPhone agentId agentNickName userGroupId userGroupName totalTime recording { archived failed }';
   const offset = document.querySelector('meta[name="udesk-calls-offset"]').content;
   const offsetMs = (function () {
     const m = /^([+-])(\d\d):(\d\d)/.exec(offset);
@@ -21,6 +21,8 @@
   let socket = null;
   let retryMs = 1000;
   let statsTimer = null;
+  let latestTimer = null;
+  let playing = null; // the object URL the player holds, if any
   const calls = new Map();
   const groupNames = new Map();
 
@@ -206,8 +208,58 @@
       cell(row, call.agentNickName || (call.agentId ? `agent ${call.agentId}` : '–'), 'name');
       cell(row, call.status === 'IN_PROGRESS' ? 'on the line' : call.callResult || '–');
       cell(row, seconds(call.totalTime), 'num');
+      recordingCell(row, call);
     }
-    if (latest.length === 0) cell(body.insertRow(), 'Waiting for the first call', 'empty').colSpan = 6;
+    if (latest.length === 0) cell(body.insertRow(), 'Waiting for the first call', 'empty').colSpan = 7;
+    // A recording is archived a moment after its call ends: look again.
+    if (latest.some(({ call }) => archiving(call))) refreshLatestSoon();
+  }
+
+  const archiving = (call) => call.status === 'ENDED' && call.recording && !call.recording.archived && !call.recording.failed;
+
+  function recordingCell(row, call) {
+    const td = row.insertCell();
+    td.className = 'rec';
+    if (call.recording && call.recording.archived) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'play';
+      button.dataset.conversationId = call.conversationId;
+      button.title = button.ariaLabel = `Play the recording of call ${call.conversationId}`;
+      button.textContent = '▶';
+      td.append(button);
+    } else {
+      td.textContent = archiving(call) ? '…' : '';
+    }
+  }
+
+  function refreshLatestSoon() {
+    if (latestTimer) return;
+    latestTimer = setTimeout(() => {
+      latestTimer = null;
+      loadLatest().catch(failed);
+    }, 5000);
+  }
+
+  // The archived recording, in a player that seeks: streamed with Range
+  // when the service needs no token; with one (an <audio> cannot send it),
+  // fetched with it and played from memory.
+  async function play(conversationId) {
+    const player = $('player');
+    const url = '/recordings/' + encodeURIComponent(conversationId);
+    let source = url;
+    if (token) {
+      const response = await fetch(url, { headers: { Authorization: 'Bearer ' + token } });
+      if (response.status === 401) return askForToken();
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      source = URL.createObjectURL(await response.blob());
+    }
+    if (playing) URL.revokeObjectURL(playing);
+    playing = source === url ? null : source;
+    player.src = source;
+    $('player-call').textContent = `Call ${conversationId}`;
+    $('player-box').hidden = false;
+    player.play().catch(() => {}); // a browser may wait for a click on the player
   }
 
   async function loadLatest() {
@@ -288,6 +340,15 @@
       $('export-today').textContent = 'CSV failed: ' + error.message;
       setTimeout(() => { $('export-today').textContent = 'CSV'; }, 5000);
     }
+  });
+
+  $('latest-calls').addEventListener('click', (event) => {
+    const button = event.target.closest('button.play');
+    if (!button) return;
+    play(button.dataset.conversationId).catch((error) => {
+      $('player-call').textContent = 'Could not play: ' + error.message;
+      $('player-box').hidden = false;
+    });
   });
 
   $('token-form').addEventListener('submit', (event) => {

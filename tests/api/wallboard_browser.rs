@@ -2,7 +2,7 @@
 //! figures from the binary's own files, updates without a reload as pushes
 //! arrive, and asks for the token when the service has one. A screenshot at
 //! 1920×1080 is left at `target/wallboard-screenshot.png` for a person to
-//! look at.
+//! look at (and one with the player open beside it).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,8 +11,10 @@ use chrono::Timelike;
 use chrono::Utc;
 use serde_json::{Value, json};
 use udesk_calls::Settings;
+use udesk_calls::config::recordings::{ArchiveTarget, RecordingSettings};
 
 use crate::support::TestApp;
+use crate::support::audio_source::AudioSource;
 use crate::support::calls::{beijing, udesk_time};
 use crate::support::chromium::{Browser, chromium};
 
@@ -43,6 +45,61 @@ fn call_today(id: i64, group: i64, seconds_ago: i64, answered: bool) -> Value {
         "queue_time": 4,
         "ring_time": 3,
     })
+}
+
+/// Settings that archive recordings into `dir`.
+fn archiving_to(dir: &std::path::Path, api_tokens: Vec<String>) -> Settings {
+    Settings {
+        api_tokens,
+        recordings: Some(RecordingSettings {
+            target: ArchiveTarget::Directory(dir.to_owned()),
+            concurrency: 2,
+            timeout: Duration::from_secs(20),
+            max_bytes: 10 * 1024 * 1024,
+        }),
+        ..Settings::open_local()
+    }
+}
+
+/// Clicks the play button of call `id` once it shows, and waits until the
+/// player has the recording's length and has seeked to 1.5 s in it.
+async fn play_and_seek(browser: &mut Browser, id: i64, seconds: f64) {
+    let button = format!(
+        "document.querySelector('#latest-calls button.play[data-conversation-id=\"{id}\"]')"
+    );
+    // The button appears once the copy is kept, without a reload.
+    browser
+        .wait_for(&format!("{button} !== null"), PATIENCE)
+        .await;
+    browser.eval(&format!("{button}.click(); true")).await;
+    browser
+        .wait_for(
+            "document.getElementById('player').readyState >= 1",
+            PATIENCE,
+        )
+        .await;
+    let duration = browser
+        .eval("document.getElementById('player').duration")
+        .await
+        .as_f64()
+        .unwrap();
+    assert!((duration - seconds).abs() < 0.05, "duration {duration}");
+    let seeked = browser
+        .eval(
+            "new Promise((resolve) => {
+               const player = document.getElementById('player');
+               player.addEventListener('seeked', () => resolve(player.currentTime), { once: true });
+               player.currentTime = 1.5;
+             })",
+        )
+        .await;
+    assert_eq!(seeked.as_f64(), Some(1.5));
+    assert_eq!(
+        browser
+            .eval("document.getElementById('player-call').textContent")
+            .await,
+        format!("Call {id}")
+    );
 }
 
 /// Where the screenshot goes: `target/`, beside the build.
@@ -201,12 +258,13 @@ async fn the_wallboard_asks_for_the_token_and_keeps_it_in_the_tab_only() {
         return;
     };
     let token = "wallboard-token-0123456789";
-    let app = TestApp::start_with(Settings {
-        api_tokens: vec![token.into()],
-        ..Settings::open_local()
-    })
-    .await;
-    app.push_json(&call_today(1, 1, 60, true)).await;
+    let source = AudioSource::start().await;
+    source.add("board.wav", 3, 7);
+    let archive = tempfile::tempdir().unwrap();
+    let app = TestApp::start_with(archiving_to(archive.path(), vec![token.into()])).await;
+    let mut call = call_today(1, 1, 60, true);
+    call["record_url"] = json!(source.link("board.wav", 3600));
+    app.push_json(&call).await;
     let mut browser = Browser::launch(&binary, 1280, 800).await;
     browser.navigate(&app.url("/wallboard")).await;
     browser
@@ -240,4 +298,52 @@ async fn the_wallboard_asks_for_the_token_and_keeps_it_in_the_tab_only() {
         token
     );
     assert_eq!(browser.eval("localStorage.length").await, 0);
+    // The player fetches the copy with the token the tab holds.
+    play_and_seek(&mut browser, 1, 3.0).await;
+    let src = browser.eval("document.getElementById('player').src").await;
+    assert!(src.as_str().unwrap().starts_with("blob:"), "{src}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archived_recording_plays_from_the_latest_calls_and_seeks_with_ranges() {
+    let Some(binary) = chromium() else {
+        crate::support::skip::missing_tool(
+            "Chromium",
+            "apt-get install chromium; .ci/run installs it",
+        );
+        return;
+    };
+    let source = AudioSource::start().await;
+    source.add("open.wav", 4, 9);
+    let archive = tempfile::tempdir().unwrap();
+    let app = TestApp::start_with(archiving_to(archive.path(), Vec::new())).await;
+    let mut browser = Browser::launch(&binary, 1280, 800).await;
+    browser.navigate(&app.url("/wallboard")).await;
+    browser
+        .wait_for(
+            "document.getElementById('live-status').textContent === 'Live'",
+            PATIENCE,
+        )
+        .await;
+    // The call ends while the board is open; its recording is kept after.
+    let mut call = call_today(42, 1, 30, true);
+    call["record_url"] = json!(source.link("open.wav", 3600));
+    app.push_json(&call).await;
+    play_and_seek(&mut browser, 42, 4.0).await;
+    // Streamed from the service itself (it answers the player's ranges).
+    let src = browser.eval("document.getElementById('player').src").await;
+    assert!(src.as_str().unwrap().ends_with("/recordings/42"), "{src}");
+    let ranged = browser
+        .eval(
+            "performance.getEntriesByType('resource')
+               .filter((entry) => entry.name.endsWith('/recordings/42')).length",
+        )
+        .await;
+    assert!(ranged.as_u64().unwrap_or(0) >= 1, "{ranged}");
+    let png = browser.screenshot().await;
+    std::fs::write(
+        screenshot_path().with_file_name("wallboard-player-screenshot.png"),
+        &png,
+    )
+    .unwrap();
 }
