@@ -56,6 +56,7 @@ mod odd_bodies;
 mod purge;
 mod rate_limit;
 mod readable_view;
+mod recording_links_in_logs;
 mod recordings;
 mod recordings_s3;
 mod recordings_upkeep;
