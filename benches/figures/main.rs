@@ -25,6 +25,7 @@ mod measure;
 mod one_call;
 mod pushes;
 mod queries;
+mod recordings;
 mod sections;
 mod server;
 mod upkeep;
@@ -91,7 +92,7 @@ fn main() {
 }
 
 /// Whether `BENCH_ONLY` (a comma-separated list of `ingest`, `queries`,
-/// `large`, `import`, `onecall`, `upkeep`) names `section`; every section
+/// `large`, `import`, `onecall`, `upkeep`, `recordings`) names `section`; every section
 /// when unset.
 fn wanted(section: &str) -> bool {
     match std::env::var("BENCH_ONLY") {
@@ -135,6 +136,11 @@ async fn run(config: Config) {
         half = http.best / 2.0;
         empty_rate = Some(http.sixty_four);
         sections::ack_latency(&data, &seed, PACED_FIRST, half, &config).await;
+    }
+
+    if wanted("recordings") {
+        let seed = ingest::seed(&data).await;
+        recordings::figures(&data, &seed, &config).await;
     }
 
     if wanted("import") {

@@ -31,6 +31,11 @@ impl Server {
     /// Starts `serve` on `db` and waits until `/readyz` answers 200 (a large
     /// database may take a while to open).
     pub async fn start(db: &Path, log_dir: &Path) -> Server {
+        Server::start_with(db, log_dir, &[]).await
+    }
+
+    /// [`Server::start`] with more flags.
+    pub async fn start_with(db: &Path, log_dir: &Path, extra: &[&str]) -> Server {
         let host = format!("127.0.0.1:{}", free_port());
         let log = std::fs::File::create(log_dir.join("serve.log")).expect("the server's log file");
         let child = Command::new(env!("CARGO_BIN_EXE_udesk-calls"))
@@ -38,6 +43,7 @@ impl Server {
             .arg("--db")
             .arg(db)
             .args(["--listen", &host, "--graphql-points-per-second", "0"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

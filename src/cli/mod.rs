@@ -30,6 +30,7 @@ use crate::config::forwarding::{
 };
 use crate::config::recordings::{
     ArchiveTarget, DEFAULT_RECORDINGS_CONCURRENCY, DEFAULT_RECORDINGS_MAX_BYTES,
+    DEFAULT_RECORDINGS_MAX_RATE, parse_rate,
 };
 use crate::config::{
     DEFAULT_GRAPHQL_MAX_RESPONSE_BYTES, DEFAULT_GRAPHQL_TIMEOUT_SECONDS, DEFAULT_MAX_BODY_BYTES,
@@ -473,6 +474,18 @@ pub struct ServeArgs {
         default_value_t = DEFAULT_RECORDINGS_MAX_BYTES
     )]
     pub recordings_max_bytes: u64,
+
+    /// How many bytes a second all downloads together may take (like 32MiB
+    /// or 50MB; 0 for no cap), so a backlog being archived leaves the disk
+    /// to the webhook.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_RECORDINGS_MAX_RATE",
+        value_name = "BYTES",
+        default_value = DEFAULT_RECORDINGS_MAX_RATE,
+        value_parser = parse_rate
+    )]
+    pub recordings_max_rate: u64,
 }
 
 #[derive(Debug, Args)]

@@ -38,6 +38,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             concurrency: args.recordings_concurrency,
             timeout: args.recordings_timeout,
             max_bytes: args.recordings_max_bytes,
+            max_rate: Some(args.recordings_max_rate).filter(|&rate| rate > 0),
         }),
     };
     let archive = match &settings.recordings {

@@ -74,12 +74,25 @@ pub struct RecordingSettings {
     pub timeout: Duration,
     /// A recording larger than this is failed, not kept.
     pub max_bytes: u64,
+    /// Bytes a second all downloads together may take; `None`: no cap.
+    pub max_rate: Option<u64>,
 }
 
 pub const DEFAULT_RECORDINGS_CONCURRENCY: usize = 4;
 pub const DEFAULT_RECORDINGS_TIMEOUT: Duration = Duration::from_secs(120);
 /// Three minutes of WAV are 1–3 MB; an hour of it some 600 MB.
 pub const DEFAULT_RECORDINGS_MAX_BYTES: u64 = 1024 * 1024 * 1024;
+/// Some forty times what a 200-seat center records in its busiest hour
+/// (about 1.5 MB/s), so a day's backlog is archived within the hour.
+pub const DEFAULT_RECORDINGS_MAX_RATE: &str = "32MiB";
+
+/// Reads a rate of bytes a second: `32MiB`, `50MB`, `1048576`; `0` is no cap.
+pub fn parse_rate(text: &str) -> Result<u64, String> {
+    let bytes: bytesize::ByteSize = text.trim().trim_end_matches("/s").parse().map_err(|_| {
+        format!("{text:?} is not a rate: write e.g. 32MiB (a second), or 0 for none")
+    })?;
+    Ok(bytes.as_u64())
+}
 
 #[cfg(test)]
 mod tests {

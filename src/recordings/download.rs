@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 use tokio::io::AsyncWriteExt;
 
+use super::pace::Pace;
 use crate::jobs::{Attempt, Failure};
 
 /// A recording fetched into a staging file, not yet archived.
@@ -30,6 +31,7 @@ pub async fn download(
     staging: &Path,
     max_bytes: u64,
     timeout: Duration,
+    pace: &Pace,
 ) -> Result<Downloaded, Attempt> {
     let mut response = client
         .get(url)
@@ -52,6 +54,7 @@ pub async fn download(
         tokio::fs::File::from_std(staged.reopen().map_err(|error| archive_trouble(&error))?);
     let mut hash = Sha256::new();
     let mut bytes = 0u64;
+    let mut carry = 0;
     while let Some(chunk) = response
         .chunk()
         .await
@@ -61,6 +64,7 @@ pub async fn download(
         if bytes > max_bytes {
             return Err(too_large(max_bytes));
         }
+        pace.take(chunk.len(), &mut carry).await;
         hash.update(&chunk);
         file.write_all(&chunk)
             .await

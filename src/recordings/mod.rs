@@ -5,17 +5,23 @@
 //! hash ([`archive`]). Ingest never waits for a download. A link its source
 //! refuses (`403`, `404`, `410`) or whose `Expires` has passed is failed at
 //! once; connection errors and `5xx` are tried again with backoff.
+//!
+//! Downloads run on a thread of their own at the lowest CPU priority (nice
+//! 19): hashing and writing hundreds of megabytes a second would otherwise
+//! take the cores from the webhook. An idle machine archives at full speed;
+//! a busy one answers Udesk first and catches up on the recordings after
+//! (their links last months).
 
 pub mod archive;
 pub mod download;
 pub mod metrics;
+pub mod pace;
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use reqwest::Client;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::sync::{oneshot, watch};
 
 use crate::config::recordings::RecordingSettings;
 use crate::jobs::metrics::JobMetrics;
@@ -26,12 +32,14 @@ use crate::storage::{Store, StoreError};
 
 use archive::Archive;
 use download::{archive_trouble, download};
+use pace::Pace;
 
 /// One try of a `recording` job: download, keep.
 struct RecordingWork {
     client: Client,
     archive: Arc<Archive>,
     settings: RecordingSettings,
+    pace: Pace,
 }
 
 impl JobWork for RecordingWork {
@@ -56,6 +64,7 @@ impl JobWork for RecordingWork {
             self.archive.staging(),
             self.settings.max_bytes,
             self.settings.timeout,
+            &self.pace,
         )
         .await
         {
@@ -82,7 +91,8 @@ impl JobWork for RecordingWork {
 
 /// The running archive's job runner.
 pub struct Recorder {
-    runner: Option<JoinHandle<()>>,
+    /// Answered when the runner's thread ends.
+    runner: Option<oneshot::Receiver<()>>,
     pub archive: Option<Arc<Archive>>,
 }
 
@@ -131,12 +141,13 @@ impl Recorder {
                 client,
                 archive: archive.clone(),
                 settings: settings.clone(),
+                pace: Pace::new(settings.max_rate),
             }),
             metrics,
         };
         tracing::info!(archive = %target, "archiving recordings");
         Ok(Recorder {
-            runner: Some(tokio::spawn(runner.run(stop))),
+            runner: Some(run_at_low_priority(runner, stop)?),
             archive: Some(archive),
         })
     }
@@ -144,10 +155,42 @@ impl Recorder {
     /// Waits for the runner to end (after `stop` turned true).
     pub async fn stopped(self) {
         if let Some(runner) = self.runner
-            && let Err(error) = runner.await
-            && error.is_panic()
+            && runner.await.is_err()
         {
             tracing::error!("the recordings' job runner panicked");
         }
+    }
+}
+
+/// Runs `runner` on a runtime of its own, on a thread at nice 19 (its
+/// blocking file work too); the receiver is answered when it ends.
+fn run_at_low_priority(
+    runner: JobRunner<RecordingWork>,
+    stop: watch::Receiver<bool>,
+) -> Result<oneshot::Receiver<()>, StoreError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("recordings-files")
+        .on_thread_start(lowest_priority)
+        .build()
+        .map_err(|error| StoreError::Internal(format!("the recordings' runtime: {error}")))?;
+    let (ended, runner_ended) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("recordings".into())
+        .spawn(move || {
+            lowest_priority();
+            runtime.block_on(runner.run(stop));
+            let _ = ended.send(());
+        })
+        .map_err(|error| StoreError::Internal(format!("the recordings' thread: {error}")))?;
+    Ok(runner_ended)
+}
+
+/// Gives the calling thread (alone: Linux keeps a nice value per thread)
+/// the lowest CPU priority.
+fn lowest_priority() {
+    let thread = rustix::thread::gettid();
+    if let Err(error) = rustix::process::setpriority_process(Some(thread), 19) {
+        tracing::debug!(%error, "the recordings' thread keeps its priority");
     }
 }

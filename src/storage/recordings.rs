@@ -72,18 +72,22 @@ pub fn queue_links(
     let conversation_id = push.conversation_id.0;
     for link in recording_links(push) {
         let expires = source_expiry(&link.url).map(|time| time.timestamp_millis());
-        let inserted: Option<i64> = tx
+        // `changes` and the last rowid, not `RETURNING`: this runs in every
+        // ingest transaction, and `RETURNING` buffers its rows.
+        let inserted = tx
             .prepare_cached(
                 "INSERT INTO recordings (conversation_id, ivr_recording_id, source_url,
                      source_expires_at_ms)
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING RETURNING id",
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
             )?
-            .query_row(
-                params![conversation_id, link.ivr_recording_id, link.url, expires],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if let Some(id) = inserted {
+            .execute(params![
+                conversation_id,
+                link.ivr_recording_id,
+                link.url,
+                expires
+            ])?;
+        if inserted == 1 {
+            let id = tx.last_insert_rowid();
             enqueue(
                 tx,
                 JobKind::Recording,

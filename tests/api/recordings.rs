@@ -22,6 +22,7 @@ fn archiving_to(dir: &Path) -> Settings {
             concurrency: 4,
             timeout: Duration::from_secs(20),
             max_bytes: 10 * 1024 * 1024,
+            max_rate: None,
         }),
         ..Settings::open_local()
     }

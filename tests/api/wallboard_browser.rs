@@ -56,6 +56,7 @@ fn archiving_to(dir: &std::path::Path, api_tokens: Vec<String>) -> Settings {
             concurrency: 2,
             timeout: Duration::from_secs(20),
             max_bytes: 10 * 1024 * 1024,
+            max_rate: None,
         }),
         ..Settings::open_local()
     }

@@ -134,16 +134,20 @@ pub fn enqueue(
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
     let now = queue_time(now);
-    Ok(tx
-        .prepare_cached(
-            "INSERT INTO jobs (kind, target, event_id, ordering_key, subject, next_attempt_at,
-                 created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6) RETURNING id",
-        )?
-        .query_row(
-            params![kind.as_str(), target, event_id, ordering_key, subject, now],
-            |row| row.get(0),
-        )?)
+    tx.prepare_cached(
+        "INSERT INTO jobs (kind, target, event_id, ordering_key, subject, next_attempt_at,
+             created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)",
+    )?
+    .execute(params![
+        kind.as_str(),
+        target,
+        event_id,
+        ordering_key,
+        subject,
+        now
+    ])?;
+    Ok(tx.last_insert_rowid())
 }
 
 /// The claim: due pending jobs of a kind (?1) and target (?2) at a time
