@@ -1,4 +1,4 @@
-//! Section 12: recordings archived (`serve --recordings-to DIR`) from a
+//! Section 14: recordings archived (`serve --recordings-to DIR`) from a
 //! local HTTP source standing in for Udesk's storage: how fast the archive
 //! keeps up (recordings and megabytes a second), and what archiving costs
 //! ingest (64 senders, archiving on against off, on the same pushes).
