@@ -8,12 +8,14 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use super::UdeskId;
 use super::push::Push;
 
 /// One recording link of a push.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordingLink {
-    /// `""` for the call's own recording; the IVR recording's id otherwise.
+    /// `""` for the call's own recording; the IVR recording's key otherwise
+    /// ([`ivr_recording_key`]).
     pub ivr_recording_id: String,
     pub url: String,
 }
@@ -27,12 +29,12 @@ pub fn recording_links(push: &Push) -> Vec<RecordingLink> {
             url,
         });
     }
-    for ivr in push.collections.ivr_recordings.iter().flatten() {
+    for (position, ivr) in push.collections.ivr_recordings.iter().flatten().enumerate() {
         let Some(url) = usable(ivr.url.as_deref()) else {
             continue;
         };
         let link = RecordingLink {
-            ivr_recording_id: ivr.id.map(|id| id.to_string()).unwrap_or_default(),
+            ivr_recording_id: ivr_recording_key(ivr.id, position),
             url,
         };
         if !links.contains(&link) {
@@ -42,11 +44,26 @@ pub fn recording_links(push: &Push) -> Vec<RecordingLink> {
     links
 }
 
+/// How an IVR recording is named among its call's recordings (and in
+/// `/recordings/{conversationId}/ivr/{key}`): its id, or, when it has none,
+/// `n` and its place in `ivr_record_urls` from 1, never the call's own
+/// recording's `""`.
+pub fn ivr_recording_key(id: Option<UdeskId>, position: usize) -> String {
+    match id {
+        Some(id) => id.to_string(),
+        None => format!("n{}", position + 1),
+    }
+}
+
 /// A link worth fetching: an absolute http(s) URL.
 fn usable(url: Option<&str>) -> Option<String> {
     let url = url?.trim();
-    let scheme_ok = url.len() > 8
-        && (url[..7].eq_ignore_ascii_case("http://") || url[..8].eq_ignore_ascii_case("https://"));
+    // Bytes, not `str` slices: a link may hold any text, 中文 included.
+    let starts = |scheme: &str| {
+        url.len() > scheme.len()
+            && url.as_bytes()[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
+    };
+    let scheme_ok = starts("http://") || starts("https://");
     scheme_ok.then(|| url.to_owned())
 }
 

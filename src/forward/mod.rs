@@ -24,7 +24,7 @@ use reqwest::Client;
 
 use crate::config::forwarding::{ForwardSettings, ForwardTarget, SigningSecret};
 use crate::jobs::metrics::JobMetrics;
-use crate::jobs::{Attempt, Destination, Failure, JobRunner, JobWork};
+use crate::jobs::{Attempt, Destination, Failure, Failures, JobRunner, JobWork};
 use crate::storage::jobs::{Job, JobKind, JobSubject, PushJob};
 use crate::storage::{Store, StoreError};
 
@@ -104,6 +104,7 @@ impl Forwarder {
                     concurrency: settings.concurrency.max(1),
                     work_name: "forwarding",
                     retry_command: "forward retry",
+                    failures: Failures::OneReceiver,
                 },
                 work: Arc::new(ForwardWork {
                     client: client.clone(),

@@ -203,7 +203,8 @@ macro_rules! call_object {
                             .$cname
                             .unwrap_or_default()
                             .into_iter()
-                            .map(|item| item.shown_in(self.conversation_id))
+                            .enumerate()
+                            .map(|(position, item)| item.shown_in(self.conversation_id, position))
                             .collect(),
                         _ => Vec::new(),
                     })

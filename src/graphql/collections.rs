@@ -87,14 +87,15 @@ impl CalloutTask {
 /// it belongs to.
 pub trait ShownInCall {
     type Shown: OutputType;
-    fn shown_in(self, call: ConversationId) -> Self::Shown;
+    /// `position`: its place in the collection, from 0.
+    fn shown_in(self, call: ConversationId, position: usize) -> Self::Shown;
 }
 
 macro_rules! shown_as_it_is {
     ($($item:ty),*) => {
         $(impl ShownInCall for $item {
             type Shown = $item;
-            fn shown_in(self, _call: ConversationId) -> $item {
+            fn shown_in(self, _call: ConversationId, _position: usize) -> $item {
                 self
             }
         })*
@@ -111,9 +112,10 @@ shown_as_it_is!(
 
 impl ShownInCall for IvrRecording {
     type Shown = IvrRecordingOf;
-    fn shown_in(self, call: ConversationId) -> IvrRecordingOf {
+    fn shown_in(self, call: ConversationId, position: usize) -> IvrRecordingOf {
         IvrRecordingOf {
             call,
+            position,
             recording: self,
         }
     }

@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::loaders::CallLoader;
 use crate::domain::ConversationId;
 use crate::domain::collections::IvrRecording;
-use crate::domain::recording::source_expiry;
+use crate::domain::recording::{ivr_recording_key, source_expiry};
 use crate::storage::recordings::{ArchiveTotals, RecordingState};
 
 /// Key: the recordings of one call.
@@ -118,6 +118,8 @@ impl Recording {
 /// An IVR recording with the call it belongs to (its copy is found by both).
 pub struct IvrRecordingOf {
     pub call: ConversationId,
+    /// Its place among the call's IVR recordings, from 0.
+    pub position: usize,
     pub recording: IvrRecording,
 }
 
@@ -197,12 +199,8 @@ impl IvrRecordingOf {
         let Some(url) = self.recording.url.as_deref() else {
             return Ok(None);
         };
-        let id = self
-            .recording
-            .id
-            .map(|id| id.to_string())
-            .unwrap_or_default();
-        Ok(Some(recording_of(ctx, self.call, &id, url.trim()).await?))
+        let key = ivr_recording_key(self.recording.id, self.position);
+        Ok(Some(recording_of(ctx, self.call, &key, url.trim()).await?))
     }
 }
 

@@ -78,14 +78,22 @@ async fn serve(
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|tags| {
+            // If-None-Match compares weakly: `W/"…"` names the same copy.
             tags.split(',')
-                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
         });
     if not_modified {
         return with_headers(StatusCode::NOT_MODIFIED, Body::empty(), &copy, &etag);
     }
+    // A range of another version than the client holds is no use to it:
+    // an `If-Range` that does not name this copy gets it whole.
+    let same_copy = headers
+        .get(header::IF_RANGE)
+        .is_none_or(|value| value.to_str().is_ok_and(|tag| tag.trim() == etag));
     let range = headers
         .get(header::RANGE)
+        .filter(|_| same_copy)
         .and_then(|value| value.to_str().ok())
         .map(|value| {
             http_range_header::parse_range_header(value).and_then(|r| r.validate(copy.bytes))

@@ -26,6 +26,12 @@ pub fn push_backoff(failures: u32) -> Duration {
     jittered(exponential(PUSH_FIRST, PUSH_MOST, failures))
 }
 
+/// The wait before the next try of a job that failed `failures` times, at
+/// most `most` (a job whose failures are its own: a recording's link).
+pub fn job_backoff(failures: u32, most: Duration) -> Duration {
+    jittered(exponential(PUSH_FIRST, most, failures))
+}
+
 /// The pause of a target after `failures` failures in a row.
 pub fn target_backoff(failures: u32) -> Duration {
     jittered(exponential(TARGET_FIRST, TARGET_MOST, failures))

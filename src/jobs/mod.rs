@@ -19,7 +19,7 @@ use std::future::Future;
 use crate::storage::jobs::{Job, JobSubject};
 
 pub use attempt::{Attempt, Failure};
-pub use runner::{Destination, JobRunner};
+pub use runner::{Destination, Failures, JobRunner};
 
 /// What one kind of job does with a claimed job.
 pub trait JobWork: Send + Sync + 'static {

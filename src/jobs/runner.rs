@@ -11,17 +11,19 @@
 //! service).
 
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures_util::FutureExt;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, sleep_until};
 
 use super::JobWork;
 use super::attempt::{Attempt, Failure};
-use super::backoff::push_backoff;
+use super::backoff::{job_backoff, push_backoff};
 use super::health::Health;
 use super::metrics::JobMetrics;
 use crate::storage::jobs::{ClaimedJob, Job, JobKind, JobOutcome, JobSubject, JobUpdate};
@@ -49,6 +51,21 @@ pub struct Destination {
     pub work_name: &'static str,
     /// What an operator runs to try parked jobs again.
     pub retry_command: &'static str,
+    pub failures: Failures,
+}
+
+/// What a failed try says.
+#[derive(Clone, Copy, Debug)]
+pub enum Failures {
+    /// The destination is one receiver (forwarding): failing tries mean it
+    /// is down, so it is paused and probed, and its jobs are tried until
+    /// it is back, however long that takes.
+    OneReceiver,
+    /// Each job has a source of its own (a recording's link): a failure is
+    /// its job's alone, never holding the others back. It is tried again
+    /// after a backoff of at most `most`, and parked after `park_after`
+    /// tries.
+    EachJobItsOwn { most: Duration, park_after: u32 },
 }
 
 pub struct JobRunner<W> {
@@ -197,8 +214,24 @@ impl<W: JobWork> JobRunner<W> {
         let (job, subject) = (claimed.job, claimed.subject);
         in_hand.insert(job.id);
         let work = self.work.clone();
+        let kind = self.destination.kind.as_str();
         running.spawn(async move {
-            let attempt = work.attempt(&job, subject).await;
+            // A try that panics fails its job, not the runner of them all.
+            let attempt = AssertUnwindSafe(work.attempt(&job, subject))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!(
+                        kind,
+                        job = job.id,
+                        "a job's try panicked; it is tried again later"
+                    );
+                    Attempt::Failed {
+                        failure: Failure::ServerError,
+                        error: "an internal error (see the service's log)".to_owned(),
+                        retry_after: None,
+                    }
+                });
             (job, attempt)
         });
     }
@@ -247,6 +280,30 @@ impl<W: JobWork> JobRunner<W> {
                 } else {
                     JobOutcome::RetryAt {
                         at: Utc::now() + push_backoff(tries),
+                        error,
+                    }
+                }
+            }
+            Attempt::Failed {
+                failure,
+                error,
+                retry_after,
+            } if matches!(destination.failures, Failures::EachJobItsOwn { .. }) => {
+                self.metrics.failed(target, failure);
+                let Failures::EachJobItsOwn { most, park_after } = destination.failures else {
+                    unreachable!("matched above");
+                };
+                if tries >= park_after {
+                    self.metrics.parked(target);
+                    tracing::warn!(kind, job = job.id, tries, %error,
+                        "a job of {} failed every try and is parked; `udesk-calls {}` tries it again",
+                        destination.work_name, destination.retry_command);
+                    JobOutcome::Park { error }
+                } else {
+                    tracing::debug!(kind, job = job.id, %error, tries, "a job's try failed");
+                    JobOutcome::RetryAt {
+                        at: Utc::now()
+                            + job_backoff(tries, most).max(retry_after.unwrap_or_default()),
                         error,
                     }
                 }

@@ -11,6 +11,7 @@ use reqwest::{Client, StatusCode, header};
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 use tokio::io::AsyncWriteExt;
+use tokio::time::{Instant, timeout_at};
 
 use super::pace::Pace;
 use crate::jobs::{Attempt, Failure};
@@ -33,11 +34,13 @@ pub async fn download(
     timeout: Duration,
     pace: &Pace,
 ) -> Result<Downloaded, Attempt> {
-    let mut response = client
-        .get(url)
-        .timeout(timeout)
-        .send()
+    // The time allowed is the download's own: waits for the rate cap
+    // (`pace`) move the deadline on, so a cap never makes a recording too
+    // slow to keep.
+    let mut deadline = Instant::now() + timeout;
+    let mut response = timeout_at(deadline, client.get(url).send())
         .await
+        .map_err(|_| timed_out(timeout))?
         .map_err(|error| failed_request(&error))?;
     let status = response.status();
     if !status.is_success() {
@@ -49,22 +52,32 @@ pub async fn download(
         return Err(too_large(max_bytes));
     }
     let content_type = content_type(&response, url);
+    if is_a_page(&content_type) {
+        // A source's error page answered `200`: not a recording.
+        return Err(Attempt::Failed {
+            failure: Failure::Refused,
+            error: format!("the recording's link answered a page ({content_type}), not audio"),
+            retry_after: None,
+        });
+    }
     let staged = NamedTempFile::new_in(staging).map_err(|error| archive_trouble(&error))?;
     let mut file =
         tokio::fs::File::from_std(staged.reopen().map_err(|error| archive_trouble(&error))?);
     let mut hash = Sha256::new();
     let mut bytes = 0u64;
     let mut carry = 0;
-    while let Some(chunk) = response
-        .chunk()
+    while let Some(chunk) = timeout_at(deadline, response.chunk())
         .await
+        .map_err(|_| timed_out(timeout))?
         .map_err(|error| failed_request(&error))?
     {
         bytes += chunk.len() as u64;
         if bytes > max_bytes {
             return Err(too_large(max_bytes));
         }
+        let paced = Instant::now();
         pace.take(chunk.len(), &mut carry).await;
+        deadline += paced.elapsed();
         hash.update(&chunk);
         file.write_all(&chunk)
             .await
@@ -114,6 +127,26 @@ fn content_type(response: &reqwest::Response, url: &str) -> String {
         }
         .to_owned()
     })
+}
+
+/// Text a person reads, not audio.
+fn is_a_page(content_type: &str) -> bool {
+    content_type.starts_with("text/")
+        || matches!(
+            content_type,
+            "application/json" | "application/xml" | "application/xhtml+xml"
+        )
+}
+
+fn timed_out(timeout: Duration) -> Attempt {
+    Attempt::Failed {
+        failure: Failure::Timeout,
+        error: format!(
+            "the download took longer than {} (--recordings-timeout)",
+            humantime::format_duration(timeout)
+        ),
+        retry_after: None,
+    }
 }
 
 fn failed_request(error: &reqwest::Error) -> Attempt {
@@ -177,8 +210,8 @@ fn too_large(max_bytes: u64) -> Attempt {
     }
 }
 
-/// The archive's own trouble (a full disk): the archive is paused, the
-/// recording tried again.
+/// The archive's own trouble (a full disk): the recording is tried again
+/// later.
 pub fn archive_trouble(error: &dyn std::fmt::Display) -> Attempt {
     Attempt::Failed {
         failure: Failure::ServerError,

@@ -25,7 +25,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::config::recordings::RecordingSettings;
 use crate::jobs::metrics::JobMetrics;
-use crate::jobs::{Attempt, Destination, Failure, JobRunner, JobWork};
+use crate::jobs::{Attempt, Destination, Failure, Failures, JobRunner, JobWork};
 use crate::storage::jobs::{Job, JobKind, JobSubject, PushJob};
 use crate::storage::recordings::ArchivedRecording;
 use crate::storage::{Store, StoreError};
@@ -34,8 +34,15 @@ use archive::Archive;
 use download::{archive_trouble, download};
 use pace::Pace;
 
+/// A recording that keeps failing (no connection, `5xx`, a timeout) waits
+/// at most an hour between tries, and is parked after twenty: some nine
+/// hours of its source's trouble (`recordings retry` tries it again).
+const RETRY_AT_MOST: std::time::Duration = std::time::Duration::from_secs(3600);
+const PARK_AFTER_TRIES: u32 = 20;
+
 /// One try of a `recording` job: download, keep.
 struct RecordingWork {
+    store: Arc<Store>,
     client: Client,
     archive: Arc<Archive>,
     settings: RecordingSettings,
@@ -77,6 +84,11 @@ impl JobWork for RecordingWork {
             downloaded.content_type.clone(),
         );
         match self.archive.keep(downloaded).await {
+            Ok(key) if self.erased_meanwhile(source.id, &key).await => Attempt::Failed {
+                failure: Failure::Gone,
+                error: "its call was erased while it was downloaded".to_owned(),
+                retry_after: None,
+            },
             Ok(key) => Attempt::Archived(ArchivedRecording {
                 id: source.id,
                 bytes,
@@ -85,6 +97,22 @@ impl JobWork for RecordingWork {
                 key,
             }),
             Err(error) => archive_trouble(&error),
+        }
+    }
+}
+
+impl RecordingWork {
+    /// Whether the recording was erased (a purge) while it was downloaded;
+    /// its copy is then deleted again unless another recording names it.
+    async fn erased_meanwhile(&self, id: i64, key: &str) -> bool {
+        match self.store.recording_kept(id, key.to_owned()).await {
+            Ok((true, _)) | Err(_) => false,
+            Ok((false, named_elsewhere)) => {
+                if !named_elsewhere {
+                    self.archive.forget(vec![key.to_owned()]).await;
+                }
+                true
+            }
         }
     }
 }
@@ -128,7 +156,7 @@ impl Recorder {
             .build()
             .map_err(|error| StoreError::Internal(format!("the download client: {error}")))?;
         let runner = JobRunner {
-            store,
+            store: store.clone(),
             destination: Destination {
                 kind: JobKind::Recording,
                 target: target.clone(),
@@ -136,8 +164,14 @@ impl Recorder {
                 concurrency: settings.concurrency.max(1),
                 work_name: "archiving recordings",
                 retry_command: "recordings retry",
+                // Links to many hosts: one that fails holds no other back.
+                failures: Failures::EachJobItsOwn {
+                    most: RETRY_AT_MOST,
+                    park_after: PARK_AFTER_TRIES,
+                },
             },
             work: Arc::new(RecordingWork {
+                store: store.clone(),
                 client,
                 archive: archive.clone(),
                 settings: settings.clone(),

@@ -251,6 +251,20 @@ impl super::Store {
 
     /// The archived copy of call `conversation_id`'s recording (`ivr_id`
     /// empty) or of one of its IVR recordings: the latest archived.
+    /// Whether recording `id` is still kept (not erased while it was being
+    /// downloaded), and whether any recording names the copy `key`.
+    pub async fn recording_kept(&self, id: i64, key: String) -> Result<(bool, bool), StoreError> {
+        self.read(move |conn| {
+            Ok(conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM recordings WHERE id = ?1),
+                        EXISTS (SELECT 1 FROM recordings WHERE archive_key = ?2)",
+                rusqlite::params![id, key],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?)
+        })
+        .await
+    }
+
     pub async fn archived_copy(
         &self,
         conversation_id: i64,

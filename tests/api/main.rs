@@ -58,6 +58,7 @@ mod rate_limit;
 mod readable_view;
 mod recording_links_in_logs;
 mod recordings;
+mod recordings_faults;
 mod recordings_s3;
 mod recordings_upkeep;
 mod relay;

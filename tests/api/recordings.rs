@@ -15,7 +15,7 @@ use crate::support::TestApp;
 use crate::support::audio_source::AudioSource;
 use crate::support::binary::{Server, binary, post_graphql, run};
 
-fn archiving_to(dir: &Path) -> Settings {
+pub fn archiving_to(dir: &Path) -> Settings {
     Settings {
         recordings: Some(RecordingSettings {
             target: ArchiveTarget::Directory(dir.to_owned()),
@@ -56,7 +56,7 @@ fn end_push_of(id: i64, record_url: Option<&str>, ivr: &[(i64, &str)]) -> Value 
 const ARCHIVE: &str = "{ recordingsArchive { pending archived failed bytes } }";
 
 /// Waits until nothing is pending; returns the archive's totals.
-async fn settled(app: &TestApp, within: Duration) -> Value {
+pub async fn settled(app: &TestApp, within: Duration) -> Value {
     let deadline = Instant::now() + within;
     loop {
         let totals = app.data(ARCHIVE, Value::Null).await["recordingsArchive"].clone();

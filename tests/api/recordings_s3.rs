@@ -7,6 +7,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 use futures_util::TryStreamExt;
 use object_store::ObjectStore;
 use object_store::ObjectStoreExt;
@@ -214,4 +216,63 @@ async fn a_burst_is_archived_to_an_s3_bucket_byte_for_byte_and_purge_deletes_its
             assert!(!left.iter().any(|key| key.contains(&sha256_hex(audio))));
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_that_refuses_uploads_fails_the_tries_clearly_and_loses_nothing() {
+    let (_s3, endpoint) = s3_server().await;
+    let source = AudioSource::start().await;
+    source.add("no-bucket.wav", 1, 9);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calls.db");
+    let mut command = binary();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--recordings-to", "s3://no-such-bucket/rec", "--db"])
+        .arg(&db);
+    with_bucket(&mut command, &endpoint);
+    let mut server = Server::spawn(command);
+    let client = reqwest::Client::new();
+    let push = end_push(90, Some(&source.link("no-bucket.wav", 3600)), &[]);
+    let url = format!("{}/webhooks/udesk/calls", server.address);
+    assert_eq!(
+        client.post(url).json(&push).send().await.unwrap().status(),
+        200
+    );
+    let query = json!({ "query": "{ call(conversationId: \"90\") { recording { archived failed error } } }" });
+    let began = Instant::now();
+    let recording = loop {
+        let answer = crate::support::binary::post_graphql(&client, &server.address, &query).await;
+        let recording = answer["data"]["call"]["recording"].clone();
+        if !recording["error"].is_null() || began.elapsed() > Duration::from_secs(20) {
+            break recording;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        recording["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("the archive failed"),
+        "{recording}"
+    );
+    assert_eq!(recording["failed"], false, "tried again: {recording}");
+    // Once the bucket is there, the same job keeps the copy.
+    reqwest::Client::new()
+        .put(format!("{endpoint}/no-such-bucket"))
+        .send()
+        .await
+        .unwrap();
+    let began = Instant::now();
+    while totals_at(&client, &server.address).await["archived"] != 1 {
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "not archived once the bucket was made"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.signal("TERM");
+    assert!(server.wait_for_exit(Duration::from_secs(10)).is_some());
+    let log = server.rest_of_log().join("\n");
+    assert!(!log.contains("panicked"), "{log}");
 }

@@ -12,15 +12,20 @@ use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
-use object_store::{GetOptions, ObjectStore, ObjectStoreExt, RetryConfig};
-use tokio::io::AsyncWriteExt;
+use object_store::{
+    GetOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
+};
+use tokio::io::AsyncReadExt;
 use tokio_util::io::StreamReader;
 
 use super::CopyReader;
 use crate::recordings::download::Downloaded;
+
+/// A copy up to this size is uploaded in one PUT (read whole into memory
+/// first); a larger one in parts of 5 MiB, four at once.
+const ONE_PUT_AT_MOST: u64 = 16 * 1024 * 1024;
 
 pub struct Bucket {
     store: Arc<dyn ObjectStore>,
@@ -72,27 +77,45 @@ impl Bucket {
         Ok(Bucket { store })
     }
 
+    /// Uploads the copy, replacing one of the same name: the same bytes,
+    /// or a copy damaged since, which this repairs.
     pub async fn keep(&self, key: &str, downloaded: Downloaded) -> io::Result<()> {
         let location = ObjectPath::from(key);
-        match self.store.head(&location).await {
-            // The same audio, kept already.
-            Ok(meta) if meta.size == downloaded.bytes => return Ok(()),
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(error) => return Err(io_error(error)),
+        if downloaded.bytes <= ONE_PUT_AT_MOST {
+            let bytes = tokio::fs::read(downloaded.file.path()).await?;
+            self.store
+                .put(&location, PutPayload::from(bytes))
+                .await
+                .map_err(io_error)?;
+            return Ok(());
         }
+        let upload = self
+            .store
+            .put_multipart(&location)
+            .await
+            .map_err(io_error)?;
+        let mut parts = WriteMultipart::new(upload);
         let mut file = tokio::fs::File::open(downloaded.file.path()).await?;
-        let mut upload = BufWriter::new(self.store.clone(), location);
-        let written = async {
-            tokio::io::copy(&mut file, &mut upload).await?;
-            upload.shutdown().await
+        let mut buffer = vec![0u8; 1024 * 1024];
+        let written: io::Result<()> = async {
+            loop {
+                let read = file.read(&mut buffer).await?;
+                if read == 0 {
+                    return Ok(());
+                }
+                parts.wait_for_capacity(4).await.map_err(io_error)?;
+                parts.write(&buffer[..read]);
+            }
         }
         .await;
-        if let Err(error) = written {
-            // A multipart upload begun is let go, its parts deleted.
-            let _ = upload.abort().await;
-            return Err(error);
+        match written {
+            Ok(()) => parts.finish().await.map(|_| ()).map_err(io_error),
+            Err(error) => {
+                // The parts uploaded so far are deleted; none is visible.
+                let _ = parts.abort().await;
+                Err(error)
+            }
         }
-        Ok(())
     }
 
     pub async fn read(&self, key: &str, start: u64, length: u64) -> io::Result<CopyReader> {

@@ -20,10 +20,8 @@ pub async fn keep(root: &Path, key: &str, downloaded: Downloaded) -> io::Result<
     tokio::task::spawn_blocking(move || {
         let folder = path.parent().expect("a key has a folder");
         std::fs::create_dir_all(folder)?;
-        if std::fs::metadata(&path).is_ok_and(|meta| meta.len() == downloaded.bytes) {
-            // The same audio, kept already.
-            return Ok(());
-        }
+        // A copy of the same name is replaced, atomically: the same bytes,
+        // or a copy damaged since, which this repairs.
         downloaded
             .file
             .persist(&path)

@@ -122,7 +122,13 @@ async fn serve(
             .into_response();
     };
     tokio::time::sleep(delay).await;
-    ([(header::CONTENT_TYPE, "audio/wav")], wav).into_response()
+    // A source's own page, answered `200` where audio was expected.
+    let content_type = if name.ends_with(".html") {
+        "text/html; charset=utf-8"
+    } else {
+        "audio/wav"
+    };
+    ([(header::CONTENT_TYPE, content_type)], wav).into_response()
 }
 
 /// A WAV file: a 44-byte header and 16-bit samples.
