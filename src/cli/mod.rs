@@ -527,6 +527,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Forward(ForwardCommand::Retry(args)) => forward::retry(args).await,
         Command::Recordings(RecordingsCommand::Verify(args)) => recordings::verify(args).await,
         Command::Recordings(RecordingsCommand::Retry(args)) => recordings::retry(args).await,
+        Command::Recordings(RecordingsCommand::Backfill(args)) => recordings::backfill(args).await,
         Command::Pushes(args) => pushes::run(args).await,
         Command::Export(args) => export::run(args).await,
         Command::Schema => {

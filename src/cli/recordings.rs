@@ -1,6 +1,7 @@
 //! `udesk-calls recordings verify` re-hashes every archived copy and names
 //! the missing and corrupt ones; `recordings retry` re-queues the
-//! recordings that failed. Both run beside `serve` or without it.
+//! recordings that failed; `recordings backfill` queues those of calls
+//! stored before archiving began. All run beside `serve` or without it.
 
 use std::process::ExitCode;
 
@@ -14,7 +15,7 @@ use super::progress::Bar;
 use crate::config::recordings::ArchiveTarget;
 use crate::recordings::archive::Archive;
 use crate::storage::archived_copies::{
-    ArchivedCopy, archived_copies_in, requeue_failed_recordings_in,
+    ArchivedCopy, archived_copies_in, queue_stored_in, requeue_failed_recordings_in,
 };
 
 #[derive(Subcommand)]
@@ -27,6 +28,27 @@ pub enum RecordingsCommand {
     /// or too many tries), e.g. after a network outage. Safe while `serve`
     /// runs: it tries them within a second or two.
     Retry(DatabaseArgs),
+    /// Queue the recordings of the calls stored before `serve
+    /// --recordings-to` was given (each call's latest recording and its IVR
+    /// recordings); a running `serve` archives them as it does new ones.
+    /// Those queued already are left alone, so it may run again.
+    Backfill(BackfillArgs),
+}
+
+#[derive(Args)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// The archive `serve` keeps (`serve --recordings-to`), exactly as
+    /// `serve` is given it. Required: the jobs are queued for it.
+    #[arg(
+        long,
+        env = "UDESK_CALLS_RECORDINGS_TO",
+        value_name = "DIR|s3://BUCKET/PREFIX",
+        value_parser = ArchiveTarget::parse
+    )]
+    pub recordings_to: ArchiveTarget,
 }
 
 #[derive(Args)]
@@ -139,6 +161,31 @@ fn describe(copy: &ArchivedCopy, finding: &Finding) -> String {
         copy.key,
         calls.join(", ")
     )
+}
+
+pub async fn backfill(args: BackfillArgs) -> anyhow::Result<ExitCode> {
+    let db = args.database.db.clone();
+    let wal_autocheckpoint = args.database.wal_autocheckpoint;
+    let target = args.recordings_to.as_target();
+    let done =
+        tokio::task::spawn_blocking(move || queue_stored_in(&db, wal_autocheckpoint, &target))
+            .await?
+            .with_context(|| format!("queueing in {} failed", args.database.db.display()))?;
+    match done.queued {
+        0 => eprintln!("every recording of the stored calls is queued already"),
+        n => eprintln!(
+            "queued {n} recordings of stored calls for {}; a running `serve --recordings-to` archives them now",
+            args.recordings_to
+        ),
+    }
+    if done.expired > 0 {
+        eprintln!(
+            "{} of them have links whose Expires has passed: they fail at once",
+            done.expired
+        );
+    }
+    tracing::info!(recordings = done.queued, "stored calls' recordings queued");
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn retry(args: DatabaseArgs) -> anyhow::Result<ExitCode> {

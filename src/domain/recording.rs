@@ -56,7 +56,7 @@ pub fn ivr_recording_key(id: Option<UdeskId>, position: usize) -> String {
 }
 
 /// A link worth fetching: an absolute http(s) URL.
-fn usable(url: Option<&str>) -> Option<String> {
+pub fn usable(url: Option<&str>) -> Option<String> {
     let url = url?.trim();
     // Bytes, not `str` slices: a link may hold any text, 中文 included.
     let starts = |scheme: &str| {

@@ -1,6 +1,7 @@
 //! What `udesk-calls recordings verify` and `recordings retry` read and
-//! change: the archived copies, each with the recordings that use it, and
-//! the recording jobs that failed.
+//! change: the archived copies, each with the recordings that use it, the
+//! recording jobs that failed, and (`recordings backfill`) the recordings of
+//! calls stored before archiving began.
 
 use std::path::Path;
 
@@ -9,7 +10,9 @@ use rusqlite::{TransactionBehavior, params};
 
 use super::StoreError;
 use super::connection::{open_existing_for_a_command, open_writer};
-use super::jobs::{JobKind, queue_time};
+use super::jobs::{JobKind, enqueue, queue_time};
+use crate::domain::UdeskId;
+use crate::domain::recording::{ivr_recording_key, source_expiry, usable};
 
 /// One copy in the archive and what it must hold.
 #[derive(Debug, Clone)]
@@ -83,4 +86,122 @@ pub fn requeue_failed_recordings_in(
         requeued: requeued as u64,
         expired: expired.max(0) as u64,
     })
+}
+
+/// What `recordings backfill` queued.
+pub struct Backfill {
+    pub queued: u64,
+    /// Of them, links whose `Expires` has passed (they fail at once).
+    pub expired: u64,
+}
+
+/// Calls read per transaction: the service's writer waits no longer.
+const BACKFILL_CHUNK: i64 = 2_000;
+
+/// Queues, for `target`, the recordings of the calls stored before
+/// archiving began (each call's latest `record_url` and its IVR
+/// recordings); those queued already are left alone. In chunks, on a
+/// connection of its own, beside a running service or not.
+pub fn queue_stored_in(
+    path: &Path,
+    wal_autocheckpoint: u32,
+    target: &str,
+) -> Result<Backfill, StoreError> {
+    let mut conn = open_writer(path, wal_autocheckpoint)?;
+    let mut backfill = Backfill {
+        queued: 0,
+        expired: 0,
+    };
+    let sources = [
+        "SELECT conversation_id, '' AS position, record_url FROM calls
+         WHERE conversation_id > ?1 AND record_url IS NOT NULL
+         ORDER BY conversation_id LIMIT ?2",
+        "SELECT conversation_id, position, url FROM ivr_recordings
+         WHERE conversation_id > ?1 AND url IS NOT NULL
+         ORDER BY conversation_id, position LIMIT ?2",
+    ];
+    for (is_ivr, sql) in sources.into_iter().enumerate() {
+        let mut after = i64::MIN;
+        loop {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let rows: Vec<(i64, rusqlite::types::Value, String)> = tx
+                .prepare(sql)?
+                .query_map(params![after, BACKFILL_CHUNK], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            // Whole calls in each chunk: the last one read may go on.
+            let last = rows.last().map(|row| row.0);
+            let rows: Vec<_> = match (last, rows.len() as i64 == BACKFILL_CHUNK) {
+                (Some(last), true) if rows.iter().any(|row| row.0 != last) => {
+                    rows.into_iter().filter(|row| row.0 != last).collect()
+                }
+                _ => rows,
+            };
+            let Some(&(through, _, _)) = rows.last() else {
+                break;
+            };
+            for (conversation_id, position, url) in &rows {
+                let Some(url) = usable(Some(url)) else {
+                    continue;
+                };
+                let key = match (is_ivr, position) {
+                    (1, rusqlite::types::Value::Integer(position)) => {
+                        ivr_key_at(&tx, *conversation_id, *position)?
+                    }
+                    _ => String::new(),
+                };
+                if let Some(expired) = queue_one(&tx, *conversation_id, &key, &url, target)? {
+                    backfill.queued += 1;
+                    backfill.expired += u64::from(expired);
+                }
+            }
+            tx.commit()?;
+            after = through;
+        }
+    }
+    Ok(backfill)
+}
+
+/// The key of the IVR recording at `position` of a call: its id, or its
+/// place when it has none.
+fn ivr_key_at(tx: &rusqlite::Connection, call: i64, position: i64) -> Result<String, StoreError> {
+    let id: Option<i64> = tx.query_row(
+        "SELECT recording_id FROM ivr_recordings WHERE conversation_id = ?1 AND position = ?2",
+        params![call, position],
+        |row| row.get(0),
+    )?;
+    let id = id.map(UdeskId);
+    Ok(ivr_recording_key(id, position.max(0) as usize))
+}
+
+/// Queues one recording and its job unless it is known already; whether
+/// its link has expired, when queued.
+fn queue_one(
+    tx: &rusqlite::Connection,
+    call: i64,
+    ivr_key: &str,
+    url: &str,
+    target: &str,
+) -> Result<Option<bool>, StoreError> {
+    let now = Utc::now();
+    let expires = source_expiry(url);
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO recordings (conversation_id, ivr_recording_id, source_url,
+                 source_expires_at_ms)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            call,
+            ivr_key,
+            url,
+            expires.map(|at| at.timestamp_millis())
+        ])?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    let id = tx.last_insert_rowid();
+    enqueue(tx, JobKind::Recording, target, None, None, Some(id), now)?;
+    Ok(Some(expires.is_some_and(|at| at <= now)))
 }

@@ -114,3 +114,67 @@ async fn failed_recordings_are_retried_and_verify_names_the_missing_and_corrupt_
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_stored_before_archiving_began_are_backfilled_once() {
+    let source = AudioSource::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calls.db");
+    let archive = dir.path().join("recordings");
+    let archive_flag = archive.to_string_lossy().into_owned();
+    let client = reqwest::Client::new();
+    // Stored by a service that kept no recordings.
+    let mut server = Server::start(&db, &[]);
+    for id in [70, 71] {
+        source.add(&format!("old-{id}.wav"), 1, id as u64);
+        source.add(&format!("old-ivr-{id}.wav"), 1, 100 + id as u64);
+        let ivr = source.link(&format!("old-ivr-{id}.wav"), 3600);
+        let mut push = end_push(id, Some(&source.link(&format!("old-{id}.wav"), 3600)), &[]);
+        // One IVR recording with its id, one without.
+        push["ivr_record_urls"] = if id == 70 {
+            serde_json::json!([{ "id": 900, "ivr_record_url": ivr }])
+        } else {
+            serde_json::json!([{ "ivr_record_url": ivr }])
+        };
+        let url = format!("{}/webhooks/udesk/calls", server.address);
+        assert_eq!(
+            client.post(url).json(&push).send().await.unwrap().status(),
+            200
+        );
+    }
+    server.signal("TERM");
+    assert!(server.wait_for_exit(Duration::from_secs(10)).is_some());
+
+    let server = Server::start(&db, &["--recordings-to", &archive_flag]);
+    let backfill = || {
+        run(binary()
+            .args([
+                "recordings",
+                "backfill",
+                "--recordings-to",
+                &archive_flag,
+                "--db",
+            ])
+            .arg(&db))
+    };
+    let (code, _, stderr) = backfill();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("queued 4 recordings of stored calls"),
+        "{stderr}"
+    );
+    let began = Instant::now();
+    while totals_at(&client, &server.address).await["archived"] != 4 {
+        assert!(began.elapsed() < Duration::from_secs(30), "not archived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ivr = client
+        .get(format!("{}/recordings/71/ivr/n1", server.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ivr.status(), 200);
+    let (_, _, stderr) = backfill();
+    assert!(stderr.contains("queued already"), "{stderr}");
+    assert_eq!(archived_files(&archive).len(), 4);
+}
