@@ -42,9 +42,18 @@ impl ArchiveTarget {
     }
 
     /// The target as the job queue keeps it (and GraphQL and the metrics
-    /// show it: it holds no secret).
+    /// show it: it holds no secret). A directory is named by its absolute
+    /// path, `.` and trailing slashes left out, so `serve` and `recordings
+    /// backfill` name it alike however each was given it.
     pub fn as_target(&self) -> String {
-        self.to_string()
+        match self {
+            ArchiveTarget::Directory(dir) => {
+                let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+                let plain: PathBuf = absolute.components().collect();
+                plain.display().to_string()
+            }
+            bucket => bucket.to_string(),
+        }
     }
 }
 
@@ -117,5 +126,18 @@ mod tests {
         );
         assert!(ArchiveTarget::parse("s3:///x").is_err());
         assert!(ArchiveTarget::parse(" ").is_err());
+    }
+
+    #[test]
+    fn a_directory_is_named_alike_however_it_is_spelled() {
+        let plain = ArchiveTarget::parse("/srv/rec").unwrap().as_target();
+        for spelling in ["/srv/rec/", "/srv/./rec", "/srv//rec/."] {
+            assert_eq!(ArchiveTarget::parse(spelling).unwrap().as_target(), plain);
+        }
+        let relative = ArchiveTarget::parse("rec/").unwrap().as_target();
+        assert!(
+            relative.starts_with('/') && relative.ends_with("/rec"),
+            "{relative}"
+        );
     }
 }

@@ -83,6 +83,13 @@ pub async fn download(
             .await
             .map_err(|error| archive_trouble(&error))?;
     }
+    if bytes == 0 {
+        return Err(Attempt::Failed {
+            failure: Failure::Refused,
+            error: "the recording's link answered no bytes".to_owned(),
+            retry_after: None,
+        });
+    }
     file.sync_all()
         .await
         .map_err(|error| archive_trouble(&error))?;

@@ -39,6 +39,8 @@ use pace::Pace;
 /// hours of its source's trouble (`recordings retry` tries it again).
 const RETRY_AT_MOST: std::time::Duration = std::time::Duration::from_secs(3600);
 const PARK_AFTER_TRIES: u32 = 20;
+/// How long a download may go without a byte from its source.
+const SILENT_AT_MOST: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One try of a `recording` job: download, keep.
 struct RecordingWork {
@@ -143,6 +145,13 @@ impl Recorder {
             Arc::new(Archive::open(&settings.target, store.path()).map_err(StoreError::Internal)?);
         archive.clear_staging();
         let target = settings.target.as_target();
+        // Recordings queued for the archive under another spelling (`rec/`
+        // and `./rec`, a `backfill` given an absolute path, an archive
+        // moved) are this archive's: one service keeps one archive.
+        let adopted = store.adopt_recording_jobs(target.clone()).await?;
+        if adopted > 0 {
+            tracing::info!(recordings = adopted, archive = %target, "recordings queued for another spelling of the archive are archived here");
+        }
         store
             .add_push_jobs(vec![PushJob {
                 kind: JobKind::Recording,
@@ -152,6 +161,9 @@ impl Recorder {
         metrics.add_target(&target);
         let client = Client::builder()
             .connect_timeout(settings.timeout.min(std::time::Duration::from_secs(10)))
+            // A source that connects and then says nothing holds a slot
+            // no longer than this, not the whole --recordings-timeout.
+            .read_timeout(settings.timeout.min(SILENT_AT_MOST))
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
             .map_err(|error| StoreError::Internal(format!("the download client: {error}")))?;

@@ -251,6 +251,21 @@ impl super::Store {
 
     /// The archived copy of call `conversation_id`'s recording (`ivr_id`
     /// empty) or of one of its IVR recordings: the latest archived.
+    /// Gives every recording job queued for another target to `target`;
+    /// returns how many.
+    pub async fn adopt_recording_jobs(&self, target: String) -> Result<u64, StoreError> {
+        let path = self.path().to_owned();
+        tokio::task::spawn_blocking(move || {
+            let conn = super::connection::open_writer(&path, 0)?;
+            Ok(conn.execute(
+                "UPDATE jobs SET target = ?1 WHERE kind = 'recording' AND target <> ?1",
+                [target],
+            )? as u64)
+        })
+        .await
+        .map_err(|error| StoreError::Internal(error.to_string()))?
+    }
+
     /// Whether recording `id` is still kept (not erased while it was being
     /// downloaded), and whether any recording names the copy `key`.
     pub async fn recording_kept(&self, id: i64, key: String) -> Result<(bool, bool), StoreError> {
@@ -271,13 +286,33 @@ impl super::Store {
         ivr_id: String,
     ) -> Result<Option<ArchivedRecording>, StoreError> {
         self.read(move |conn| {
-            Ok(recordings_of(conn, &[conversation_id])?
+            // The call's own recording is the one its row shows (a late push
+            // may have brought an older link); otherwise the latest kept.
+            let current: Option<String> = if ivr_id.is_empty() {
+                conn.query_row(
+                    "SELECT trim(record_url) FROM calls WHERE conversation_id = ?1",
+                    [conversation_id],
+                    |row| row.get(0),
+                )
+                .optional()?
+                .flatten()
+            } else {
+                None
+            };
+            let kept: Vec<RecordingState> = recordings_of(conn, &[conversation_id])?
                 .remove(&conversation_id)
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|state| state.ivr_recording_id == ivr_id)
-                .filter_map(|state| state.archived)
-                .max_by_key(|archived| archived.id))
+                .filter(|state| state.ivr_recording_id == ivr_id && state.archived.is_some())
+                .collect();
+            let shown = kept
+                .iter()
+                .find(|state| Some(&state.source_url) == current.as_ref())
+                .or_else(|| {
+                    kept.iter()
+                        .max_by_key(|state| state.archived.as_ref().map(|copy| copy.id))
+                });
+            Ok(shown.and_then(|state| state.archived.clone()))
         })
         .await
     }

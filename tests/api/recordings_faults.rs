@@ -213,3 +213,35 @@ async fn a_copy_damaged_on_disk_is_repaired_by_the_next_download_of_its_audio() 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn the_recording_served_is_the_one_the_call_shows_when_a_late_push_brings_an_older_link() {
+    let source = AudioSource::start().await;
+    let newer = source.add("newer.wav", 1, 6);
+    source.add("older.wav", 2, 7);
+    let archive = tempfile::tempdir().unwrap();
+    let app = TestApp::start_with(archiving_to(archive.path())).await;
+    app.push_json(&end_push(60, Some(&source.link("newer.wav", 3600)), &[]))
+        .await;
+    // Delivered late, timed before the end: the call keeps the end's link.
+    let mut late = end_push(60, Some(&source.link("older.wav", 3600)), &[]);
+    late["occasion"] = json!("agent_ring");
+    late["timestamp"] = json!("2024-05-06 09:00:10 +0800");
+    app.push_json(&late).await;
+    let totals = settled(&app, Duration::from_secs(20)).await;
+    assert_eq!(totals["archived"], 2, "{totals}");
+    let shown = app
+        .data(
+            "{ call(conversationId: \"60\") { recording { sha256 } } }",
+            json!(null),
+        )
+        .await;
+    assert_eq!(shown["call"]["recording"]["sha256"], sha256_hex(&newer));
+    let served = reqwest::get(app.url("/recordings/60"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&served[..], &newer[..]);
+}

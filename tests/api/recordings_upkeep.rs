@@ -146,13 +146,15 @@ async fn calls_stored_before_archiving_began_are_backfilled_once() {
     assert!(server.wait_for_exit(Duration::from_secs(10)).is_some());
 
     let server = Server::start(&db, &["--recordings-to", &archive_flag]);
+    // Spelled otherwise than serve has it: the same archive.
+    let spelled_otherwise = format!("{archive_flag}/./");
     let backfill = || {
         run(binary()
             .args([
                 "recordings",
                 "backfill",
                 "--recordings-to",
-                &archive_flag,
+                &spelled_otherwise,
                 "--db",
             ])
             .arg(&db))
