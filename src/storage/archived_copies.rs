@@ -10,7 +10,8 @@ use rusqlite::{TransactionBehavior, params};
 
 use super::StoreError;
 use super::connection::{open_existing_for_a_command, open_writer};
-use super::jobs::{JobKind, enqueue, queue_time};
+use super::jobs::{JobKind, queue_time};
+use super::recordings::queue_recording;
 use crate::domain::UdeskId;
 use crate::domain::recording::{ivr_recording_key, source_expiry, usable};
 
@@ -185,23 +186,6 @@ fn queue_one(
     target: &str,
 ) -> Result<Option<bool>, StoreError> {
     let now = Utc::now();
-    let expires = source_expiry(url);
-    let inserted = tx
-        .prepare_cached(
-            "INSERT INTO recordings (conversation_id, ivr_recording_id, source_url,
-                 source_expires_at_ms)
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![
-            call,
-            ivr_key,
-            url,
-            expires.map(|at| at.timestamp_millis())
-        ])?;
-    if inserted == 0 {
-        return Ok(None);
-    }
-    let id = tx.last_insert_rowid();
-    enqueue(tx, JobKind::Recording, target, None, None, Some(id), now)?;
-    Ok(Some(expires.is_some_and(|at| at <= now)))
+    let queued = queue_recording(tx, call, ivr_key, url, target, None, now)?;
+    Ok(queued.map(|_| source_expiry(url).is_some_and(|at| at <= now)))
 }

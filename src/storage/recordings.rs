@@ -71,36 +71,59 @@ pub fn queue_links(
     let mut queued = false;
     let conversation_id = push.conversation_id.0;
     for link in recording_links(push) {
-        let expires = source_expiry(&link.url).map(|time| time.timestamp_millis());
-        // `changes` and the last rowid, not `RETURNING`: this runs in every
-        // ingest transaction, and `RETURNING` buffers its rows.
-        let inserted = tx
-            .prepare_cached(
-                "INSERT INTO recordings (conversation_id, ivr_recording_id, source_url,
-                     source_expires_at_ms)
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-            )?
-            .execute(params![
-                conversation_id,
-                link.ivr_recording_id,
-                link.url,
-                expires
-            ])?;
-        if inserted == 1 {
-            let id = tx.last_insert_rowid();
-            enqueue(
-                tx,
-                JobKind::Recording,
-                target,
-                Some(event_id),
-                None,
-                Some(id),
-                now,
-            )?;
+        if queue_recording(
+            tx,
+            conversation_id,
+            &link.ivr_recording_id,
+            &link.url,
+            target,
+            Some(event_id),
+            now,
+        )?
+        .is_some()
+        {
             queued = true;
         }
     }
     Ok(queued)
+}
+
+/// Adds recording `url` of call `conversation_id` (`ivr_key` `""` for the
+/// call's own) with its job for `target`, unless the call has it already;
+/// returns the new recording's id.
+pub fn queue_recording(
+    tx: &Connection,
+    conversation_id: i64,
+    ivr_key: &str,
+    url: &str,
+    target: &str,
+    event_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, StoreError> {
+    let expires = source_expiry(url).map(|time| time.timestamp_millis());
+    // `changes` and the last rowid, not `RETURNING`: this runs in every
+    // ingest transaction, and `RETURNING` buffers its rows.
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO recordings (conversation_id, ivr_recording_id, source_url,
+                 source_expires_at_ms)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![conversation_id, ivr_key, url, expires])?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    let id = tx.last_insert_rowid();
+    enqueue(
+        tx,
+        JobKind::Recording,
+        target,
+        event_id,
+        None,
+        Some(id),
+        now,
+    )?;
+    Ok(Some(id))
 }
 
 /// The recording a `recording` job fetches, or `None` once erased.
