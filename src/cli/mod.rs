@@ -40,7 +40,7 @@ use crate::storage::{DEFAULT_WAL_AUTOCHECKPOINT, StoreOptions};
 
 pub use config_file::{parse, try_parse_from};
 pub use forward::{ForwardCommand, ForwardRetryArgs};
-pub use recordings::{RecordingsCommand, VerifyArgs};
+pub use recordings::{ArchiveArgs, RecordingsCommand};
 use secret_value::SecretValue;
 
 #[derive(Parser)]

@@ -23,7 +23,7 @@ pub enum RecordingsCommand {
     /// Re-hash every archived recording and report those missing from the
     /// archive or whose bytes no longer match their SHA-256. Exits 1 when
     /// any is.
-    Verify(VerifyArgs),
+    Verify(ArchiveArgs),
     /// Re-queue the recordings that failed (their link refused or expired,
     /// or too many tries), e.g. after a network outage. Safe while `serve`
     /// runs: it tries them within a second or two.
@@ -32,34 +32,19 @@ pub enum RecordingsCommand {
     /// --recordings-to` was given (each call's latest recording and its IVR
     /// recordings); a running `serve` archives them as it does new ones.
     /// Those queued already are left alone, so it may run again.
-    Backfill(BackfillArgs),
+    Backfill(ArchiveArgs),
 }
 
+/// A database and the archive `serve` keeps of its recordings.
 #[derive(Args)]
-pub struct BackfillArgs {
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-
-    /// The archive `serve` keeps (`serve --recordings-to`), exactly as
-    /// `serve` is given it. Required: the jobs are queued for it.
-    #[arg(
-        long,
-        env = "UDESK_CALLS_RECORDINGS_TO",
-        value_name = "DIR|s3://BUCKET/PREFIX",
-        value_parser = ArchiveTarget::parse
-    )]
-    pub recordings_to: ArchiveTarget,
-}
-
-#[derive(Args)]
-pub struct VerifyArgs {
+pub struct ArchiveArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
     /// The archive `serve` keeps (`serve --recordings-to`): a directory, or
     /// an S3-compatible bucket as s3://BUCKET/PREFIX (endpoint and keys
     /// from the AWS_* variables). Required: without it there is nothing to
-    /// check.
+    /// check or queue for.
     #[arg(
         long,
         env = "UDESK_CALLS_RECORDINGS_TO",
@@ -77,7 +62,7 @@ enum Finding {
     Unreadable(String),
 }
 
-pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+pub async fn verify(args: ArchiveArgs) -> anyhow::Result<ExitCode> {
     let db = args.database.db.clone();
     let archive = Archive::open(&args.recordings_to, &db).map_err(anyhow::Error::msg)?;
     let copies = tokio::task::spawn_blocking(move || archived_copies_in(&db))
@@ -163,7 +148,7 @@ fn describe(copy: &ArchivedCopy, finding: &Finding) -> String {
     )
 }
 
-pub async fn backfill(args: BackfillArgs) -> anyhow::Result<ExitCode> {
+pub async fn backfill(args: ArchiveArgs) -> anyhow::Result<ExitCode> {
     let db = args.database.db.clone();
     let wal_autocheckpoint = args.database.wal_autocheckpoint;
     let target = args.recordings_to.as_target();
