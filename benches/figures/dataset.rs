@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use udesk_calls::Store;
 use udesk_calls::storage::purge::{CHUNK, PurgeTarget};
 
-use crate::ingest::{store_options, through_store};
+use crate::ingest::{build_through_store, store_options};
 use crate::pushes::{GENERATOR_VERSION, call_pushes, origin, start_of};
 
 pub fn data_dir() -> PathBuf {
@@ -157,17 +157,18 @@ pub async fn ensure(data: &Path, calls: u64) -> Dataset {
         );
         let store = Store::open(&store_options(&path)).expect("the store opens");
         let began = Instant::now();
-        let bodies = (first..calls).flat_map(|n| {
+        let bodies = (first..calls).flat_map(move |n| {
             if n > 0 && n.is_multiple_of(100_000) {
                 eprintln!("  {n} calls in {:.0?}", began.elapsed());
             }
             call_pushes(n, start_of(n, calls))
         });
-        let (pushes, rate) = through_store(&store, bodies).await;
+        let pushes = build_through_store(&store, bodies).await;
         store.close().await;
         eprintln!(
-            "built: {pushes} pushes in {:.0?} ({rate:.0}/s)",
-            began.elapsed()
+            "built: {pushes} pushes in {:.0?} ({:.0}/s)",
+            began.elapsed(),
+            pushes as f64 / began.elapsed().as_secs_f64()
         );
         let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
         std::fs::write(&ready, format!("{}\n", bytes as f64 / calls as f64)).unwrap();

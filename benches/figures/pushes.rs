@@ -292,10 +292,20 @@ pub fn call_pushes(n: u64, start: DateTime<FixedOffset>) -> [Vec<u8>; 5] {
     })
 }
 
+/// Calls a day of a 200-seat center (the issue's ~20,000, busy days more).
+const CALLS_A_DAY: u64 = 27_400;
+
+/// The days a database of `calls` spans: at least 90 (the queries' windows),
+/// more once it holds more than 90 days of a 200-seat center's calls, so the
+/// 10M-call database is a year of one.
+pub fn days_spanned(calls: u64) -> u64 {
+    calls.div_ceil(CALLS_A_DAY).max(90)
+}
+
 /// When call `n` of a database of `calls` starts: spread evenly over the
-/// 90 days from `origin`, jittered by up to a minute.
+/// days it spans from `origin`, jittered by up to a minute.
 pub fn start_of(n: u64, calls: u64) -> DateTime<FixedOffset> {
-    let seconds = n * (90 * 86_400) / calls.max(1) + mix(n, 40) % 60;
+    let seconds = n * (days_spanned(calls) * 86_400) / calls.max(1) + mix(n, 40) % 60;
     origin() + Duration::seconds(seconds as i64)
 }
 

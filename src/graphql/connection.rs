@@ -125,6 +125,8 @@ pub struct CallConnection {
     pub filter: CallFilter,
     pub query: PageQuery,
     pub page: Page,
+    /// Read with the page when the request asked for it.
+    pub total_count: Option<i64>,
 }
 
 /// Where a page sits in the whole list (Relay's `PageInfo`).
@@ -177,7 +179,10 @@ impl CallConnection {
 impl CallConnection {
     /// How many calls match the filter, on every page.
     async fn total_count(&self) -> Result<i64, ApiError> {
-        Ok(self.store.count_calls(self.filter.clone()).await?)
+        match self.total_count {
+            Some(count) => Ok(count),
+            None => Ok(self.store.count_calls(self.filter.clone()).await?),
+        }
     }
 
     /// Where this page sits.

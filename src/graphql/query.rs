@@ -113,12 +113,16 @@ impl Query {
         let filter = CallFilterInput::validate(filter.as_ref())?;
         let query = call_page_query(order_by, first, after.as_deref(), last, before.as_deref())?;
         let store = store(ctx)?.clone();
-        let page = store.calls_page(filter.clone(), query.clone()).await?;
+        let count = ctx.look_ahead().field("totalCount").exists();
+        let (page, total_count) = store
+            .calls_page(filter.clone(), query.clone(), count)
+            .await?;
         Ok(CallConnection {
             store,
             filter,
             query,
             page,
+            total_count,
         })
     }
 

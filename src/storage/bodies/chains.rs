@@ -19,6 +19,7 @@
 //! erased by a purge and its id given to another push); else it stores
 //! the push compressed on its own.
 
+use std::cell::RefCell;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
@@ -147,35 +148,95 @@ fn prefix(dictionary: &[u8], base: &[u8]) -> Vec<u8> {
     [tail, base].concat()
 }
 
-/// `body` as a delta of `base`. A context per delta: zstd's prefix must
-/// outlive the context that refers to it, and one for ~8 kB costs little.
-pub fn compress_delta(dictionary: &[u8], base: &[u8], body: &[u8]) -> std::io::Result<Vec<u8>> {
-    let prefix = prefix(dictionary, base);
-    let mut cctx = CCtx::create();
-    let fail = |code| std::io::Error::other(zstd::zstd_safe::get_error_name(code));
-    cctx.set_parameter(CParameter::CompressionLevel(DELTA_LEVEL))
-        .map_err(fail)?;
-    cctx.set_parameter(CParameter::ChecksumFlag(true))
-        .map_err(fail)?;
-    cctx.set_parameter(CParameter::ContentSizeFlag(true))
-        .map_err(fail)?;
-    cctx.ref_prefix(&prefix).map_err(fail)?;
-    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(body.len()));
-    cctx.compress2(&mut out, body).map_err(fail)?;
-    Ok(out)
+/// The first bytes of a trained zstd dictionary: a prefix starting so (a
+/// dictionary shorter than [`DICTIONARY_TAIL`]) would be parsed as one
+/// when loaded, so it is referenced as a prefix instead.
+const DICTIONARY_MAGIC: [u8; 4] = 0xEC30_A437u32.to_le_bytes();
+
+thread_local! {
+    // A context per thread, reused: creating one costs more than a delta
+    // (measured 26.7 µs against 14.6 to compress, 9.9 against 0.8 to
+    // decompress; creation asks the CPU its features, which a virtual
+    // machine answers slowly). The prefix is loaded as a raw-content
+    // dictionary (copied) for each frame: zstd reads frames made against a
+    // referenced prefix and against a loaded one alike.
+    static DELTA_COMPRESSOR: RefCell<Option<CCtx<'static>>> = const { RefCell::new(None) };
+    static DELTA_DECOMPRESSOR: RefCell<Option<DCtx<'static>>> = const { RefCell::new(None) };
 }
 
-fn decompress_delta(dictionary: &[u8], base: &[u8], frame: &[u8]) -> Result<Vec<u8>, String> {
+fn zstd_error(code: usize) -> std::io::Error {
+    std::io::Error::other(zstd::zstd_safe::get_error_name(code))
+}
+
+fn delta_compressor() -> std::io::Result<CCtx<'static>> {
+    let mut cctx = CCtx::create();
+    cctx.set_parameter(CParameter::CompressionLevel(DELTA_LEVEL))
+        .map_err(zstd_error)?;
+    cctx.set_parameter(CParameter::ChecksumFlag(true))
+        .map_err(zstd_error)?;
+    cctx.set_parameter(CParameter::ContentSizeFlag(true))
+        .map_err(zstd_error)?;
+    Ok(cctx)
+}
+
+/// `body` as a delta of `base`.
+pub fn compress_delta(dictionary: &[u8], base: &[u8], body: &[u8]) -> std::io::Result<Vec<u8>> {
+    let prefix = prefix(dictionary, base);
+    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(body.len()));
+    if prefix.starts_with(&DICTIONARY_MAGIC) {
+        let mut cctx = delta_compressor()?;
+        cctx.ref_prefix(&prefix).map_err(zstd_error)?;
+        cctx.compress2(&mut out, body).map_err(zstd_error)?;
+        return Ok(out);
+    }
+    DELTA_COMPRESSOR.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(delta_compressor()?);
+        }
+        let cctx = slot.as_mut().expect("made above");
+        let done = cctx
+            .load_dictionary(&prefix)
+            .and_then(|_| cctx.compress2(&mut out, body));
+        if let Err(code) = done {
+            // A context left mid-frame is not reused.
+            *slot = None;
+            return Err(zstd_error(code));
+        }
+        Ok(out)
+    })
+}
+
+pub(super) fn decompress_delta(
+    dictionary: &[u8],
+    base: &[u8],
+    frame: &[u8],
+) -> Result<Vec<u8>, String> {
     let size = zstd::zstd_safe::get_frame_content_size(frame)
         .map_err(|_| "not a zstd frame".to_string())?
         .filter(|size| *size <= MOST_BODY_BYTES)
         .ok_or("its size is missing or impossible")?;
     let prefix = prefix(dictionary, base);
-    let mut dctx = DCtx::create();
     let fail = |code| zstd::zstd_safe::get_error_name(code).to_string();
-    dctx.ref_prefix(&prefix).map_err(fail)?;
     let mut out = Vec::with_capacity(size as usize);
-    dctx.decompress(&mut out, frame).map_err(fail)?;
+    if prefix.starts_with(&DICTIONARY_MAGIC) {
+        let mut dctx = DCtx::create();
+        dctx.ref_prefix(&prefix).map_err(fail)?;
+        dctx.decompress(&mut out, frame).map_err(fail)?;
+    } else {
+        DELTA_DECOMPRESSOR.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            let dctx = slot.get_or_insert_with(DCtx::create);
+            let done = dctx
+                .load_dictionary(&prefix)
+                .and_then(|_| dctx.decompress(&mut out, frame));
+            if let Err(code) = done {
+                *slot = None;
+                return Err(fail(code));
+            }
+            Ok(())
+        })?;
+    }
     if out.len() as u64 != size {
         return Err("it is shorter than it says".into());
     }

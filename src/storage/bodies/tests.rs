@@ -174,3 +174,53 @@ fn a_delta_of_a_similar_push_is_small_and_reads_back() {
     let delta = compress_delta(&dictionary, first, second).unwrap();
     assert!(delta.len() < 120, "a delta of {} bytes", delta.len());
 }
+
+/// A delta as the store wrote them before contexts were reused: a context
+/// of its own, the prefix referenced rather than loaded.
+fn delta_with_a_referenced_prefix(dictionary: &[u8], base: &[u8], body: &[u8]) -> Vec<u8> {
+    use zstd::zstd_safe::{CCtx, CParameter};
+    let tail = &dictionary[dictionary.len().saturating_sub(chains::DICTIONARY_TAIL)..];
+    let prefix = [tail, base].concat();
+    let mut cctx = CCtx::create();
+    cctx.set_parameter(CParameter::CompressionLevel(chains::DELTA_LEVEL))
+        .unwrap();
+    cctx.set_parameter(CParameter::ChecksumFlag(true)).unwrap();
+    cctx.set_parameter(CParameter::ContentSizeFlag(true))
+        .unwrap();
+    cctx.ref_prefix(&prefix).unwrap();
+    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(body.len()));
+    cctx.compress2(&mut out, body).unwrap();
+    out
+}
+
+#[test]
+fn deltas_old_and_new_read_back_through_one_reused_context_in_any_order() {
+    let samples = pushes(600);
+    let trained = train(&samples).unwrap();
+    // A dictionary shorter than the tail: the prefix starts with its magic.
+    let short = trained[..2_000].to_vec();
+    for dictionary in [&trained, &short] {
+        let mut frames = Vec::new();
+        for pair in samples.windows(2).take(40) {
+            let (base, body) = (&pair[0], &pair[1]);
+            frames.push((base, body, compress_delta(dictionary, base, body).unwrap()));
+            let old = delta_with_a_referenced_prefix(dictionary, base, body);
+            frames.push((base, body, old));
+        }
+        frames.reverse();
+        for (base, body, frame) in &frames {
+            let read = chains::decompress_delta(dictionary, base, frame).unwrap();
+            assert_eq!(&read, *body);
+        }
+        // A damaged frame fails alone: the next one still reads.
+        let (base, body, frame) = &frames[0];
+        let mut damaged = frame.clone();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 0x55;
+        assert!(chains::decompress_delta(dictionary, base, &damaged).is_err());
+        assert_eq!(
+            &chains::decompress_delta(dictionary, base, frame).unwrap(),
+            *body
+        );
+    }
+}

@@ -43,14 +43,23 @@ impl Store {
         self.read(move |conn| calls::call_by_id(conn, id)).await
     }
 
-    /// One page of the calls matching `filter`.
+    /// One page of the calls matching `filter` and, when `count`, how many
+    /// match in all.
     pub async fn calls_page(
         &self,
         filter: CallFilter,
         page: PageQuery,
-    ) -> Result<Page, StoreError> {
-        self.read(move |conn| calls::calls_page(conn, &filter, &page))
-            .await
+        count: bool,
+    ) -> Result<(Page, Option<i64>), StoreError> {
+        // One read for both: each read is a trip to a reader thread and back.
+        self.read(move |conn| {
+            let calls = calls::calls_page(conn, &filter, &page)?;
+            let total = count
+                .then(|| calls::count_calls(conn, &filter))
+                .transpose()?;
+            Ok((calls, total))
+        })
+        .await
     }
 
     /// How many calls match `filter`.
