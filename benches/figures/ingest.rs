@@ -90,13 +90,7 @@ pub async fn through_store(store: &Store, bodies: impl Iterator<Item = Vec<u8>>)
         let intakes = prepare(chunk);
         let started = Instant::now();
         let mut pending = VecDeque::new();
-        for prepared in intakes {
-            pending.push_back(store.writer().enqueue(prepared).await.unwrap());
-            if pending.len() >= 4096 {
-                pending.pop_front().unwrap().outcome().await.unwrap();
-            }
-            count += 1;
-        }
+        count += enqueue_all(store, intakes, &mut pending).await;
         for write in pending {
             write.outcome().await.unwrap();
         }
@@ -126,18 +120,30 @@ pub async fn build_through_store(
     let mut count = 0;
     let mut pending = VecDeque::new();
     while let Some(intakes) = ready.recv().await {
-        for prepared in intakes {
-            pending.push_back(store.writer().enqueue(prepared).await.unwrap());
-            if pending.len() >= 4096 {
-                pending.pop_front().unwrap().outcome().await.unwrap();
-            }
-            count += 1;
-        }
+        count += enqueue_all(store, intakes, &mut pending).await;
     }
     for write in pending {
         write.outcome().await.unwrap();
     }
     maker.join().expect("the chunk maker");
+    count
+}
+
+/// Queues `intakes` on the writer, waiting for the oldest whenever 4096
+/// are in flight (as `import` does); answers how many were queued.
+async fn enqueue_all(
+    store: &Store,
+    intakes: Vec<udesk_calls::storage::Intake>,
+    pending: &mut VecDeque<udesk_calls::storage::writer::PendingWrite>,
+) -> u64 {
+    let mut count = 0;
+    for prepared in intakes {
+        pending.push_back(store.writer().enqueue(prepared).await.unwrap());
+        if pending.len() >= 4096 {
+            pending.pop_front().unwrap().outcome().await.unwrap();
+        }
+        count += 1;
+    }
     count
 }
 
