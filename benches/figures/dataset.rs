@@ -19,7 +19,12 @@ use udesk_calls::storage::purge::{CHUNK, PurgeTarget};
 use crate::ingest::{build_through_store, store_options};
 use crate::pushes::{GENERATOR_VERSION, call_pushes, origin, start_of};
 
+/// `BENCH_DATA` when set (a folder that outlives `target/`, for a 10M-call
+/// build of hours), else `<target>/bench-data/`.
 pub fn data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BENCH_DATA").filter(|dir| !dir.is_empty()) {
+        return PathBuf::from(dir);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
