@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, ID, Object, OutputType};
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{Context, ID, Object, OutputType, QueryPathSegment};
 use chrono::{DateTime, FixedOffset};
 
 use crate::domain::collections::{
@@ -238,7 +238,12 @@ macro_rules! call_object {
                     return Ok(Vec::new());
                 };
                 let loader = ctx.data_unchecked::<DataLoader<CallLoader>>();
-                let calls = loader.load_one(SharingCallId(call_id)).await?;
+                let key = SharingCallId(call_id);
+                let calls = if in_a_list(ctx) {
+                    loader.load_one(key).await?
+                } else {
+                    loader.loader().load(std::slice::from_ref(&key)).await?.remove(&key)
+                };
                 Ok(calls
                     .unwrap_or_default()
                     .into_iter()
@@ -251,13 +256,29 @@ macro_rules! call_object {
 
 with_push_table!(call_object);
 
-/// Loads one kind of child of `call` through the batching loader.
+/// Loads one kind of child of `call`: through the batching loader when the
+/// call is one of a list, at once when it is alone.
 async fn load(ctx: &Context<'_>, call: &Call, child: Child) -> Result<Option<Children>, ApiError> {
     let loader = ctx.data_unchecked::<DataLoader<CallLoader>>();
-    loader
-        .load_one(ChildrenOf {
-            child,
-            conversation_id: call.conversation_id,
-        })
-        .await
+    let key = ChildrenOf {
+        child,
+        conversation_id: call.conversation_id,
+    };
+    if in_a_list(ctx) {
+        loader.load_one(key).await
+    } else {
+        Ok(loader.loader().load(&[key]).await?.remove(&key))
+    }
+}
+
+/// Whether the field being resolved belongs to an element of a list (a
+/// page's nodes, related calls…), whose siblings' loads are worth waiting
+/// for. A call looked up alone has none: the loader's wait (a timer, which
+/// tokio rounds up to the next millisecond) would be most of its lookup.
+pub fn in_a_list(ctx: &Context<'_>) -> bool {
+    ctx.path_node.is_some_and(|node| {
+        std::iter::once(&node)
+            .chain(node.parents())
+            .any(|node| matches!(node.segment, QueryPathSegment::Index(_)))
+    })
 }

@@ -66,9 +66,10 @@ pub fn build_schema(
     )
     // A page's resolvers queue their loads over a few polls of the request;
     // the loader waits this long for them, then reads every key queued in
-    // one go. The default, 1 ms, was most of a call's lookup; 200 µs still
-    // gathers a page of 40 calls' children in one read (a test counts
-    // them), and a slower page costs one read more, not one per call.
+    // one go. 200 µs still gathers a page of 40 calls' children in one read
+    // (a test counts them), and a slower page costs one read more, not one
+    // per call. Tokio's timer rounds the wait up to its next millisecond
+    // tick, so a call looked up alone skips the loader (`call::in_a_list`).
     .delay(Duration::from_micros(200));
     builder()
         .data(Arc::new(LiveFeed::new(store.clone())))

@@ -8,6 +8,7 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
+use super::call::in_a_list;
 use super::error::ApiError;
 use super::loaders::CallLoader;
 use crate::domain::ConversationId;
@@ -47,9 +48,13 @@ pub async fn recording_of(
     url: &str,
 ) -> Result<Recording, ApiError> {
     let loader = ctx.data_unchecked::<DataLoader<CallLoader>>();
-    let state = loader
-        .load_one(RecordingsOf(conversation_id))
-        .await?
+    let key = RecordingsOf(conversation_id);
+    let states = if in_a_list(ctx) {
+        loader.load_one(key).await?
+    } else {
+        loader.loader().load(&[key]).await?.remove(&key)
+    };
+    let state = states
         .unwrap_or_default()
         .into_iter()
         .find(|state| state.ivr_recording_id == ivr_id && state.source_url == url);
