@@ -134,19 +134,20 @@ pub fn purge_chunk(
     if ids.is_empty() {
         return Ok(report);
     }
-    let list = placeholders(ids.len());
-    let count = |sql: &str| -> Result<u64, StoreError> {
-        Ok(tx.query_row(
-            &sql.replace("{ids}", &list),
-            params_from_iter(&ids),
-            |row| row.get::<_, i64>(0),
-        )? as u64)
-    };
-    report.events = count("SELECT count(*) FROM events WHERE conversation_id IN ({ids})")?;
-    report.parse_warnings =
-        count("SELECT count(*) FROM parse_warnings WHERE conversation_id IN ({ids})")?;
-    report.recordings = count("SELECT count(*) FROM recordings WHERE conversation_id IN ({ids})")?;
+    // A dry run takes every call at once: counted a chunk of ids at a time,
+    // as a statement holds at most 32,766 parameters.
+    for chunk in ids.chunks(CHUNK) {
+        let list = placeholders(chunk.len());
+        let count = |table: &str| -> Result<u64, StoreError> {
+            let sql = format!("SELECT count(*) FROM {table} WHERE conversation_id IN ({list})");
+            Ok(tx.query_row(&sql, params_from_iter(chunk), |row| row.get::<_, i64>(0))? as u64)
+        };
+        report.events += count("events")?;
+        report.parse_warnings += count("parse_warnings")?;
+        report.recordings += count("recordings")?;
+    }
     if !dry_run {
+        let list = placeholders(ids.len());
         let mut rollups = RollupChanges::new(rollups::rebuild::counted_offset(tx)?.unwrap_or(0));
         for id in &ids {
             let before = rollups.contribution(tx, *id)?;

@@ -206,6 +206,54 @@ async fn purging_before_a_date_erases_older_calls_and_keeps_newer_ones() {
     );
 }
 
+#[tokio::test]
+async fn a_dry_run_counts_more_calls_than_one_statement_can_name() {
+    let app = TestApp::start().await;
+    for push in call(1, "13800000001", "2023-06-01 10:00:00 +0800") {
+        app.push_json(&push).await;
+    }
+    // 40,000 copies of that call, more than the 32,766 parameters a
+    // statement holds: a year of a busy center is far more.
+    const COPIES: i64 = 40_000;
+    let mut db = Connection::open(&app.db_path).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    let tx = db.transaction().unwrap();
+    tx.execute_batch(
+        "CREATE TEMP TABLE one_calls AS SELECT * FROM calls WHERE conversation_id = 1;
+         CREATE TEMP TABLE one_events AS SELECT * FROM events WHERE conversation_id = 1;
+         UPDATE one_events SET id = NULL;",
+    )
+    .unwrap();
+    for table in ["calls", "events"] {
+        let mut next = tx
+            .prepare(&format!(
+                "UPDATE one_{table} SET conversation_id = conversation_id + 1"
+            ))
+            .unwrap();
+        let mut copy = tx
+            .prepare(&format!("INSERT INTO {table} SELECT * FROM one_{table}"))
+            .unwrap();
+        for _ in 0..COPIES {
+            next.execute([]).unwrap();
+            copy.execute([]).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    drop(db);
+
+    let (code, stderr) = purge(&app.db_path, &["--before", "2024-01-01", "--dry-run"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "would erase {} calls ({} events",
+            COPIES + 1,
+            2 * (COPIES + 1)
+        )),
+        "{stderr}"
+    );
+    assert_eq!(count(&app.db(), "SELECT count(*) FROM calls"), COPIES + 1);
+}
+
 #[test]
 fn a_purge_needs_one_clear_target() {
     let dir = tempfile::tempdir().unwrap();
