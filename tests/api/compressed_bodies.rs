@@ -512,3 +512,73 @@ async fn chains_stay_short_when_the_first_dictionary_is_trained_while_a_call_gro
     stored.sort();
     assert_eq!(stored, expected);
 }
+
+#[tokio::test]
+async fn a_rewrite_the_disk_cannot_hold_waits_and_pushes_flow_on_meanwhile() {
+    // Declared first, so it is dropped (unmounted) after the server.
+    let Some(tmpfs) = crate::support::tmpfs::Tmpfs::mount("32m") else {
+        return;
+    };
+    let app = TestApp::start().await;
+    app.push_all(&bodies()).await;
+    let built = app.db_path.clone();
+    wait_until_compressed(&built);
+    let _dir = app.stop_keeping_files().await;
+    // Compressed but not yet rewritten, as a conversion leaves the file
+    // just before its `VACUUM`.
+    let db = tmpfs.path().join("calls.db");
+    rusqlite::Connection::open(&built)
+        .unwrap()
+        .execute_batch("PRAGMA auto_vacuum = NONE; VACUUM; PRAGMA journal_mode = DELETE;")
+        .unwrap();
+    std::fs::copy(&built, &db).unwrap();
+    let size = std::fs::metadata(&db).unwrap().len();
+    // Room for the service's own writes, not for a copy and its WAL.
+    let ballast = tmpfs.fill("ballast");
+    let filled = std::fs::metadata(&ballast).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&ballast)
+        .unwrap()
+        .set_len(filled.saturating_sub(size / 2 + (64 << 10)))
+        .unwrap();
+
+    let server = crate::support::binary::Server::start(&db, &[]);
+    // The upkeep looks at once: its line may come before the one saying ready.
+    let mut log = server.startup_log.join("\n");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !log.contains("not rewritten yet") && Instant::now() < deadline {
+        if let Ok(line) = server.log.recv_timeout(Duration::from_secs(1)) {
+            log = log + "\n" + &line;
+        }
+    }
+    assert!(log.contains("needed_mib"), "{log}");
+    let client = reqwest::Client::new();
+    for (id, body) in bodies().iter().take(3).enumerate() {
+        let mut push: serde_json::Value = serde_json::from_str(body).unwrap();
+        push["conversation_id"] = json!(900_000 + id as i64);
+        let started = Instant::now();
+        let answer = client
+            .post(format!("{}/webhooks/udesk/calls", server.address))
+            .body(push.to_string())
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    let conn = open_read_only(&db);
+    let vacuum: i64 = conn
+        .query_row("PRAGMA auto_vacuum", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(vacuum, 0, "rewritten although the disk could not hold it");
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM calls WHERE conversation_id >= 900000"
+        ),
+        3
+    );
+    drop(server);
+}

@@ -36,6 +36,9 @@ pub const COMPRESSED_THROUGH: &str = "bodies_compressed_through";
 const FREE_SHARE_GIVEN_BACK: f64 = 0.2;
 /// Pages given back per step where the file allows it incrementally.
 const PAGES_PER_STEP: i64 = 2000;
+/// How long the upkeep waits after the file could not be rewritten (too
+/// little free disk, or `VACUUM` failed): each try holds pushes back.
+const REWRITE_RETRY: Duration = Duration::from_secs(600);
 
 /// The upkeep thread; stops when dropped or told.
 pub struct Compactor {
@@ -104,6 +107,8 @@ enum Step {
     Idle,
     /// Not yet: too few pushes to train the first dictionary on.
     Soon,
+    /// The file could not be rewritten; not before [`REWRITE_RETRY`].
+    Postponed,
 }
 
 fn run(
@@ -133,6 +138,7 @@ fn run(
             Ok(Step::Worked) => Duration::ZERO,
             Ok(Step::Idle) => IDLE,
             Ok(Step::Soon) => SOON,
+            Ok(Step::Postponed) => REWRITE_RETRY,
             Err(StoreError::ShuttingDown) => return,
             Err(error) => {
                 tracing::warn!(%error, "the upkeep of bodies failed; it tries again");
@@ -383,8 +389,21 @@ fn give_back_free_pages(conn: &Connection, writer: &Writer) -> Result<Step, Stor
     if incremental && (pages == 0 || (free as f64) < FREE_SHARE_GIVEN_BACK * pages as f64) {
         return Ok(Step::Idle);
     }
+    if !incremental {
+        let needed = 2 * (pages - free).max(0) as u64 * pragma("page_size")? as u64;
+        if let Some(available) = free_disk_beside(conn).filter(|&available| available < needed) {
+            tracing::warn!(
+                needed_mib = needed >> 20,
+                available_mib = available >> 20,
+                retry_seconds = REWRITE_RETRY.as_secs(),
+                "the database is not rewritten yet: VACUUM needs free disk beside it for a copy \
+                 of the compacted file and for the same pages again in the WAL"
+            );
+            return Ok(Step::Postponed);
+        }
+    }
     let started = Instant::now();
-    writer.upkeep_blocking(move |conn| {
+    let rewritten = writer.upkeep_blocking(move |conn| {
         if incremental {
             conn.execute_batch(&format!("PRAGMA incremental_vacuum({PAGES_PER_STEP})"))?;
         } else {
@@ -398,7 +417,18 @@ fn give_back_free_pages(conn: &Connection, writer: &Writer) -> Result<Step, Stor
             set_state(conn, crate::storage::purge::ERASED_THROUGHOUT, 1)?;
         }
         Ok(())
-    })?;
+    });
+    match rewritten {
+        Err(error) if !incremental && !matches!(error, StoreError::ShuttingDown) => {
+            tracing::warn!(
+                %error,
+                retry_seconds = REWRITE_RETRY.as_secs(),
+                "the database could not be rewritten; pushes flow on meanwhile"
+            );
+            return Ok(Step::Postponed);
+        }
+        other => other?,
+    }
     if !incremental {
         tracing::info!(
             free_pages = free,
@@ -412,4 +442,12 @@ fn give_back_free_pages(conn: &Connection, writer: &Writer) -> Result<Step, Stor
     } else {
         Step::Idle
     })
+}
+
+/// Bytes free to this process on the file system holding the database
+/// `conn` has open; `None` when it cannot be told (the rewrite then tries).
+fn free_disk_beside(conn: &Connection) -> Option<u64> {
+    let file = std::path::Path::new(conn.path().filter(|path| !path.is_empty())?);
+    let stats = rustix::fs::statvfs(file.parent()?).ok()?;
+    Some(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
