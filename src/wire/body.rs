@@ -96,6 +96,14 @@ fn is_form(content_type: Option<&str>) -> bool {
 }
 
 fn decode_form(bytes: &[u8]) -> Result<Map<String, Value>, BodyError> {
+    // Kept, a body must come back byte for byte as text (`CallEvent.body`);
+    // Udesk sends UTF-8, and a JSON body in any other encoding is refused too.
+    if let Err(error) = std::str::from_utf8(bytes) {
+        return Err(BodyError::BadForm(format!(
+            "its bytes are not UTF-8 (from byte {}); Udesk sends UTF-8",
+            error.valid_up_to()
+        )));
+    }
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_bytes(bytes).map_err(|e| BodyError::BadForm(e.to_string()))?;
     let mut object = Map::new();
@@ -133,6 +141,17 @@ mod tests {
             assert_eq!(decoded.format, BodyFormat::Json);
             assert_eq!(decoded.object["conversation_id"], json!(1));
         }
+    }
+
+    #[test]
+    fn a_form_body_in_another_encoding_than_utf8_is_refused() {
+        // "测试" in GBK, as raw bytes; percent-encoded, the body is ASCII.
+        let error = decode_body(b"conversation_id=1&agent_nick_name=\xb2\xe2\xca\xd4", FORM);
+        assert!(
+            matches!(&error, Err(BodyError::BadForm(why)) if why.contains("not UTF-8")),
+            "{error:?}"
+        );
+        assert!(decode_body(b"conversation_id=1&agent_nick_name=%B2%E2", FORM).is_ok());
     }
 
     #[test]
