@@ -363,6 +363,12 @@ async fn a_conversion_killed_halfway_resumes_and_finishes_with_every_push_intact
         );
         std::thread::sleep(Duration::from_millis(1));
     };
+    // Converting, the service is alive and says so.
+    let alive = reqwest::get(format!("{}/livez", server.address))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(alive, 200);
     // Stopped first, so the state seen is the state it dies in.
     server.signal("STOP");
     let seen = count(
@@ -386,6 +392,7 @@ async fn a_conversion_killed_halfway_resumes_and_finishes_with_every_push_intact
     );
     assert_eq!(event_bodies(&db_path), pushes);
 
+    let old_size = std::fs::metadata(&db_path).unwrap().len();
     let app = TestApp::start_in(dir, Settings::open_local()).await;
     wait_until_compressed(&db_path);
     assert_eq!(event_bodies(&db_path), pushes);
@@ -395,6 +402,24 @@ async fn a_conversion_killed_halfway_resumes_and_finishes_with_every_push_intact
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))
         .unwrap();
     assert_eq!(integrity, "ok");
+    // Finished, the space is given back (the file rewritten once).
+    let started = Instant::now();
+    while count(&open_read_only(&db_path), "PRAGMA auto_vacuum") != 2 {
+        assert!(started.elapsed() < Duration::from_secs(60), "not rewritten");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let dir = app.stop_keeping_files().await;
+    let new_size = std::fs::metadata(&db_path).unwrap().len();
+    assert!(
+        new_size * 2 < old_size,
+        "{new_size} bytes after, {old_size} before"
+    );
+    // Every call rebuilt from the converted pushes is the call it was.
+    let (code, _, stderr) = run(binary().arg("reprocess").arg("--db").arg(&db_path));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(projection_dump(&open_read_only(&db_path)), before);
+    assert_eq!(event_bodies(&db_path), pushes);
+    drop(dir);
 }
 
 /// The longest chain of deltas in `db`.
