@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
+use udesk_calls::config::Settings;
+
 use crate::support::TestApp;
 use crate::support::binary::{Server, binary, run, run_with_input};
 use crate::support::db::{count, open_read_only};
@@ -159,6 +161,49 @@ async fn purging_a_customer_while_serving_erases_every_byte_of_the_number() {
         .data("{ a: call(conversationId: \"1\") { status } b: call(conversationId: \"6\") { status } }", json!({}))
         .await;
     assert_eq!(data, json!({"a": null, "b": {"status": "IN_PROGRESS"}}));
+}
+
+#[tokio::test]
+async fn purging_a_customer_erases_the_number_from_compressed_pushes_and_its_index_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start_training_after(dir, Settings::open_local(), 100).await;
+    for id in 100..160 {
+        for push in call(id, &format!("1380000{id:04}"), "2024-05-01 09:00:00 +0800") {
+            app.push_json(&push).await;
+        }
+    }
+    for id in [1, 3] {
+        for push in call(id, PHONE, "2024-05-01 10:00:00 +0800") {
+            app.push_json(&push).await;
+        }
+    }
+    // Every push compressed, the customer's too: the number is then found
+    // through the digits kept of it, reversed, in `call_numbers`.
+    let started = Instant::now();
+    while count(
+        &app.db(),
+        "SELECT count(*) FROM events WHERE body_dictionary IS NULL",
+    ) > 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not compressed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reversed: String = PHONE.chars().rev().collect();
+    assert!(file_holds(&app.db_path, &reversed));
+
+    let (code, stderr) = purge(&app.db_path, &["--customer-phone", PHONE]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("erased 2 calls (4 events"), "{stderr}");
+    assert_eq!(count(&app.db(), "SELECT count(*) FROM calls"), 60);
+    for needle in [PHONE, reversed.as_str()] {
+        assert!(
+            !file_holds(&app.db_path, needle),
+            "{needle} is still in the files"
+        );
+    }
 }
 
 #[tokio::test]
