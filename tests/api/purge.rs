@@ -339,6 +339,7 @@ async fn serve_with_retain_days_erases_calls_older_than_the_limit() {
     }
     let path = app.db_path.clone();
     let dir = app.stop_keeping_files().await;
+    assert!(file_holds(&path, "13800000020"));
     let server = Server::start(&path, &["--retain-days", "30"]);
     let began = Instant::now();
     loop {
@@ -353,6 +354,14 @@ async fn serve_with_retain_days_erases_calls_older_than_the_limit() {
         assert!(
             began.elapsed() < Duration::from_secs(10),
             "old calls were not erased"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Erased from the files too, the service still running.
+    while file_holds(&path, "13800000020") {
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "the old call's number is still in the files"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
