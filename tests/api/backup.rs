@@ -241,8 +241,28 @@ fn progress_bars_show_on_a_terminal_and_never_in_captured_output() {
     let copy = copy.to_str().unwrap();
     // A stage that ends within one frame may never be drawn, so each
     // command is checked for any of its stages.
-    let commands: [(&[&str], &[&str]); 3] = [
+    let exported = dir.path().join("calls.csv");
+    let exported = exported.to_str().unwrap();
+    let commands: [(&[&str], &[&str]); 5] = [
         (&["import", pushes, "--db", db], &["reading ["]),
+        (
+            &[
+                "export",
+                "--from",
+                "2000-01-01",
+                "--to",
+                "2100-01-01",
+                "--output",
+                exported,
+                "--db",
+                db,
+            ],
+            &["opening the database", "exporting calls"],
+        ),
+        (
+            &["purge", "--before", "2000-01-01", "--db", db],
+            &["calls erased"],
+        ),
         (
             &["reprocess", "--db", db],
             &[
