@@ -237,13 +237,7 @@ macro_rules! call_object {
                 let Some(call_id) = self.scalars.call_id.clone() else {
                     return Ok(Vec::new());
                 };
-                let loader = ctx.data_unchecked::<DataLoader<CallLoader>>();
-                let key = SharingCallId(call_id);
-                let calls = if in_a_list(ctx) {
-                    loader.load_one(key).await?
-                } else {
-                    loader.loader().load(std::slice::from_ref(&key)).await?.remove(&key)
-                };
+                let calls = load_one(ctx, SharingCallId(call_id)).await?;
                 Ok(calls
                     .unwrap_or_default()
                     .into_iter()
@@ -256,18 +250,37 @@ macro_rules! call_object {
 
 with_push_table!(call_object);
 
-/// Loads one kind of child of `call`: through the batching loader when the
-/// call is one of a list, at once when it is alone.
+/// Loads one kind of child of `call`.
 async fn load(ctx: &Context<'_>, call: &Call, child: Child) -> Result<Option<Children>, ApiError> {
+    load_one(
+        ctx,
+        ChildrenOf {
+            child,
+            conversation_id: call.conversation_id,
+        },
+    )
+    .await
+}
+
+/// Loads `key` through the batching loader when the field's object is one
+/// of a list, at once when it is alone.
+pub async fn load_one<K>(
+    ctx: &Context<'_>,
+    key: K,
+) -> Result<Option<<CallLoader as Loader<K>>::Value>, ApiError>
+where
+    K: Send + Sync + Clone + Eq + std::hash::Hash + 'static,
+    CallLoader: Loader<K, Error = ApiError>,
+{
     let loader = ctx.data_unchecked::<DataLoader<CallLoader>>();
-    let key = ChildrenOf {
-        child,
-        conversation_id: call.conversation_id,
-    };
     if in_a_list(ctx) {
         loader.load_one(key).await
     } else {
-        Ok(loader.loader().load(&[key]).await?.remove(&key))
+        Ok(loader
+            .loader()
+            .load(std::slice::from_ref(&key))
+            .await?
+            .remove(&key))
     }
 }
 
@@ -275,7 +288,7 @@ async fn load(ctx: &Context<'_>, call: &Call, child: Child) -> Result<Option<Chi
 /// page's nodes, related calls…), whose siblings' loads are worth waiting
 /// for. A call looked up alone has none: the loader's wait (a timer, which
 /// tokio rounds up to the next millisecond) would be most of its lookup.
-pub fn in_a_list(ctx: &Context<'_>) -> bool {
+fn in_a_list(ctx: &Context<'_>) -> bool {
     ctx.path_node.is_some_and(|node| {
         std::iter::once(&node)
             .chain(node.parents())

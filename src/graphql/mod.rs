@@ -69,7 +69,7 @@ pub fn build_schema(
     // one go. 200 µs still gathers a page of 40 calls' children in one read
     // (a test counts them), and a slower page costs one read more, not one
     // per call. Tokio's timer rounds the wait up to its next millisecond
-    // tick, so a call looked up alone skips the loader (`call::in_a_list`).
+    // tick, so a call looked up alone skips the loader (`call::load_one`).
     .delay(Duration::from_micros(200));
     builder()
         .data(Arc::new(LiveFeed::new(store.clone())))

@@ -3,12 +3,12 @@
 //! (`recordingsArchive`): the link Udesk pushed, when it expires, and the
 //! copy kept of it under `serve --recordings-to`.
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::Loader;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
-use super::call::in_a_list;
+use super::call::load_one;
 use super::error::ApiError;
 use super::loaders::CallLoader;
 use crate::domain::ConversationId;
@@ -47,14 +47,8 @@ pub async fn recording_of(
     ivr_id: &str,
     url: &str,
 ) -> Result<Recording, ApiError> {
-    let loader = ctx.data_unchecked::<DataLoader<CallLoader>>();
-    let key = RecordingsOf(conversation_id);
-    let states = if in_a_list(ctx) {
-        loader.load_one(key).await?
-    } else {
-        loader.loader().load(&[key]).await?.remove(&key)
-    };
-    let state = states
+    let state = load_one(ctx, RecordingsOf(conversation_id))
+        .await?
         .unwrap_or_default()
         .into_iter()
         .find(|state| state.ivr_recording_id == ivr_id && state.source_url == url);
