@@ -13,7 +13,7 @@ use crate::support::TestApp;
 use crate::support::binary::{binary, run};
 use crate::support::calls::synthetic_call;
 use crate::support::db::{
-    count, event_bodies, events_as_received, open_read_only, projection_dump,
+    count, event_bodies, events_as_received, open_read_only, projection_dump, wait_until_compressed,
 };
 use crate::support::payloads::payload;
 
@@ -38,26 +38,11 @@ fn bodies() -> Vec<String> {
         .collect()
 }
 
-/// Waits until the upkeep has compressed every body it can.
-fn wait_until_compressed(db: &Path) {
+/// Waits until the upkeep has rewritten the file once (incremental vacuum on).
+fn wait_until_rewritten(db: &Path) {
     let started = Instant::now();
-    loop {
-        let conn = open_read_only(db);
-        let raw = count(
-            &conn,
-            "SELECT count(*) FROM events WHERE body_dictionary IS NULL",
-        );
-        if raw == 0 {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{raw} bodies still stored as received: {:?}",
-            crate::support::db::rows(
-                &conn,
-                "SELECT id, length(body), typeof(body) FROM events WHERE body_dictionary IS NULL"
-            )
-        );
+    while count(&open_read_only(db), "PRAGMA auto_vacuum") != 2 {
+        assert!(started.elapsed() < Duration::from_secs(60), "not rewritten");
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -217,18 +202,7 @@ async fn a_database_of_the_previous_version_is_converted_in_place_and_gives_its_
 
     let app = TestApp::start_in(dir, Settings::open_local()).await;
     wait_until_compressed(&db_path);
-    let started = Instant::now();
-    loop {
-        let conn = open_read_only(&db_path);
-        let vacuum: i64 = conn
-            .query_row("PRAGMA auto_vacuum", [], |row| row.get(0))
-            .unwrap();
-        if vacuum == 2 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "not rewritten");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until_rewritten(&db_path);
     let mut served = bodies_through_graphql(&app).await;
     let mut expected = sent.clone();
     served.sort();
@@ -403,11 +377,7 @@ async fn a_conversion_killed_halfway_resumes_and_finishes_with_every_push_intact
         .unwrap();
     assert_eq!(integrity, "ok");
     // Finished, the space is given back (the file rewritten once).
-    let started = Instant::now();
-    while count(&open_read_only(&db_path), "PRAGMA auto_vacuum") != 2 {
-        assert!(started.elapsed() < Duration::from_secs(60), "not rewritten");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until_rewritten(&db_path);
     let dir = app.stop_keeping_files().await;
     let new_size = std::fs::metadata(&db_path).unwrap().len();
     assert!(

@@ -13,7 +13,7 @@ use udesk_calls::config::Settings;
 
 use crate::support::TestApp;
 use crate::support::binary::{Server, binary, run, run_with_input};
-use crate::support::db::{count, open_read_only};
+use crate::support::db::{count, open_read_only, wait_until_compressed};
 use crate::support::tmpfs::Tmpfs;
 
 const PHONE: &str = "13987654321";
@@ -179,18 +179,7 @@ async fn purging_a_customer_erases_the_number_from_compressed_pushes_and_its_ind
     }
     // Every push compressed, the customer's too: the number is then found
     // through the digits kept of it, reversed, in `call_numbers`.
-    let started = Instant::now();
-    while count(
-        &app.db(),
-        "SELECT count(*) FROM events WHERE body_dictionary IS NULL",
-    ) > 0
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "not compressed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_compressed(&app.db_path);
     let reversed: String = PHONE.chars().rev().collect();
     assert!(file_holds(&app.db_path, &reversed));
 

@@ -1,6 +1,7 @@
 //! Read-only views of a database file, for comparisons.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 use udesk_calls::domain::CollectionKind;
@@ -115,4 +116,28 @@ pub fn projection_dump(db: &Connection) -> Vec<(String, Vec<Vec<String>>)> {
         ));
     }
     dump
+}
+
+/// Waits until the upkeep has compressed every body it can.
+pub fn wait_until_compressed(db: &Path) {
+    let started = Instant::now();
+    loop {
+        let conn = open_read_only(db);
+        let raw = count(
+            &conn,
+            "SELECT count(*) FROM events WHERE body_dictionary IS NULL",
+        );
+        if raw == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{raw} bodies still stored as received: {:?}",
+            rows(
+                &conn,
+                "SELECT id, length(body), typeof(body) FROM events WHERE body_dictionary IS NULL"
+            )
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
